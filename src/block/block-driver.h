@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The block layer, as seen by driver authors.  One ops table for formats and protocols.
+ *
+ * What the core guarantees before calling a driver's I/O op:
+ *  - off + len <= the node's length (reads/writes/discard/zeroes), len > 0; except on
+ *    BLK_CAP_GROW protocol nodes, where writes may extend the node and reads may pass
+ *    its end (the driver returns zeroes there);
+ *  - off and len are multiples of limits.request_alignment, every iovec base and length a
+ *    multiple of limits.mem_alignment (else the core bounces through an aligned buffer);
+ *  - len <= limits.max_transfer (reads/writes), max_discard, max_write_zeroes;
+ *  - writes, discards and zeroes only on a writable node;
+ *  - iov covers exactly len bytes.
+ * So drivers may assert() these and need no checks of their own.
+ *
+ * Blocking ops may run in several threads at once; a driver locks its own metadata.
+ * The optional async op `submit` runs in the event loop the node is attached to.
+ */
+#ifndef QT_BLOCK_BLOCK_DRIVER_H
+#define QT_BLOCK_BLOCK_DRIVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "block.h"
+
+struct opts;
+struct err;
+
+enum blk_driver_kind {
+	BLK_DRIVER_PROTOCOL, /* talks to storage: file, nbd, memory, null */
+	BLK_DRIVER_FORMAT,   /* interprets a child node: raw, qcow2 */
+};
+
+struct blk_driver {
+	const char *name;
+	enum blk_driver_kind kind;
+	size_t state_size; /* the core allocates bs->opaque (zeroed) */
+
+	/* Formats, optional: score 0 (no) .. 100 (certain) for the image's first bytes. */
+	int (*probe)(const uint8_t *buf, size_t len, const char *filename);
+
+	/*
+	 * Required.  Protocols get the options (file= among them); formats get theirs with
+	 * bs->file already open.  Take keys with opts_get*(); leave others alone.
+	 * Set bs->total_size (or implement get_length).
+	 */
+	int (*open)(struct blk_node *bs, struct opts *opts, unsigned int flags, struct err *err);
+	/* Required.  Flush nothing here (the core flushed); free what open allocated. */
+	void (*close)(struct blk_node *bs);
+	/* Optional: fill in limits (the core pre-fills defaults and the child's values). */
+	void (*refresh_limits)(struct blk_node *bs, struct blk_limits *lim);
+	/* Optional: current length (else bs->total_size). */
+	int64_t (*get_length)(struct blk_node *bs);
+	/* Optional: resize. */
+	int (*truncate)(struct blk_node *bs, uint64_t size, struct err *err);
+
+	/* Required for readable nodes. */
+	int (*preadv)(struct blk_node *bs, uint64_t off, uint64_t len, const struct iovec *iov,
+		      int iovcnt, unsigned int flags);
+	/* Required for writable nodes.  BLK_REQ_FUA only when caps has BLK_CAP_FUA. */
+	int (*pwritev)(struct blk_node *bs, uint64_t off, uint64_t len, const struct iovec *iov,
+		       int iovcnt, unsigned int flags);
+	/* Optional.  Formats: write out dirty metadata (the core then flushes bs->file).
+	 * Protocols: make written data stable (fdatasync). */
+	int (*flush)(struct blk_node *bs);
+	/* Optional (-ENOTSUP when absent). */
+	int (*discard)(struct blk_node *bs, uint64_t off, uint64_t len);
+	/* Optional: -ENOTSUP makes the core write zero buffers unless NO_FALLBACK. */
+	int (*write_zeroes)(struct blk_node *bs, uint64_t off, uint64_t len, unsigned int flags);
+	/*
+	 * Optional.  BLK_STATUS_DATA/ZERO/OFFSET_VALID/RAW for the first *pnum bytes of
+	 * [off, off+len); 0 = unallocated here (the core consults the backing).  The core
+	 * adds ALLOCATED and EOF.  Absent: all DATA (protocols: at offset off in itself).
+	 * Formats pass *file = the node holding the data and *map = its offset there.
+	 */
+	int (*block_status)(struct blk_node *bs, uint64_t off, uint64_t len, uint64_t *pnum,
+			    uint64_t *map, struct blk_node **file);
+
+	/*
+	 * Optional async path, in the attached loop.  Return 0 when the request is taken
+	 * (then call blk_req_complete() exactly once, possibly before returning) or
+	 * -ENOTSUP to let the core run it on the thread pool through the blocking ops.
+	 * Called only with requests that already satisfy the guarantees above.
+	 */
+	int (*submit)(struct blk_node *bs, struct blk_req *req);
+	/* Optional: (re)bind per-loop resources; ctx NULL = detach. */
+	int (*attach_ctx)(struct blk_node *bs, struct aio_ctx *ctx);
+	/* Optional: extra lines for blk_describe(). */
+	void (*describe)(struct blk_node *bs, char *buf, size_t len);
+};
+
+struct blk_node {
+	const struct blk_driver *drv;
+	void *opaque;		  /* driver state, drv->state_size bytes */
+	struct blk_node *file;	  /* child a format reads through (owned) */
+	struct blk_node *backing; /* backing image (owned), or NULL */
+	char *filename;		  /* what the user named, for messages */
+	unsigned int open_flags;  /* BLK_O_* */
+	bool read_only;
+	bool probed_raw;   /* raw chosen by probing: protect block 0 (QEMU's rule) */
+	bool write_cache;  /* front end keeps a volatile cache (top node only) */
+	bool discard_ignore; /* discard=ignore: discards succeed and do nothing */
+	uint64_t total_size;
+	struct blk_limits limits;
+	struct aio_ctx *ctx;
+	struct thread_pool *pool;
+};
+
+/* Registry (drivers.c): explicit, no constructors. */
+const struct blk_driver *blk_find_driver(const char *name);
+extern const struct blk_driver *const blk_drivers[];
+
+/* Driver callbacks. */
+void blk_req_complete(struct blk_req *req, int ret);
+/* BLK_CAP_GROW nodes: the node now extends to at least @end (thread-safe). */
+void blk_node_grow(struct blk_node *bs, uint64_t end);
+
+/*
+ * For formats: open an extra child read-only or read-write (backing file, external data
+ * file).  @name is resolved like QEMU resolves backing names: an absolute path as is, a
+ * relative one against the directory of @parent's file name; a protocol URI as is.
+ * @fmt NULL probes.
+ */
+int blk_open_child(struct blk_node *parent, const char *name, const char *fmt,
+		   unsigned int flags, struct blk_node **out, struct err *err);
+/* Resolve @name relative to @parent's file name into @buf. */
+int blk_resolve_relative(const struct blk_node *parent, const char *name, char *buf, size_t len);
+
+/* Drivers (declared here, defined in their files, listed in drivers.c). */
+extern const struct blk_driver blk_driver_file;
+extern const struct blk_driver blk_driver_raw;
+extern const struct blk_driver blk_driver_null;
+extern const struct blk_driver blk_driver_memory;
+
+#endif

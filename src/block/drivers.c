@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The driver registry: an explicit list, no constructors (see docs/ARCHITECTURE.md). */
+#include "block-driver.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+
+#if HAVE_QCOW2
+extern const struct blk_driver blk_driver_qcow2;
+#endif
+#if HAVE_NBD
+extern const struct blk_driver blk_driver_nbd;
+#endif
+
+const struct blk_driver *const blk_drivers[] = {
+	&blk_driver_raw,
+#if HAVE_QCOW2
+	&blk_driver_qcow2,
+#endif
+	&blk_driver_file,
+	&blk_driver_null,
+	&blk_driver_memory,
+#if HAVE_NBD
+	&blk_driver_nbd,
+#endif
+	NULL,
+};
+
+const struct blk_driver *blk_find_driver(const char *name)
+{
+	for (int i = 0; blk_drivers[i]; i++)
+		if (!strcmp(blk_drivers[i]->name, name))
+			return blk_drivers[i];
+	return NULL;
+}
+
+void blk_list_drivers(char *buf, size_t len)
+{
+	size_t n = 0;
+
+	if (len)
+		buf[0] = '\0';
+	for (int i = 0; blk_drivers[i] && n < len; i++)
+		n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? ", " : "", blk_drivers[i]->name);
+}

@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Format driver "raw": the image is the child's bytes, optionally a window of them
+ * (offset=, size=).  Probing scores 1, so raw wins only when nothing else matches, and a
+ * probed raw image refuses writes that would make block 0 look like another format
+ * (QEMU's rule: otherwise a guest could turn its disk into, say, a qcow2 image with a
+ * backing file pointing at a host file at the next open).
+ */
+#include "block-driver.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "util/err.h"
+#include "util/iov.h"
+#include "util/opts.h"
+
+#define RAW_PROBE_PROT 512
+
+struct raw_state {
+	uint64_t offset;
+	uint64_t size;
+	bool has_size;
+};
+
+static int raw_probe(const uint8_t *buf, size_t len, const char *filename)
+{
+	(void)buf;
+	(void)len;
+	(void)filename;
+	return 1;
+}
+
+static int raw_open(struct blk_node *bs, struct opts *opts, unsigned int flags, struct err *err)
+{
+	struct raw_state *s = bs->opaque;
+	uint64_t child = bs->file->total_size;
+	int r;
+
+	(void)flags;
+	r = opts_get_size(opts, "offset", 0, &s->offset, err);
+	if (r == 0)
+		r = opts_get_size(opts, "size", UINT64_MAX, &s->size, err);
+	if (r < 0)
+		return r;
+	s->has_size = s->size != UINT64_MAX;
+	if (s->offset > child)
+		return err_set(err, -EINVAL, "raw: offset %llu is beyond the end of '%s' (%llu)",
+			       (unsigned long long)s->offset, bs->filename,
+			       (unsigned long long)child);
+	if (s->has_size && (s->size > child - s->offset))
+		return err_set(err, -EINVAL,
+			       "raw: offset %llu + size %llu is beyond the end of '%s' (%llu)",
+			       (unsigned long long)s->offset, (unsigned long long)s->size,
+			       bs->filename, (unsigned long long)child);
+	if (s->has_size && s->size % 512)
+		return err_set(err, -EINVAL, "raw: size %llu is not a multiple of 512",
+			       (unsigned long long)s->size);
+	return 0;
+}
+
+static void raw_close(struct blk_node *bs)
+{
+	(void)bs;
+}
+
+static int64_t raw_get_length(struct blk_node *bs)
+{
+	struct raw_state *s = bs->opaque;
+
+	if (s->has_size)
+		return (int64_t)s->size;
+	return blk_getlength(bs->file) - (int64_t)s->offset;
+}
+
+static void raw_refresh_limits(struct blk_node *bs, struct blk_limits *lim)
+{
+	/* everything from the child; raw adds no restriction but cannot grow */
+	lim->caps = bs->file->limits.caps & ~BLK_CAP_GROW;
+	lim->discard_granularity = bs->file->limits.discard_granularity;
+	lim->max_discard = bs->file->limits.max_discard;
+	lim->max_write_zeroes = bs->file->limits.max_write_zeroes;
+	if (((struct raw_state *)bs->opaque)->has_size)
+		lim->caps &= ~BLK_CAP_RESIZE;
+}
+
+static int raw_preadv(struct blk_node *bs, uint64_t off, uint64_t len, const struct iovec *iov,
+		      int iovcnt, unsigned int flags)
+{
+	struct raw_state *s = bs->opaque;
+
+	return blk_preadv(bs->file, off + s->offset, len, iov, iovcnt, flags);
+}
+
+/* Would these first bytes make the image probe as something other than raw? */
+static int raw_check_block0(struct blk_node *bs, uint64_t off, uint64_t len,
+			    const struct iovec *iov, int iovcnt)
+{
+	uint8_t head[RAW_PROBE_PROT];
+	int r;
+
+	if (!bs->probed_raw || off >= RAW_PROBE_PROT)
+		return 0;
+	/* the block-0 image after this write: old bytes where the write does not reach */
+	r = blk_pread(bs->file, ((struct raw_state *)bs->opaque)->offset, head,
+		      MIN((uint64_t)RAW_PROBE_PROT, bs->file->total_size));
+	if (r < 0)
+		return r;
+	iov_to_buf(iov, iovcnt, 0, head + off, MIN(len, RAW_PROBE_PROT - off));
+	if (strcmp(blk_probe_format(head, sizeof(head), bs->filename), "raw"))
+		return -EPERM;
+	return 0;
+}
+
+static int raw_pwritev(struct blk_node *bs, uint64_t off, uint64_t len, const struct iovec *iov,
+		       int iovcnt, unsigned int flags)
+{
+	struct raw_state *s = bs->opaque;
+	int r = raw_check_block0(bs, off, len, iov, iovcnt);
+
+	if (r < 0)
+		return r;
+	return blk_pwritev(bs->file, off + s->offset, len, iov, iovcnt, flags);
+}
+
+static int raw_discard(struct blk_node *bs, uint64_t off, uint64_t len)
+{
+	return blk_discard(bs->file, off + ((struct raw_state *)bs->opaque)->offset, len);
+}
+
+static int raw_write_zeroes(struct blk_node *bs, uint64_t off, uint64_t len, unsigned int flags)
+{
+	return blk_write_zeroes(bs->file, off + ((struct raw_state *)bs->opaque)->offset, len,
+				flags | BLK_REQ_NO_FALLBACK);
+}
+
+static int raw_block_status(struct blk_node *bs, uint64_t off, uint64_t len, uint64_t *pnum,
+			    uint64_t *map, struct blk_node **file)
+{
+	*pnum = len;
+	*map = off + ((struct raw_state *)bs->opaque)->offset;
+	*file = bs->file;
+	return BLK_STATUS_RAW | BLK_STATUS_OFFSET_VALID;
+}
+
+static int raw_truncate(struct blk_node *bs, uint64_t size, struct err *err)
+{
+	struct raw_state *s = bs->opaque;
+
+	if (s->has_size)
+		return err_set(err, -ENOTSUP, "raw: cannot resize a window (size= given)");
+	return blk_truncate(bs->file, size + s->offset, err);
+}
+
+/* The async path hands the request itself to the child, shifted by the window offset. */
+static int raw_submit(struct blk_node *bs, struct blk_req *req)
+{
+	struct raw_state *s = bs->opaque;
+
+	if (bs->probed_raw && req->op == BLK_OP_WRITE && req->off < RAW_PROBE_PROT)
+		return -ENOTSUP; /* block-0 check runs in the blocking path */
+	if (!bs->file->drv->submit)
+		return -ENOTSUP;
+	req->off += s->offset;
+	blk_req_submit(bs->file, req);
+	return 0;
+}
+
+const struct blk_driver blk_driver_raw = {
+	.name = "raw",
+	.kind = BLK_DRIVER_FORMAT,
+	.state_size = sizeof(struct raw_state),
+	.probe = raw_probe,
+	.open = raw_open,
+	.close = raw_close,
+	.get_length = raw_get_length,
+	.refresh_limits = raw_refresh_limits,
+	.truncate = raw_truncate,
+	.preadv = raw_preadv,
+	.pwritev = raw_pwritev,
+	.discard = raw_discard,
+	.write_zeroes = raw_write_zeroes,
+	.block_status = raw_block_status,
+	.submit = raw_submit,
+};

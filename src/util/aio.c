@@ -1,0 +1,284 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "aio.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "compiler.h"
+
+#define AIO_MAX_HOOKS 8
+#define AIO_MAX_EVENTS 32
+
+struct aio_handler {
+	int fd;
+	aio_fd_cb on_read, on_write;
+	void *opaque;
+	bool deleted;
+	struct aio_handler *next;
+};
+
+struct aio_hook {
+	aio_fn fn;
+	void *opaque;
+};
+
+struct aio_ctx {
+	int epfd;
+	int evfd;
+	pthread_t owner;
+	bool has_owner;
+	struct aio_handler *handlers;
+	int in_dispatch;
+	struct aio_hook hooks[AIO_MAX_HOOKS];
+	pthread_mutex_t bh_lock;
+	struct aio_bh *bh_head, **bh_tail;
+};
+
+static void aio_evfd_read(void *opaque)
+{
+	struct aio_ctx *ctx = opaque;
+	uint64_t v;
+
+	(void)!read(ctx->evfd, &v, sizeof(v));
+}
+
+struct aio_ctx *aio_ctx_new(void)
+{
+	struct aio_ctx *ctx = calloc(1, sizeof(*ctx));
+
+	if (!ctx)
+		return NULL;
+	ctx->epfd = epoll_create1(EPOLL_CLOEXEC);
+	ctx->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	pthread_mutex_init(&ctx->bh_lock, NULL);
+	ctx->bh_tail = &ctx->bh_head;
+	if (ctx->epfd < 0 || ctx->evfd < 0 || aio_set_fd(ctx, ctx->evfd, aio_evfd_read, NULL, ctx)) {
+		aio_ctx_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+void aio_ctx_free(struct aio_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	while (ctx->handlers) {
+		struct aio_handler *h = ctx->handlers;
+
+		ctx->handlers = h->next;
+		free(h);
+	}
+	if (ctx->epfd >= 0)
+		close(ctx->epfd);
+	if (ctx->evfd >= 0)
+		close(ctx->evfd);
+	pthread_mutex_destroy(&ctx->bh_lock);
+	free(ctx);
+}
+
+static struct aio_handler *find_handler(struct aio_ctx *ctx, int fd)
+{
+	for (struct aio_handler *h = ctx->handlers; h; h = h->next)
+		if (h->fd == fd && !h->deleted)
+			return h;
+	return NULL;
+}
+
+static void reap_deleted(struct aio_ctx *ctx)
+{
+	struct aio_handler **pp = &ctx->handlers;
+
+	while (*pp) {
+		struct aio_handler *h = *pp;
+
+		if (h->deleted) {
+			*pp = h->next;
+			free(h);
+		} else {
+			pp = &h->next;
+		}
+	}
+}
+
+int aio_set_fd(struct aio_ctx *ctx, int fd, aio_fd_cb on_read, aio_fd_cb on_write, void *opaque)
+{
+	struct aio_handler *h = find_handler(ctx, fd);
+	struct epoll_event ev = { 0 };
+	int op;
+
+	if (!on_read && !on_write) {
+		if (!h)
+			return 0;
+		epoll_ctl(ctx->epfd, EPOLL_CTL_DEL, fd, NULL);
+		h->deleted = true; /* freed outside dispatch: a callback may remove itself */
+		if (!ctx->in_dispatch)
+			reap_deleted(ctx);
+		return 0;
+	}
+	op = h ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+	if (!h) {
+		h = calloc(1, sizeof(*h));
+		if (!h)
+			return -ENOMEM;
+		h->fd = fd;
+		h->next = ctx->handlers;
+		ctx->handlers = h;
+	}
+	h->on_read = on_read;
+	h->on_write = on_write;
+	h->opaque = opaque;
+	ev.events = (on_read ? EPOLLIN : 0) | (on_write ? EPOLLOUT : 0);
+	ev.data.ptr = h;
+	if (epoll_ctl(ctx->epfd, op, fd, &ev) < 0) {
+		int r = -errno;
+
+		h->deleted = true;
+		if (!ctx->in_dispatch)
+			reap_deleted(ctx);
+		return r;
+	}
+	return 0;
+}
+
+int aio_add_flush_hook(struct aio_ctx *ctx, aio_fn fn, void *opaque)
+{
+	for (int i = 0; i < AIO_MAX_HOOKS; i++) {
+		if (!ctx->hooks[i].fn) {
+			ctx->hooks[i].fn = fn;
+			ctx->hooks[i].opaque = opaque;
+			return i;
+		}
+	}
+	return -ENOSPC;
+}
+
+void aio_remove_flush_hook(struct aio_ctx *ctx, int handle)
+{
+	if (handle >= 0 && handle < AIO_MAX_HOOKS)
+		ctx->hooks[handle].fn = NULL;
+}
+
+void aio_notify(struct aio_ctx *ctx)
+{
+	uint64_t one = 1;
+
+	(void)!write(ctx->evfd, &one, sizeof(one));
+}
+
+void aio_bh_schedule(struct aio_ctx *ctx, struct aio_bh *bh)
+{
+	bool was_empty;
+
+	bh->next = NULL;
+	pthread_mutex_lock(&ctx->bh_lock);
+	was_empty = ctx->bh_head == NULL;
+	*ctx->bh_tail = bh;
+	ctx->bh_tail = &bh->next;
+	pthread_mutex_unlock(&ctx->bh_lock);
+	if (was_empty && !(ctx->has_owner && pthread_equal(ctx->owner, pthread_self())))
+		aio_notify(ctx);
+}
+
+static int run_bhs(struct aio_ctx *ctx)
+{
+	struct aio_bh *list;
+	int n = 0;
+
+	pthread_mutex_lock(&ctx->bh_lock);
+	list = ctx->bh_head;
+	ctx->bh_head = NULL;
+	ctx->bh_tail = &ctx->bh_head;
+	pthread_mutex_unlock(&ctx->bh_lock);
+	while (list) {
+		struct aio_bh *bh = list;
+
+		list = bh->next;
+		bh->fn(bh->opaque); /* may free or reschedule bh */
+		n++;
+	}
+	return n;
+}
+
+static bool bh_pending(struct aio_ctx *ctx)
+{
+	bool r;
+
+	pthread_mutex_lock(&ctx->bh_lock);
+	r = ctx->bh_head != NULL;
+	pthread_mutex_unlock(&ctx->bh_lock);
+	return r;
+}
+
+int aio_poll(struct aio_ctx *ctx, bool blocking)
+{
+	struct epoll_event ev[AIO_MAX_EVENTS];
+	int n, count = 0;
+
+	ctx->owner = pthread_self();
+	ctx->has_owner = true;
+	for (int i = 0; i < AIO_MAX_HOOKS; i++)
+		if (ctx->hooks[i].fn)
+			ctx->hooks[i].fn(ctx->hooks[i].opaque);
+	if (bh_pending(ctx))
+		blocking = false;
+	n = epoll_wait(ctx->epfd, ev, AIO_MAX_EVENTS, blocking ? -1 : 0);
+	if (n < 0 && errno != EINTR)
+		return -errno;
+	ctx->in_dispatch++;
+	for (int i = 0; i < n; i++) {
+		struct aio_handler *h = ev[i].data.ptr;
+
+		if (h->deleted)
+			continue;
+		if ((ev[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && h->on_read) {
+			h->on_read(h->opaque);
+			count++;
+		}
+		if (!h->deleted && (ev[i].events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && h->on_write) {
+			h->on_write(h->opaque);
+			count++;
+		}
+	}
+	ctx->in_dispatch--;
+	if (!ctx->in_dispatch)
+		reap_deleted(ctx);
+	count += run_bhs(ctx);
+	return count;
+}
+
+bool aio_in_ctx_thread(const struct aio_ctx *ctx)
+{
+	return !ctx->has_owner || pthread_equal(ctx->owner, pthread_self());
+}
+
+static pthread_key_t default_key;
+static pthread_once_t default_once = PTHREAD_ONCE_INIT;
+
+static void default_free(void *p)
+{
+	aio_ctx_free(p);
+}
+
+static void default_key_init(void)
+{
+	pthread_key_create(&default_key, default_free);
+}
+
+struct aio_ctx *aio_ctx_default(void)
+{
+	struct aio_ctx *ctx;
+
+	pthread_once(&default_once, default_key_init);
+	ctx = pthread_getspecific(default_key);
+	if (!ctx) {
+		ctx = aio_ctx_new();
+		pthread_setspecific(default_key, ctx);
+	}
+	return ctx;
+}
