@@ -100,8 +100,8 @@ struct blk_node {
 	char *filename;		  /* what the user named, for messages */
 	unsigned int open_flags;  /* BLK_O_* */
 	bool read_only;
-	bool probed_raw;   /* raw chosen by probing: protect block 0 (QEMU's rule) */
-	bool write_cache;  /* front end keeps a volatile cache (top node only) */
+	bool probed_raw;     /* raw chosen by probing: protect block 0 (QEMU's rule) */
+	bool write_cache;    /* front end keeps a volatile cache (top node only) */
 	bool discard_ignore; /* discard=ignore: discards succeed and do nothing */
 	uint64_t total_size;
 	struct blk_limits limits;
@@ -124,8 +124,12 @@ void blk_node_grow(struct blk_node *bs, uint64_t end);
  * relative one against the directory of @parent's file name; a protocol URI as is.
  * @fmt NULL probes.
  */
-int blk_open_child(struct blk_node *parent, const char *name, const char *fmt,
-		   unsigned int flags, struct blk_node **out, struct err *err);
+int blk_open_child(struct blk_node *parent, const char *name, const char *fmt, unsigned int flags,
+		   struct blk_node **out, struct err *err);
+/* Open one node with @drv (formats: over @file, whose ownership moves in on success).
+ * Limits are computed; no probing, no generic options.  For drivers and tests. */
+int blk_open_node(const struct blk_driver *drv, const char *filename, struct blk_node *file,
+		  struct opts *opts, unsigned int flags, struct blk_node **out, struct err *err);
 /* Resolve @name relative to @parent's file name into @buf. */
 int blk_resolve_relative(const struct blk_node *parent, const char *name, char *buf, size_t len);
 

@@ -120,9 +120,8 @@ void blk_close(struct blk_node *bs)
 	close_node(bs);
 }
 
-/* Open one node with @drv; for formats, @file is the child (ownership moves in on success). */
-static int open_node(const struct blk_driver *drv, const char *filename, struct blk_node *file,
-		     struct opts *opts, unsigned int flags, struct blk_node **out, struct err *err)
+int blk_open_node(const struct blk_driver *drv, const char *filename, struct blk_node *file,
+		  struct opts *opts, unsigned int flags, struct blk_node **out, struct err *err)
 {
 	struct blk_node *bs = node_new(drv, filename, flags);
 	int r;
@@ -252,11 +251,12 @@ int blk_open(struct opts *opts, unsigned int flags, struct blk_node **out, struc
 			char list[256];
 
 			blk_list_drivers(list, sizeof(list));
-			return err_set(err, -EINVAL, "unknown format '%s' (known: %s)", dname, list);
+			return err_set(err, -EINVAL, "unknown format '%s' (known: %s)", dname,
+				       list);
 		}
 	}
 	if (drv && drv->kind == BLK_DRIVER_PROTOCOL) {
-		r = open_node(drv, opts_peek(opts, "file"), NULL, opts, flags, &bs, err);
+		r = blk_open_node(drv, opts_peek(opts, "file"), NULL, opts, flags, &bs, err);
 		if (r < 0)
 			return r;
 		goto done;
@@ -267,7 +267,7 @@ int blk_open(struct opts *opts, unsigned int flags, struct blk_node **out, struc
 	if (!file)
 		return err_set(err, -EINVAL, "no image given (option 'file')");
 	proto_drv = protocol_for(file); /* it takes "file" again: opts_get() may repeat */
-	r = open_node(proto_drv, file, NULL, opts, flags, &proto, err);
+	r = blk_open_node(proto_drv, file, NULL, opts, flags, &proto, err);
 	if (r < 0)
 		return r;
 	if (!drv) {
@@ -279,7 +279,7 @@ int blk_open(struct opts *opts, unsigned int flags, struct blk_node **out, struc
 		drv = blk_find_driver(fmt);
 		log_debug("block", "%s: probed format %s", file, fmt);
 	}
-	r = open_node(drv, file, proto, opts, flags, &bs, err);
+	r = blk_open_node(drv, file, proto, opts, flags, &bs, err);
 	if (r < 0)
 		goto fail;
 	if (!dname && drv == &blk_driver_raw && !(flags & BLK_O_NO_PROBE_PROT))
@@ -324,13 +324,13 @@ int blk_resolve_relative(const struct blk_node *parent, const char *name, char *
 	    !(slash = strrchr(parent->filename, '/')) || strstr(parent->filename, "://"))
 		n = snprintf(buf, len, "%s", name);
 	else
-		n = snprintf(buf, len, "%.*s/%s", (int)(slash - parent->filename),
-			     parent->filename, name);
+		n = snprintf(buf, len, "%.*s/%s", (int)(slash - parent->filename), parent->filename,
+			     name);
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-int blk_open_child(struct blk_node *parent, const char *name, const char *fmt,
-		   unsigned int flags, struct blk_node **out, struct err *err)
+int blk_open_child(struct blk_node *parent, const char *name, const char *fmt, unsigned int flags,
+		   struct blk_node **out, struct err *err)
 {
 	char path[PATH_MAX];
 	struct opts o;

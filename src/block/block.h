@@ -33,10 +33,10 @@ struct err;
 struct opts;
 
 /* Open flags (blk_open). */
-#define BLK_O_RDWR (1u << 0)	   /* writable; else read-only */
-#define BLK_O_DIRECT (1u << 1)	   /* bypass the host page cache (cache=none|directsync) */
-#define BLK_O_NO_FLUSH (1u << 2)   /* flushes are no-ops (cache=unsafe) */
-#define BLK_O_NO_BACKING (1u << 3) /* do not open backing files */
+#define BLK_O_RDWR (1u << 0)	      /* writable; else read-only */
+#define BLK_O_DIRECT (1u << 1)	      /* bypass the host page cache (cache=none|directsync) */
+#define BLK_O_NO_FLUSH (1u << 2)      /* flushes are no-ops (cache=unsafe) */
+#define BLK_O_NO_BACKING (1u << 3)    /* do not open backing files */
 #define BLK_O_NO_PROBE_PROT (1u << 4) /* a probed raw image may start with a format magic */
 
 /* Request flags. */
@@ -51,19 +51,20 @@ struct opts;
 #define BLK_CAP_ZERO_UNMAP (1u << 3)	 /* write_zeroes with MAY_UNMAP deallocates */
 #define BLK_CAP_FAST_ZERO (1u << 4)	 /* write_zeroes is cheaper than writing buffers */
 #define BLK_CAP_RESIZE (1u << 5)	 /* truncate supported */
-#define BLK_CAP_GROW (1u << 6)		 /* protocol: writes past the end extend it, reads past
-					  * the end return zeroes (what formats need) */
+#define BLK_CAP_GROW                                                     \
+	(1u << 6) /* protocol: writes past the end extend it, reads past \
+		   * the end return zeroes (what formats need) */
 
 struct blk_limits {
-	uint32_t request_alignment;	/* offsets and lengths of reads/writes (power of 2) */
-	uint32_t mem_alignment;		/* buffer addresses and lengths (power of 2) */
-	uint64_t max_transfer;		/* bytes per read/write, 0 = unlimited */
-	uint32_t opt_transfer;		/* preferred size (e.g. cluster size), 0 = unknown */
-	uint32_t discard_granularity;	/* 0 = any */
-	uint64_t max_discard;		/* 0 = unlimited */
-	uint64_t max_write_zeroes;	/* 0 = unlimited */
-	uint32_t physical_block_size;	/* what initiators should align to */
-	unsigned int caps;		/* BLK_CAP_* */
+	uint32_t request_alignment;   /* offsets and lengths of reads/writes (power of 2) */
+	uint32_t mem_alignment;	      /* buffer addresses and lengths (power of 2) */
+	uint64_t max_transfer;	      /* bytes per read/write, 0 = unlimited */
+	uint32_t opt_transfer;	      /* preferred size (e.g. cluster size), 0 = unknown */
+	uint32_t discard_granularity; /* 0 = any */
+	uint64_t max_discard;	      /* 0 = unlimited */
+	uint64_t max_write_zeroes;    /* 0 = unlimited */
+	uint32_t physical_block_size; /* what initiators should align to */
+	unsigned int caps;	      /* BLK_CAP_* */
 };
 
 /* block_status results (blk_block_status*). */
@@ -151,8 +152,8 @@ void blk_describe(struct blk_node *bs, char *buf, size_t len);
 
 /* ---- blocking I/O (any thread) ---------------------------------------------------- */
 
-int blk_preadv(struct blk_node *bs, uint64_t off, uint64_t len, const struct iovec *iov,
-	       int iovcnt, unsigned int flags);
+int blk_preadv(struct blk_node *bs, uint64_t off, uint64_t len, const struct iovec *iov, int iovcnt,
+	       unsigned int flags);
 int blk_pwritev(struct blk_node *bs, uint64_t off, uint64_t len, const struct iovec *iov,
 		int iovcnt, unsigned int flags);
 int blk_pread(struct blk_node *bs, uint64_t off, void *buf, uint64_t len);
@@ -169,8 +170,8 @@ int blk_truncate(struct blk_node *bs, uint64_t size, struct err *err);
  * ALLOCATED is set when @bs itself holds data or zeroes (QEMU's rule); an unallocated
  * range of a format without backing, or past the backing's end, reads as ZERO.
  */
-int blk_block_status(struct blk_node *bs, uint64_t off, uint64_t len, uint64_t *pnum,
-		     uint64_t *map, struct blk_node **file);
+int blk_block_status(struct blk_node *bs, uint64_t off, uint64_t len, uint64_t *pnum, uint64_t *map,
+		     struct blk_node **file);
 /*
  * Status through the backing chain, as qemu-img map reports it: the layers are descended
  * while a range is unallocated; @depth is the number of layers skipped.  ALLOCATED means

@@ -43,5 +43,6 @@ void blk_list_drivers(char *buf, size_t len)
 	if (len)
 		buf[0] = '\0';
 	for (int i = 0; blk_drivers[i] && n < len; i++)
-		n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? ", " : "", blk_drivers[i]->name);
+		n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? ", " : "",
+				      blk_drivers[i]->name);
 }

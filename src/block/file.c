@@ -100,9 +100,8 @@ static int file_open(struct blk_node *bs, struct opts *opts, unsigned int flags,
 				       "O_DIRECT (cache=none/directsync); use cache=writeback",
 				       path);
 		if ((r == -EACCES || r == -EROFS || r == -EPERM) && (flags & BLK_O_RDWR))
-			return err_set_errno(err, r,
-					     "could not open '%s' read-write (use read-only=on)",
-					     path);
+			return err_set_errno(
+				err, r, "could not open '%s' read-write (use read-only=on)", path);
 		return err_set_errno(err, r, "could not open '%s'", path);
 	}
 	if (fstat(s->fd, &st) < 0) {
@@ -256,8 +255,8 @@ static int file_discard(struct blk_node *bs, uint64_t off, uint64_t len)
 	}
 	if (!s->has_punch)
 		return -ENOTSUP;
-	if (fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
-		      (off_t)len) < 0) {
+	if (fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) <
+	    0) {
 		if (errno == EOPNOTSUPP) {
 			s->has_punch = false;
 			return -ENOTSUP;

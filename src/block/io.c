@@ -41,9 +41,8 @@ void blk_node_grow(struct blk_node *bs, uint64_t end)
 {
 	uint64_t cur = __atomic_load_n(&bs->total_size, __ATOMIC_RELAXED);
 
-	while (end > cur &&
-	       !__atomic_compare_exchange_n(&bs->total_size, &cur, end, false, __ATOMIC_RELAXED,
-					    __ATOMIC_RELAXED))
+	while (end > cur && !__atomic_compare_exchange_n(&bs->total_size, &cur, end, false,
+							 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
 		;
 }
 
@@ -141,8 +140,8 @@ static int rw_bounce(struct blk_node *bs, bool write, uint64_t off, uint64_t len
 	return r;
 }
 
-int blk_preadv(struct blk_node *bs, uint64_t off, uint64_t len, const struct iovec *iov,
-	       int iovcnt, unsigned int flags)
+int blk_preadv(struct blk_node *bs, uint64_t off, uint64_t len, const struct iovec *iov, int iovcnt,
+	       unsigned int flags)
 {
 	int r;
 
@@ -193,8 +192,7 @@ int blk_pread(struct blk_node *bs, uint64_t off, void *buf, uint64_t len)
 	return blk_preadv(bs, off, len, &iov, 1, 0);
 }
 
-int blk_pwrite(struct blk_node *bs, uint64_t off, const void *buf, uint64_t len,
-	       unsigned int flags)
+int blk_pwrite(struct blk_node *bs, uint64_t off, const void *buf, uint64_t len, unsigned int flags)
 {
 	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
 
@@ -338,8 +336,8 @@ int blk_truncate(struct blk_node *bs, uint64_t size, struct err *err)
 	return r;
 }
 
-int blk_block_status(struct blk_node *bs, uint64_t off, uint64_t len, uint64_t *pnum,
-		     uint64_t *map, struct blk_node **file)
+int blk_block_status(struct blk_node *bs, uint64_t off, uint64_t len, uint64_t *pnum, uint64_t *map,
+		     struct blk_node **file)
 {
 	uint64_t size = (uint64_t)blk_getlength(bs), m = off, n = 0;
 	struct blk_node *f = bs;

@@ -215,8 +215,8 @@ static int mem_block_status(struct blk_node *bs, uint64_t off, uint64_t len, uin
 	}
 	first = __atomic_load_n(&s->chunks[pos >> MEM_CHUNK_SHIFT], __ATOMIC_ACQUIRE) != NULL;
 	while (pos < end) {
-		bool have = __atomic_load_n(&s->chunks[pos >> MEM_CHUNK_SHIFT],
-					    __ATOMIC_ACQUIRE) != NULL;
+		bool have = __atomic_load_n(&s->chunks[pos >> MEM_CHUNK_SHIFT], __ATOMIC_ACQUIRE) !=
+			    NULL;
 
 		if (have != first)
 			break;

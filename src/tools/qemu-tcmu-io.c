@@ -24,25 +24,25 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"Usage: qemu-tcmu-io [OPTIONS] [-c CMD]... IMAGE\n"
-		"\n"
-		"IMAGE: a file name, a config string (@file=PATH@format=qcow2@...) or, with\n"
-		"--image-opts, key=value,... options\n"
-		"\n"
-		"  -c, --cmd CMD         run CMD (repeatable); without -c read commands from stdin\n"
-		"  -f, --format FMT      image format (default: probe)\n"
-		"  -r, --read-only       open read-only\n"
-		"  -t, --cache MODE      writeback|writethrough|none|directsync|unsafe\n"
-		"  -n, --nocache         same as -t none\n"
-		"  -i, --aio MODE        threads|io_uring\n"
-		"  -o, --options OPTS    extra key=value,... options\n"
-		"      --image-opts      IMAGE is key=value,... options\n"
-		"  -q, --quiet           no per-command output\n"
-		"  -d, --debug CATS      debug output (block, qcow2, ..., all)\n"
-		"  -V, --version         print the version\n"
-		"  -h, --help            this help\n"
-		"\nCommands:\n");
+	fprintf(f, "Usage: qemu-tcmu-io [OPTIONS] [-c CMD]... IMAGE\n"
+		   "\n"
+		   "IMAGE: a file name, a config string (@file=PATH@format=qcow2@...) or, with\n"
+		   "--image-opts, key=value,... options\n"
+		   "\n"
+		   "  -c, --cmd CMD         run CMD (repeatable); without -c read commands from "
+		   "stdin\n"
+		   "  -f, --format FMT      image format (default: probe)\n"
+		   "  -r, --read-only       open read-only\n"
+		   "  -t, --cache MODE      writeback|writethrough|none|directsync|unsafe\n"
+		   "  -n, --nocache         same as -t none\n"
+		   "  -i, --aio MODE        threads|io_uring\n"
+		   "  -o, --options OPTS    extra key=value,... options\n"
+		   "      --image-opts      IMAGE is key=value,... options\n"
+		   "  -q, --quiet           no per-command output\n"
+		   "  -d, --debug CATS      debug output (block, qcow2, ..., all)\n"
+		   "  -V, --version         print the version\n"
+		   "  -h, --help            this help\n"
+		   "\nCommands:\n");
 	io_cmd_help();
 }
 

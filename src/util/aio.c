@@ -57,7 +57,8 @@ struct aio_ctx *aio_ctx_new(void)
 	ctx->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	pthread_mutex_init(&ctx->bh_lock, NULL);
 	ctx->bh_tail = &ctx->bh_head;
-	if (ctx->epfd < 0 || ctx->evfd < 0 || aio_set_fd(ctx, ctx->evfd, aio_evfd_read, NULL, ctx)) {
+	if (ctx->epfd < 0 || ctx->evfd < 0 ||
+	    aio_set_fd(ctx, ctx->evfd, aio_evfd_read, NULL, ctx)) {
 		aio_ctx_free(ctx);
 		return NULL;
 	}
@@ -240,7 +241,8 @@ int aio_poll(struct aio_ctx *ctx, bool blocking)
 			h->on_read(h->opaque);
 			count++;
 		}
-		if (!h->deleted && (ev[i].events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && h->on_write) {
+		if (!h->deleted && (ev[i].events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) &&
+		    h->on_write) {
 			h->on_write(h->opaque);
 			count++;
 		}

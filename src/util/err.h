@@ -16,8 +16,8 @@
 #define ERR_MSG_MAX 512
 
 struct err {
-	int code;		/* negative errno, 0 while unset */
-	char msg[ERR_MSG_MAX];	/* NUL-terminated, no trailing newline */
+	int code;	       /* negative errno, 0 while unset */
+	char msg[ERR_MSG_MAX]; /* NUL-terminated, no trailing newline */
 };
 
 /* Record @code (a negative errno) and a message; returns @code for `return err_set(...)`. */

@@ -16,23 +16,23 @@ size_t iov_size(const struct iovec *iov, int cnt)
 }
 
 /* Walk [off, off+len) of the vector, calling @fn on each piece; @fn returns false to stop. */
-#define IOV_WALK(iov, cnt, off, len, piece_base, piece_len, pos, body)                              \
-	do {                                                                                       \
-		size_t o__ = (off), left__ = (len);                                                \
-		size_t pos = 0;                                                                    \
-		for (int i__ = 0; i__ < (cnt) && left__; i__++) {                                  \
-			if (o__ >= (iov)[i__].iov_len) {                                           \
-				o__ -= (iov)[i__].iov_len;                                         \
-				continue;                                                          \
-			}                                                                          \
-			char *piece_base = (char *)(iov)[i__].iov_base + o__;                      \
-			size_t piece_len = MIN((iov)[i__].iov_len - o__, left__);                  \
-			body;                                                                      \
-			pos += piece_len;                                                          \
-			left__ -= piece_len;                                                       \
-			o__ = 0;                                                                   \
-		}                                                                                  \
-		(void)pos;                                                                         \
+#define IOV_WALK(iov, cnt, off, len, piece_base, piece_len, pos, body)            \
+	do {                                                                      \
+		size_t o__ = (off), left__ = (len);                               \
+		size_t pos = 0;                                                   \
+		for (int i__ = 0; i__ < (cnt) && left__; i__++) {                 \
+			if (o__ >= (iov)[i__].iov_len) {                          \
+				o__ -= (iov)[i__].iov_len;                        \
+				continue;                                         \
+			}                                                         \
+			char *piece_base = (char *)(iov)[i__].iov_base + o__;     \
+			size_t piece_len = MIN((iov)[i__].iov_len - o__, left__); \
+			body;                                                     \
+			pos += piece_len;                                         \
+			left__ -= piece_len;                                      \
+			o__ = 0;                                                  \
+		}                                                                 \
+		(void)pos;                                                        \
 	} while (0)
 
 size_t iov_to_buf(const struct iovec *iov, int cnt, size_t off, void *buf, size_t len)

@@ -121,9 +121,8 @@ void log_msg(enum log_level lvl, const char *cat, const char *fmt, ...)
 	/* "<N>" lets journald pick up the priority of stderr lines */
 	if (log_state.journal)
 		fprintf(stderr, "<%d>", (int)lvl);
-	fprintf(stderr, "%s%s%s: %s%s%s%s\n", log_state.prefix,
-		log_state.prefix[0] ? ": " : "", level_name(lvl), cat ? "[" : "", cat ? cat : "",
-		cat ? "] " : "", line);
+	fprintf(stderr, "%s%s%s: %s%s%s%s\n", log_state.prefix, log_state.prefix[0] ? ": " : "",
+		level_name(lvl), cat ? "[" : "", cat ? cat : "", cat ? "] " : "", line);
 	pthread_mutex_unlock(&log_state.lock);
 }
 

@@ -31,18 +31,18 @@ void log_set_prefix(const char *prefix);
 #define log_err(...) log_msg(LOG_LVL_ERR, NULL, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_LVL_WARN, NULL, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_LVL_INFO, NULL, __VA_ARGS__)
-#define log_debug(cat, ...)                                                                        \
-	do {                                                                                       \
-		if (unlikely(log_debug_enabled(cat)))                                              \
-			log_msg(LOG_LVL_DEBUG, cat, __VA_ARGS__);                                  \
+#define log_debug(cat, ...)                                       \
+	do {                                                      \
+		if (unlikely(log_debug_enabled(cat)))             \
+			log_msg(LOG_LVL_DEBUG, cat, __VA_ARGS__); \
 	} while (0)
 
 /* At most @burst messages per second from one call site. */
-#define log_err_ratelimited(...)                                                                   \
-	do {                                                                                       \
-		static struct log_ratelimit rl__;                                                  \
-		if (log_ratelimit_ok(&rl__))                                                       \
-			log_err(__VA_ARGS__);                                                      \
+#define log_err_ratelimited(...)                  \
+	do {                                      \
+		static struct log_ratelimit rl__; \
+		if (log_ratelimit_ok(&rl__))      \
+			log_err(__VA_ARGS__);     \
 	} while (0)
 
 struct log_ratelimit {

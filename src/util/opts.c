@@ -99,8 +99,8 @@ static int opts_add_n(struct opts *o, const char *key, size_t klen, const char *
 
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 		      c == '-' || c == '_' || c == '.'))
-			return err_set(err, -EINVAL, "invalid character '%c' in option name '%s'", c,
-				       k);
+			return err_set(err, -EINVAL, "invalid character '%c' in option name '%s'",
+				       c, k);
 	}
 	if (opts_find(o, k))
 		return err_set(err, -EINVAL, "option '%s' given twice", k);
@@ -162,8 +162,8 @@ int opts_parse_cfgstring(struct opts *o, const char *str, struct err *err)
 			continue; /* "@@" or a trailing '@' */
 		eq = memchr(seg, '=', len);
 		if (!eq)
-			return err_set(err, -EINVAL, "config string: '%.*s' has no '=value'", (int)len,
-				       seg);
+			return err_set(err, -EINVAL, "config string: '%.*s' has no '=value'",
+				       (int)len, seg);
 		r = opts_add_n(o, seg, (size_t)(eq - seg), eq + 1, (size_t)(seg + len - eq - 1),
 			       err);
 		if (r < 0)

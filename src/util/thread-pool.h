@@ -13,7 +13,7 @@
 struct thread_pool;
 
 struct pool_work {
-	int (*work)(struct pool_work *w);		/* in a worker; returns a status */
+	int (*work)(struct pool_work *w);	    /* in a worker; returns a status */
 	void (*done)(struct pool_work *w, int ret); /* in the submitting loop */
 	/* private */
 	struct aio_ctx *ctx;

@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The request core: range/permission checks, alignment with read-modify-write, splitting,
+ * FUA and write_zeroes emulation, discard granularity, block status, probing. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "config.h"
+#include "strict-driver.h"
+#include "util/err.h"
+
+static uint8_t pattern_at(uint64_t i)
+{
+	return (uint8_t)(i * 7 + 3);
+}
+
+static void test_unaligned_rmw(void **state)
+{
+	struct blk_node *bs;
+	uint8_t buf[10000], chk[16384];
+
+	(void)state;
+	strict_cfg = (struct strict_state){ .req_align = 4096, .mem_align = 512 };
+	bs = strict_new(64 << 10, true);
+	assert_int_equal(bs->limits.request_alignment, 4096);
+	memset(strict_of(bs)->data, 0xee, 64 << 10);
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = pattern_at(i);
+	/* unaligned at both ends, buffer not aligned either */
+	assert_int_equal(blk_pwrite(bs, 1000, buf + 1, 9000, 0), 0);
+	assert_int_equal(blk_pread(bs, 0, chk, sizeof(chk)), 0);
+	for (size_t i = 0; i < sizeof(chk); i++) {
+		uint8_t want = (i >= 1000 && i < 10000) ? pattern_at(i - 1000 + 1) : 0xee;
+
+		if (chk[i] != want)
+			fail_msg("byte %zu: got %#x want %#x", i, chk[i], want);
+	}
+	/* unaligned read back */
+	memset(chk, 0, sizeof(chk));
+	assert_int_equal(blk_pread(bs, 1001, chk + 3, 17), 0);
+	for (size_t i = 0; i < 17; i++)
+		assert_int_equal(chk[3 + i], pattern_at(i + 2));
+	blk_close(bs);
+}
+
+static void test_split_max_transfer(void **state)
+{
+	struct blk_node *bs;
+	static uint8_t buf[100 << 10];
+
+	(void)state;
+	strict_cfg = (struct strict_state){ .req_align = 512, .max_transfer = 16 << 10 };
+	bs = strict_new(1 << 20, true);
+	memset(buf, 0x5a, sizeof(buf));
+	assert_int_equal(blk_pwrite(bs, 512, buf, sizeof(buf), 0), 0);
+	assert_int_equal(strict_of(bs)->writes, 7); /* 100K in 16K pieces */
+	memset(buf, 0, sizeof(buf));
+	assert_int_equal(blk_pread(bs, 512, buf, sizeof(buf)), 0);
+	assert_int_equal(strict_of(bs)->reads, 7);
+	for (size_t i = 0; i < sizeof(buf); i++)
+		assert_int_equal(buf[i], 0x5a);
+	blk_close(bs);
+}
+
+static void test_range_and_readonly(void **state)
+{
+	struct blk_node *bs, *ro;
+	uint8_t buf[512];
+
+	(void)state;
+	strict_cfg = (struct strict_state){ 0 };
+	bs = strict_new(1 << 20, true);
+	assert_int_equal(blk_pread(bs, 1 << 20, buf, 512), -EINVAL);
+	assert_int_equal(blk_pread(bs, (1 << 20) - 256, buf, 512), -EINVAL);
+	assert_int_equal(blk_pread(bs, UINT64_MAX - 10, buf, 512), -EINVAL);
+	assert_int_equal(blk_pwrite(bs, (1 << 20) - 512, buf, 512, 0), 0);
+	assert_int_equal(blk_pread(bs, 1 << 20, buf, 0), 0); /* empty is fine */
+	assert_int_equal(blk_discard(bs, 1 << 20, 512), -EINVAL);
+	assert_int_equal(blk_write_zeroes(bs, (1 << 20) - 511, 512, 0), -EINVAL);
+	blk_close(bs);
+
+	ro = strict_new(1 << 20, false);
+	assert_int_equal(blk_pwrite(ro, 0, buf, 512, 0), -EROFS);
+	assert_int_equal(blk_write_zeroes(ro, 0, 512, 0), -EROFS);
+	assert_int_equal(blk_discard(ro, 0, 512), -EROFS);
+	assert_int_equal(blk_pread(ro, 0, buf, 512), 0);
+	assert_int_equal(strict_of(ro)->writes, 0);
+	blk_close(ro);
+}
+
+static void test_fua_emulation(void **state)
+{
+	struct blk_node *bs;
+	uint8_t buf[4096] = { 1 };
+
+	(void)state;
+	strict_cfg = (struct strict_state){ 0 };
+	bs = strict_new(1 << 20, true);
+	assert_int_equal(blk_pwrite(bs, 0, buf, sizeof(buf), BLK_REQ_FUA), 0);
+	assert_int_equal(strict_of(bs)->fua_writes, 0);
+	assert_int_equal(strict_of(bs)->flushes, 1);
+	blk_close(bs);
+
+	strict_cfg = (struct strict_state){ .caps = BLK_CAP_FUA };
+	bs = strict_new(1 << 20, true);
+	assert_int_equal(blk_pwrite(bs, 0, buf, sizeof(buf), BLK_REQ_FUA), 0);
+	assert_int_equal(strict_of(bs)->fua_writes, 1);
+	assert_int_equal(strict_of(bs)->flushes, 0);
+	blk_close(bs);
+}
+
+static void test_zeroes_and_discard(void **state)
+{
+	struct blk_node *bs;
+	uint8_t buf[64 << 10];
+
+	(void)state;
+	strict_cfg = (struct strict_state){ .req_align = 4096,
+					    .max_zeroes = 8192,
+					    .discard_gran = 16384 };
+	bs = strict_new(1 << 20, true);
+	memset(strict_of(bs)->data, 0xff, 1 << 20);
+	/* head and tail unaligned: written with buffers, the middle with write_zeroes */
+	assert_int_equal(blk_write_zeroes(bs, 1000, 40000, 0), 0);
+	assert_int_equal(strict_of(bs)->zeroes, 5); /* 4096..40960: 36K in 8K pieces */
+	assert_int_equal(blk_pread(bs, 0, buf, sizeof(buf)), 0);
+	for (size_t i = 0; i < sizeof(buf); i++)
+		assert_int_equal(buf[i], (i >= 1000 && i < 41000) ? 0 : 0xff);
+	/* discard: only whole granules inside the range */
+	memset(strict_of(bs)->data, 0xff, 1 << 20);
+	assert_int_equal(blk_discard(bs, 100, 50000), 0);
+	assert_int_equal(strict_of(bs)->discards, 1); /* 16384..49152 */
+	assert_int_equal(strict_of(bs)->data[16383], 0xff);
+	assert_int_equal(strict_of(bs)->data[16384], 0);
+	assert_int_equal(strict_of(bs)->data[49151], 0);
+	assert_int_equal(strict_of(bs)->data[49152], 0xff);
+	blk_close(bs);
+}
+
+static void test_io_errors_propagate(void **state)
+{
+	struct blk_node *bs;
+	uint8_t buf[512];
+
+	(void)state;
+	strict_cfg = (struct strict_state){ .fail_next = -EIO };
+	bs = strict_new(1 << 20, true);
+	assert_int_equal(blk_pread(bs, 0, buf, 512), -EIO);
+	strict_of(bs)->fail_next = -ENOSPC;
+	assert_int_equal(blk_pwrite(bs, 0, buf, 512, 0), -ENOSPC);
+	blk_close(bs);
+}
+
+static void test_memory_and_status(void **state)
+{
+	struct blk_node *bs = NULL;
+	struct err err;
+	uint64_t n, map;
+	int depth, r;
+	uint8_t buf[4096];
+
+	(void)state;
+	err_init(&err);
+	assert_int_equal(blk_open_str("@driver=memory@size=1M", BLK_O_RDWR, &bs, &err), 0);
+	r = blk_block_status_chain(bs, 0, 1 << 20, &n, &map, NULL, &depth);
+	assert_true(r & BLK_STATUS_ZERO);
+	assert_int_equal(n, 1 << 20);
+	memset(buf, 0x42, sizeof(buf));
+	assert_int_equal(blk_pwrite(bs, 65536, buf, sizeof(buf), 0), 0);
+	r = blk_block_status(bs, 0, 1 << 20, &n, &map, NULL);
+	assert_true(r & BLK_STATUS_ZERO);
+	assert_int_equal(n, 65536);
+	r = blk_block_status(bs, 65536, 1 << 20, &n, &map, NULL);
+	assert_true(r & BLK_STATUS_DATA);
+	assert_true(r & BLK_STATUS_ALLOCATED);
+	assert_int_equal(n, 65536);
+	assert_int_equal(map, 65536);
+	assert_int_equal(blk_discard(bs, 65536, 65536), 0);
+	assert_int_equal(blk_pread(bs, 65536, buf, sizeof(buf)), 0);
+	assert_true(buf_is_zero(buf, sizeof(buf)));
+	blk_close(bs);
+}
+
+static void test_probe(void **state)
+{
+	uint8_t buf[512] = { 0 };
+
+	(void)state;
+	assert_string_equal(blk_probe_format(buf, sizeof(buf), "x"), "raw");
+	memcpy(buf, "QFI\xfb\0\0\0\3", 8);
+#if HAVE_QCOW2
+	assert_string_equal(blk_probe_format(buf, sizeof(buf), "x"), "qcow2");
+#endif
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_unaligned_rmw),
+		cmocka_unit_test(test_split_max_transfer),
+		cmocka_unit_test(test_range_and_readonly),
+		cmocka_unit_test(test_fua_emulation),
+		cmocka_unit_test(test_zeroes_and_discard),
+		cmocka_unit_test(test_io_errors_propagate),
+		cmocka_unit_test(test_memory_and_status),
+		cmocka_unit_test(test_probe),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

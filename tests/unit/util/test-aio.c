@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The event loop and the thread pool: fd handlers, bottom halves from other threads,
+ * flush hooks, and work items whose done() runs back in the submitting loop. */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "util/aio.h"
+#include "util/compiler.h"
+#include "util/thread-pool.h"
+
+static int reads;
+
+static void on_read(void *opaque)
+{
+	int fd = *(int *)opaque;
+	char c;
+
+	assert_int_equal(read(fd, &c, 1), 1);
+	reads++;
+}
+
+static void test_fd_handler(void **state)
+{
+	struct aio_ctx *ctx = aio_ctx_new();
+	int p[2];
+
+	(void)state;
+	assert_non_null(ctx);
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(aio_set_fd(ctx, p[0], on_read, NULL, &p[0]), 0);
+	assert_int_equal(aio_poll(ctx, false), 0);
+	assert_int_equal(write(p[1], "x", 1), 1);
+	assert_int_equal(aio_poll(ctx, true), 1);
+	assert_int_equal(reads, 1);
+	assert_int_equal(aio_set_fd(ctx, p[0], NULL, NULL, NULL), 0);
+	assert_int_equal(write(p[1], "x", 1), 1);
+	assert_int_equal(aio_poll(ctx, false), 0);
+	close(p[0]);
+	close(p[1]);
+	aio_ctx_free(ctx);
+}
+
+static int hook_calls;
+
+static void hook(void *opaque)
+{
+	(void)opaque;
+	hook_calls++;
+}
+
+static void test_flush_hook(void **state)
+{
+	struct aio_ctx *ctx = aio_ctx_new();
+	int h;
+
+	(void)state;
+	h = aio_add_flush_hook(ctx, hook, NULL);
+	assert_true(h >= 0);
+	aio_poll(ctx, false);
+	aio_poll(ctx, false);
+	assert_int_equal(hook_calls, 2);
+	aio_remove_flush_hook(ctx, h);
+	aio_poll(ctx, false);
+	assert_int_equal(hook_calls, 2);
+	aio_ctx_free(ctx);
+}
+
+struct bh_arg {
+	struct aio_ctx *ctx;
+	struct aio_bh bh;
+	pthread_t ran_in;
+	int ran;
+};
+
+static void bh_fn(void *opaque)
+{
+	struct bh_arg *a = opaque;
+
+	a->ran_in = pthread_self();
+	a->ran++;
+}
+
+static void *bh_thread(void *opaque)
+{
+	struct bh_arg *a = opaque;
+
+	a->bh.fn = bh_fn;
+	a->bh.opaque = a;
+	aio_bh_schedule(a->ctx, &a->bh);
+	return NULL;
+}
+
+static void test_bh_from_thread(void **state)
+{
+	struct bh_arg a = { .ctx = aio_ctx_new() };
+	pthread_t t;
+
+	(void)state;
+	assert_int_equal(pthread_create(&t, NULL, bh_thread, &a), 0);
+	/* a blocking poll must wake up for the remote bottom half */
+	while (!a.ran)
+		aio_poll(a.ctx, true);
+	pthread_join(t, NULL);
+	assert_int_equal(a.ran, 1);
+	assert_true(pthread_equal(a.ran_in, pthread_self()));
+	aio_ctx_free(a.ctx);
+}
+
+struct job {
+	struct pool_work w;
+	int value;
+	int result;
+	pthread_t done_in;
+	int *completed;
+};
+
+static int job_work(struct pool_work *w)
+{
+	struct job *j = container_of(w, struct job, w);
+
+	usleep(1000);
+	return j->value * 2;
+}
+
+static void job_done(struct pool_work *w, int ret)
+{
+	struct job *j = container_of(w, struct job, w);
+
+	j->result = ret;
+	j->done_in = pthread_self();
+	(*j->completed)++;
+}
+
+static void test_thread_pool(void **state)
+{
+	struct aio_ctx *ctx = aio_ctx_new();
+	struct thread_pool *pool = thread_pool_new(4);
+	struct job jobs[64];
+	int completed = 0;
+
+	(void)state;
+	for (int i = 0; i < 64; i++) {
+		jobs[i] = (struct job){ .value = i, .completed = &completed };
+		jobs[i].w.work = job_work;
+		jobs[i].w.done = job_done;
+		thread_pool_submit(pool, ctx, &jobs[i].w);
+	}
+	while (completed < 64)
+		aio_poll(ctx, true);
+	for (int i = 0; i < 64; i++) {
+		assert_int_equal(jobs[i].result, 2 * i);
+		assert_true(pthread_equal(jobs[i].done_in, pthread_self()));
+	}
+	thread_pool_free(pool);
+	aio_ctx_free(ctx);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fd_handler),
+		cmocka_unit_test(test_flush_hook),
+		cmocka_unit_test(test_bh_from_thread),
+		cmocka_unit_test(test_thread_pool),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
