@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The SCSI target layer as seen by transports (the TCMU ring, the ring simulator) and the
+ * daemon: a LUN over a block node executes commands (CDB + data iovecs) and reports a
+ * status with sense.  SPC-5 / SBC-4 emulation lives behind this interface.
+ *
+ * Threading: a LUN belongs to one event loop (the @ctx given at creation).  All calls
+ * except scsi_lun_new/free happen in that loop's thread; done() is called there too,
+ * possibly before scsi_lun_submit() returns.  Commands may be in flight concurrently
+ * (as many as the transport's queue depth); the layer orders overlapping writes and
+ * COMPARE AND WRITE itself.  No allocation per READ/WRITE: struct scsi_cmd embeds what
+ * the layer needs, and transports preallocate one per ring slot.
+ */
+#ifndef QT_SCSI_SCSI_H
+#define QT_SCSI_SCSI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "scsi/scsi-cmd-priv.h"
+
+struct aio_ctx;
+struct blk_node;
+struct err;
+struct scsi_lun;
+
+#define SCSI_SENSE_BUFFERSIZE 96 /* TCMU_SENSE_BUFFERSIZE */
+
+/* SAM-5 status codes. */
+enum scsi_status {
+	SCSI_STATUS_GOOD = 0x00,
+	SCSI_STATUS_CHECK_CONDITION = 0x02,
+	SCSI_STATUS_CONDITION_MET = 0x04,
+	SCSI_STATUS_BUSY = 0x08,
+	SCSI_STATUS_RESERVATION_CONFLICT = 0x18,
+	SCSI_STATUS_TASK_SET_FULL = 0x28,
+	SCSI_STATUS_TASK_ABORTED = 0x40,
+};
+
+struct scsi_cmd {
+	/* in: set by the transport before scsi_lun_submit() */
+	const uint8_t *cdb; /* the CDB; cdb_len bytes readable */
+	uint16_t cdb_len;
+	const struct iovec *iov; /* the data buffer: Data-Out for writes, Data-In for reads */
+	int iovcnt;
+	const struct iovec *bidi_iov; /* Data-In of bidirectional commands, else NULL */
+	int bidi_iovcnt;
+	void (*done)(struct scsi_cmd *cmd);
+	void *opaque; /* the transport's */
+
+	/* out: valid in done() */
+	uint8_t status;	   /* enum scsi_status */
+	uint8_t sense_len; /* bytes of sense (CHECK CONDITION only) */
+	uint8_t sense[SCSI_SENSE_BUFFERSIZE];
+	uint32_t data_in_len; /* bytes of Data-In produced; less than the buffer = residual */
+
+	/* private to the SCSI layer */
+	struct scsi_cmd_priv priv;
+};
+
+struct scsi_lun_params {
+	uint32_t block_size;   /* logical block size: 512 or 4096 (LIO hw_block_size) */
+	uint64_t size;	       /* bytes exported (LIO dev_size); 0 = the node's length */
+	uint32_t max_sectors;  /* largest transfer in logical blocks (LIO hw_max_sectors), 0 = any */
+	const char *vendor;    /* T10 vendor id (8 chars), NULL = "LIO-ORG" */
+	const char *product;   /* product id (16 chars), NULL = a default */
+	const char *revision;  /* 4 chars, NULL = a default */
+	const char *cfgstring; /* for VPD 0x83's vendor-specific designator (may be NULL) */
+	/* The unit serial (VPD 0x80, NAA in 0x83).  LIO writes wwn/vpd_unit_serial after
+	 * the device is enabled, so it is fetched when asked; NULL = none. */
+	int (*get_serial)(void *opaque, char *buf, size_t len);
+	void *serial_opaque;
+	bool read_only; /* write-protect even when the node is writable */
+};
+
+/* Create a LUN over @bs (borrowed; it must outlive the LUN). */
+int scsi_lun_new(struct blk_node *bs, const struct scsi_lun_params *p, struct aio_ctx *ctx,
+		 struct scsi_lun **out, struct err *err);
+/* No command may be in flight. NULL is a no-op. */
+void scsi_lun_free(struct scsi_lun *lun);
+
+/* Execute @cmd; done() reports the result. */
+void scsi_lun_submit(struct scsi_lun *lun, struct scsi_cmd *cmd);
+
+/* Commands submitted and not yet done. */
+unsigned int scsi_lun_inflight(const struct scsi_lun *lun);
+
+/* The capacity changed (LIO dev_size reconfig): raise UNIT ATTENTION CAPACITY DATA HAS
+ * CHANGED (06/2A09) on the next command other than INQUIRY/REQUEST SENSE/REPORT LUNS. */
+void scsi_lun_set_size(struct scsi_lun *lun, uint64_t bytes);
+/* The write cache changed (LIO emulate_write_cache reconfig, or MODE SELECT). */
+void scsi_lun_set_write_cache(struct scsi_lun *lun, bool wce);
+bool scsi_lun_write_cache(const struct scsi_lun *lun);
+/* Replace the block node (config-string reconfig).  No command may be in flight. */
+void scsi_lun_set_node(struct scsi_lun *lun, struct blk_node *bs);
+
+/* Helpers for transports: the CDB length the opcode's group implies (6, 10, 12, 16, or
+ * 8 + additional length for 0x7f), 0 when it cannot be known from @cdb. */
+unsigned int scsi_cdb_length(const uint8_t *cdb);
+/* Build a CHECK CONDITION with fixed-format sense into @cmd (for transport errors). */
+void scsi_cmd_set_sense(struct scsi_cmd *cmd, uint8_t key, uint8_t asc, uint8_t ascq);
+
+#endif
