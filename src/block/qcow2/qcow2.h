@@ -198,6 +198,8 @@ struct qcow2_state {
 	unsigned long io_count[2]; /* data I/O in flight per epoch parity (atomic) */
 	bool corrupt;		   /* metadata problem found: refuse writes */
 
+	int meta_prealloc; /* 0 unknown, 1 no, 2 yes (QEMU's metadata-preallocation check) */
+
 	struct qcow2_async *async;
 	uint64_t stat_alloc, stat_syncs;
 };

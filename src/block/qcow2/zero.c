@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define ALL_ZERO_BITMAP 0xffffffff00000000ull
 
@@ -87,8 +88,9 @@ int qcow2_discard(struct blk_node *bs, uint64_t off, uint64_t len)
 	uint64_t c0 = off >> s->cluster_bits, c1 = (off + len) >> s->cluster_bits;
 	int r = 0;
 
+	/* v2 cannot hide the backing file: QEMU ignores such discards too */
 	if (s->version < 3 && bs->backing)
-		return -ENOTSUP;
+		return 0;
 	if (s->corrupt)
 		return -EIO;
 	qcow2_lock(s);
@@ -244,6 +246,29 @@ int qcow2_write_zeroes(struct blk_node *bs, uint64_t off, uint64_t len, unsigned
 
 /* ---- block status --------------------------------------------------------------------------- */
 
+/*
+ * As QEMU: an image with clearly more allocated clusters than the file has blocks had its
+ * metadata preallocated, and then holes in the file are reported as zeroes (RECURSE).
+ */
+static bool detect_meta_prealloc(struct blk_node *bs)
+{
+	struct qcow2_state *s = bs->opaque;
+	uint64_t real, threshold, count = 0, end, rc;
+	struct stat st;
+
+	if (strcmp(bs->file->drv->name, "file") || stat(bs->file->filename, &st) < 0)
+		return false;
+	real = (uint64_t)st.st_blocks * 512 / s->cluster_size;
+	threshold = MAX(real * 10 / 9, real + 2);
+	end = qcow2_size_to_clusters(s, (uint64_t)blk_getlength(bs->file));
+	for (uint64_t i = 0; i < end && count < threshold; i++) {
+		if (qcow2_get_refcount(bs, i, &rc) < 0)
+			return false;
+		count += rc != 0;
+	}
+	return count >= threshold;
+}
+
 int qcow2_block_status(struct blk_node *bs, uint64_t off, uint64_t len, uint64_t *pnum,
 		       uint64_t *map, struct blk_node **file)
 {
@@ -257,6 +282,8 @@ int qcow2_block_status(struct blk_node *bs, uint64_t off, uint64_t len, uint64_t
 	int r;
 
 	qcow2_lock(s);
+	if (!s->meta_prealloc)
+		s->meta_prealloc = detect_meta_prealloc(bs) ? 2 : 1;
 	r = qcow2_get_map(bs, off, &m);
 	if (r == 0) {
 		t = qcow2_sc_type(s, &m, sc);
@@ -292,7 +319,8 @@ int qcow2_block_status(struct blk_node *bs, uint64_t off, uint64_t len, uint64_t
 	*file = s->data;
 	switch (t) {
 	case QCOW2_SC_DATA:
-		return BLK_STATUS_DATA | BLK_STATUS_OFFSET_VALID;
+		return BLK_STATUS_DATA | BLK_STATUS_OFFSET_VALID |
+		       (s->meta_prealloc == 2 ? BLK_STATUS_RECURSE : 0);
 	case QCOW2_SC_ZERO:
 		return BLK_STATUS_ZERO | (has_host ? BLK_STATUS_OFFSET_VALID : 0);
 	case QCOW2_SC_COMPRESSED:
