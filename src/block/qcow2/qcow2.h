@@ -202,6 +202,7 @@ struct qcow2_state {
 
 	struct qcow2_async *async;
 	uint64_t stat_alloc, stat_syncs;
+	uint64_t stat_fast_rw, stat_fast_flush; /* requests the async path took */
 };
 
 /* ---- helpers ------------------------------------------------------------------------- */
