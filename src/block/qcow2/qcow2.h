@@ -278,6 +278,8 @@ int qcow2_write_slice(struct blk_node *bs, struct qcow2_cache *c, struct qcow2_s
 /* ---- refcount.c ----------------------------------------------------------------------- */
 
 int qcow2_get_refcount(struct blk_node *bs, uint64_t cluster, uint64_t *out);
+/* Set one cluster's refcount (repair). */
+int qcow2_set_refcount(struct blk_node *bs, uint64_t cluster, uint64_t value);
 /* Add @delta to the refcount of every cluster touching [off, off+len). */
 int qcow2_update_refcount(struct blk_node *bs, uint64_t off, uint64_t len, int delta);
 /* Allocate up to @n contiguous free clusters (at least 1); *got = how many; *fresh when

@@ -162,8 +162,9 @@ static int create_block(struct blk_node *bs, uint64_t bi, uint64_t avoid, uint64
 
 static int grow_table(struct blk_node *bs, uint64_t need_bi);
 
-static int set_refcount_delta(struct blk_node *bs, uint64_t c, int delta, uint64_t avoid,
-			      uint64_t avoid_end)
+/* Add @delta to cluster @c's refcount, or set it to @value when @delta is 0. */
+static int rc_modify(struct blk_node *bs, uint64_t c, int delta, uint64_t value, uint64_t avoid,
+		     uint64_t avoid_end)
 {
 	struct qcow2_state *s = bs->opaque;
 	uint64_t bi = c >> s->rb_bits, soff, idx, v;
@@ -173,6 +174,8 @@ static int set_refcount_delta(struct blk_node *bs, uint64_t c, int delta, uint64
 	if (bi >= s->rt_size || !s->rt[bi]) {
 		if (delta < 0)
 			return qcow2_corrupt(bs, "freeing cluster %" PRIu64 " with refcount 0", c);
+		if (!delta && !value)
+			return 0;
 		if (bi >= s->rt_size && (r = grow_table(bs, bi)) < 0)
 			return r;
 		if (!s->rt[bi] && (r = create_block(bs, bi, avoid, avoid_end)) < 0)
@@ -185,18 +188,30 @@ static int set_refcount_delta(struct blk_node *bs, uint64_t c, int delta, uint64
 	if (r < 0)
 		return r;
 	v = rb_read(s, sl->data, idx);
-	if ((delta < 0 && v == 0) || (delta > 0 && v == s->refcount_max)) {
+	if ((delta < 0 && v == 0) || (delta > 0 && v == s->refcount_max) ||
+	    (!delta && value > s->refcount_max)) {
 		qcow2_cache_put(sl);
 		return qcow2_corrupt(bs, "refcount of cluster %" PRIu64 " would %s", c,
 				     delta < 0 ? "drop below 0" : "overflow");
 	}
-	v = delta < 0 ? v - 1 : v + 1;
+	v = delta < 0 ? v - 1 : delta > 0 ? v + 1 : value;
 	rb_write(s, sl->data, idx, v);
 	qcow2_cache_mark_dirty(&s->rbc, sl);
 	qcow2_cache_put(sl);
 	if (v == 0 && c < s->free_cursor)
 		s->free_cursor = c;
 	return 0;
+}
+
+static int set_refcount_delta(struct blk_node *bs, uint64_t c, int delta, uint64_t avoid,
+			      uint64_t avoid_end)
+{
+	return rc_modify(bs, c, delta, 0, avoid, avoid_end);
+}
+
+int qcow2_set_refcount(struct blk_node *bs, uint64_t cluster, uint64_t value)
+{
+	return rc_modify(bs, cluster, 0, value, cluster, cluster + 1);
 }
 
 int qcow2_update_refcount(struct blk_node *bs, uint64_t off, uint64_t len, int delta)
