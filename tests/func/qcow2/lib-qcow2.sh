@@ -15,7 +15,8 @@ ops_args() {
 lines_args() { local l; _args=(); while IFS= read -r l; do _args+=(-c "$l"); done <<<"$1"; }
 
 # ours_do IMG FMT(file|qcow2) CMDS...: run commands through qemu-tcmu-io
-ours_run() { local img=$1; shift; "$QT_IO" -q "$@" "$img"; }
+OURS_FLAGS=()
+ours_run() { local img=$1; shift; "$QT_IO" -q "${OURS_FLAGS[@]}" "$@" "$img"; }
 qemu_run() { local img=$1; shift; qemu-io -f qcow2 "$@" "$img" >/dev/null; }
 
 # check_content IMG CLUSTER MODE: our reader and qemu-io both see the model's bytes

@@ -64,7 +64,13 @@ run_case() {
   fi
   if [ "$kind" = bitmap ]; then
     qemu-img info "$a" | grep -q 'in-use' || fail "$name: bitmap not marked in use"
+    "$QT_IO" -r -c info "$a" | grep -q "^bitmap: 'b0' granularity 65536 (in use)" || fail "$name: info"
   fi
+  "$QT_IO" -r -c info "$a" | grep -q "^cluster size: $cl\$" || fail "$name: info lacks the cluster size"
+  case $kind in
+    snap) "$QT_IO" -r -c info "$a" | grep -q "^snapshot: id 1 name 's1'" || fail "$name: info" ;;
+    chain*) "$QT_IO" -r -c info "$a" | grep -q "^backing name: .*-mid.qcow2 (format qcow2)" || fail "$name: info" ;;
+  esac
   rm -f "$a" "$b" "$a.data" "$b.data"
 }
 
@@ -90,17 +96,22 @@ group_features() {
   run_case zstd 65536 "" compress-zstd
   run_case zstd-extl2 65536 "extended_l2=on" compress-zstd
   run_case chain 65536 "" chain
-  run_case chain-extl2 65536 "extended_l2=on,cluster_size=32k" chain
+  run_case chain-extl2 32768 "extended_l2=on,cluster_size=32k" chain
   run_case chain-v2 65536 "compat=0.10" chain-v2
   run_case datafile 65536 "" datafile
   run_case datafile-raw 65536 "data_file_raw=on" datafile
   run_case prealloc-metadata 65536 "preallocation=metadata"
   run_case prealloc-falloc 65536 "preallocation=falloc"
-  run_case prealloc-full 65536 "preallocation=full,cluster_size=4k"
+  run_case prealloc-full 4096 "preallocation=full,cluster_size=4k"
   run_case snapshot 65536 "" snap
   run_case snapshot-extl2 65536 "extended_l2=on" snap
   run_case snapshot-v2 65536 "compat=0.10" snap
   run_case bitmap 65536 "" bitmap
+  OURS_FLAGS=(-t none -i threads)
+  run_case cache-none-threads 4096 "cluster_size=4k"
+  OURS_FLAGS=(-t writethrough)
+  run_case writethrough 65536 "extended_l2=on"
+  OURS_FLAGS=()
 }
 
 case ${1:-all} in
