@@ -271,8 +271,8 @@ int qcow2_alloc_clusters(struct blk_node *bs, uint64_t n, uint64_t *off, uint64_
 	r = qcow2_update_refcount(bs, c << s->cluster_bits, run << s->cluster_bits, 1);
 	if (r < 0)
 		return r;
-	if (c == s->free_cursor)
-		s->free_cursor = c + run;
+	/* every cluster in [free_cursor, c) was found in use */
+	s->free_cursor = c + run;
 	*off = c << s->cluster_bits;
 	*got = run;
 	*fresh = c >= s->fresh_from;
