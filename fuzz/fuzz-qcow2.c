@@ -29,7 +29,8 @@ static void exercise(struct blk_node *bs, bool rw)
 {
 	static uint8_t buf[65536] __attribute__((aligned(4096)));
 	uint64_t len = (uint64_t)blk_getlength(bs), off = 0, n;
-	const uint64_t offs[] = { 0, 512, 65536 - 512, 1u << 20, len / 2, len > 8192 ? len - 8192 : 0 };
+	const uint64_t offs[] = { 0,	    512,     65536 - 512,
+				  1u << 20, len / 2, len > 8192 ? len - 8192 : 0 };
 
 	for (int i = 0; i < 64 && off < len; i++) {
 		int d;

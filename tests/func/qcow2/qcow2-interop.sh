@@ -80,11 +80,14 @@ group_geometry() {
   run_case v3-512 512 "cluster_size=512"
   run_case v3-4k-rc1 4096 "cluster_size=4096,refcount_bits=1"
   run_case v3-2M 2097152 "cluster_size=2M"
+  run_case v2-4k 4096 "compat=0.10,cluster_size=4096"
+}
+
+group_refcounts_extl2() {
   for rb in 2 4 8 32 64; do
     run_case "rc$rb" 65536 "refcount_bits=$rb"
   done
   run_case v3-512-rc64 512 "cluster_size=512,refcount_bits=64"
-  run_case v2-4k 4096 "compat=0.10,cluster_size=4096"
   run_case extl2-64k 65536 "extended_l2=on"
   run_case extl2-16k 16384 "extended_l2=on,cluster_size=16k"
   run_case extl2-2M 2097152 "extended_l2=on,cluster_size=2M"
@@ -100,6 +103,9 @@ group_features() {
   run_case chain-v2 65536 "compat=0.10" chain-v2
   run_case datafile 65536 "" datafile
   run_case datafile-raw 65536 "data_file_raw=on" datafile
+}
+
+group_prealloc_snapshots() {
   run_case prealloc-metadata 65536 "preallocation=metadata"
   run_case prealloc-falloc 65536 "preallocation=falloc"
   run_case prealloc-full 4096 "preallocation=full,cluster_size=4k"
@@ -116,7 +122,9 @@ group_features() {
 
 case ${1:-all} in
   geometry) group_geometry ;;
+  refcounts-extl2) group_refcounts_extl2 ;;
   features) group_features ;;
-  *) group_geometry; group_features ;;
+  prealloc-snapshots) group_prealloc_snapshots ;;
+  *) group_geometry; group_refcounts_extl2; group_features; group_prealloc_snapshots ;;
 esac
 echo ok
