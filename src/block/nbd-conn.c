@@ -28,6 +28,7 @@ enum {
 #define RQ_BOUNCE (1u << 3) /* RQ_AUX is our bounce buffer (several iovecs) */
 
 #define SLICE_MS 50	  /* waiters re-check the loop and deadlines this often */
+#define DRIVE_MS 100	  /* a waiter driving the socket polls this long at most */
 #define BACKOFF_MIN_MS 50 /* first reconnect delay, doubled up to ... */
 #define BACKOFF_MAX_MS 2000
 #define DISCONNECT_MS 1000 /* a clean disconnect at close waits this long at most */
@@ -731,7 +732,7 @@ static void submit_one(struct nbdc_state *s, struct blk_req *r)
 	if (go <= 0)
 		return;
 	go = conn_issue(s, c, r, NULL);
-	if (go == -ENOTCONN)
+	if (go == -ENOTCONN || conn_is_gone(c))
 		link_down(s, c, "the server closed the connection");
 	if (go < 0) {
 		pthread_mutex_lock(&s->lock);
@@ -817,42 +818,50 @@ static bool drive_once(struct nbdc_state *s, struct nbdc_conn *c, int ms)
 /*
  * Wait for @w (s->lock held).  The attached loop drives the socket; we drive it ourselves
  * when there is no loop, when we are the loop, or when the loop stopped turning (it
- * did not answer two notifications).
+ * did not answer two notifications).  One thread drives at a time: a thread polling for
+ * a reply another thread already consumed would sleep for nothing.
  */
 static void waiter_wait_locked(struct nbdc_state *s, struct nbdc_conn *c, struct nbdc_waiter *w)
 {
 	struct aio_ctx *ctx = s->ctx;
-	bool self = !ctx || aio_in_ctx_thread(ctx);
-	uint64_t seen = 0;
+	bool loop = ctx && !aio_in_ctx_thread(ctx);
+	uint64_t seen = 0, t;
 	int idle = 0;
 
-	if (!self) {
+	if (loop) {
 		seen = __atomic_load_n(&s->loop_turns, __ATOMIC_RELAXED);
 		aio_notify(ctx); /* the loop re-reads libnbd's direction for our command */
 	}
 	while (!waiter_done(w)) {
-		bool alive = true;
+		bool alive;
 
-		if (!self) {
-			uint64_t t;
-
+		if (s->conn != c)
+			loop = false; /* the loop no longer watches @c */
+		if ((loop && idle < 2) || s->driving) {
 			cond_wait_until(s, now_ns() + SLICE_MS * 1000000u);
+			if (!loop)
+				continue;
 			t = __atomic_load_n(&s->loop_turns, __ATOMIC_RELAXED);
-			if (waiter_done(w) || t != seen) {
+			if (t != seen) {
 				seen = t;
 				idle = 0;
-				continue;
-			}
-			if (++idle < 2) {
+			} else if (++idle < 2) {
 				aio_notify(ctx);
-				continue;
 			}
+			continue;
 		}
+		s->driving = true;
 		pthread_mutex_unlock(&s->lock);
-		alive = drive_once(s, c, self ? 1000 : SLICE_MS);
+		alive = drive_once(s, c, DRIVE_MS);
 		pthread_mutex_lock(&s->lock);
-		if (!alive && !waiter_done(w)) /* libnbd completes in-flight commands on close */
+		s->driving = false;
+		pthread_cond_broadcast(&s->cond); /* completions, and the driver's seat */
+		if (!alive && !waiter_done(w))	  /* libnbd completes in-flight commands on close */
 			rq_finish_locked(s, &w->req, -EIO);
+		if (loop && (t = __atomic_load_n(&s->loop_turns, __ATOMIC_RELAXED)) != seen) {
+			seen = t;
+			idle = 0;
+		}
 	}
 }
 

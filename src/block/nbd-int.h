@@ -89,6 +89,7 @@ struct nbdc_state {
 	struct nbdc_rq_list done;    /* async completions for the loop's bottom half */
 	bool bh_scheduled;
 	bool closing;
+	bool driving;		     /* a blocking waiter is polling the socket */
 	bool rc_running, rc_started; /* the reconnect thread */
 	pthread_t rc_thread;
 	uint64_t wgen, fgen; /* writes acknowledged / covered by a successful flush */

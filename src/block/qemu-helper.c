@@ -308,9 +308,15 @@ static int image_opts(struct opts *o, const char *fmt, const char *file, char **
 	for (size_t i = 0; r == 0 && i < o->n; i++) {
 		struct opt *e = &o->v[i];
 
-		/* "id" names the export for the daemon; objects become --object */
+		/* "id" names the export for the daemon; objects become --object; the
+		 * generic modes become qemu-nbd's options */
 		if (e->used || !strcmp(e->key, "id") || is_object_key(e->key))
 			continue;
+		if (!strcmp(e->key, "cache") || !strcmp(e->key, "discard") ||
+		    !strcmp(e->key, "read-only")) {
+			e->used = true;
+			continue;
+		}
 		r = kv_append(&buf, &len, &cap, e->key, e->value);
 		e->used = true;
 	}
