@@ -173,6 +173,15 @@ const char *blk_probe_format(const uint8_t *buf, size_t len, const char *filenam
 			best = blk_drivers[i];
 		}
 	}
+#if HAVE_NBD
+	/* nothing native: a magic only QEMU knows (served by the QEMU helper) */
+	if (best == &blk_driver_raw) {
+		const char *q = qemu_helper_probe_magic(buf, len);
+
+		if (q)
+			return q;
+	}
+#endif
 	return best->name;
 }
 
@@ -361,17 +370,24 @@ int blk_open(struct opts *opts, unsigned int flags, struct blk_node **out, struc
 		r = probe_node(proto, &fmt, err);
 		if (r < 0)
 			goto fail;
-		/* nothing native matched: a format QEMU knows goes through the helper */
+		/* nothing native matched: ask qemu-img (it also knows dmg by name...) */
 		if (!strcmp(fmt, "raw") && proto_drv == &blk_driver_file && helper != HELPER_OFF &&
-		    helper_probe(file, qfmt, sizeof(qfmt)) && !blk_find_driver(qfmt)) {
+		    helper_probe(file, qfmt, sizeof(qfmt)))
+			fmt = qfmt;
+		drv = blk_find_driver(fmt);
+		log_debug("block", "%s: probed format %s", file, fmt);
+		if (!drv) { /* a format QEMU knows goes through the helper */
 			close_node(proto);
-			r = open_helper(opts, file, qfmt, flags, &bs, err);
+			if (helper == HELPER_OFF)
+				return err_set(err, -ENOTSUP,
+					       "'%s' is a %s image, which needs the QEMU helper "
+					       "(helper=off)",
+					       file, fmt);
+			r = open_helper(opts, file, fmt, flags, &bs, err);
 			if (r < 0)
 				return r;
 			goto done;
 		}
-		drv = blk_find_driver(fmt);
-		log_debug("block", "%s: probed format %s", file, fmt);
 	}
 	r = blk_open_node(drv, file, proto, opts, flags, &bs, err);
 	if (r < 0)
