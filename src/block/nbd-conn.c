@@ -890,6 +890,8 @@ int nbdc_engine_run(struct nbdc_state *s, struct blk_req *req, struct nbdc_exten
 		if (r < 0)
 			break;
 		r = conn_issue(s, c, &w.req, ext);
+		if (r == 0 && conn_is_gone(c)) /* the send found the connection dead */
+			link_down(s, c, "the server closed the connection");
 		if (r == -ENOTCONN) {
 			link_down(s, c, "the server closed the connection");
 			conn_unref(s, c);

@@ -244,8 +244,18 @@ static int nbdc_open(struct blk_node *bs, struct opts *opts, unsigned int flags,
 		return r;
 	}
 	bs->total_size = s->info.size;
+	if (!bs->filename[0]) { /* server=...: name the node for messages */
+		char *name = strdup(s->desc);
+
+		if (name) {
+			free(bs->filename);
+			bs->filename = name;
+		}
+	}
 	if (s->info.read_only && !bs->read_only) {
-		log_info("nbd: %s: the export is read-only; opened read-only", s->desc);
+		/* the SCSI layer write-protects the LUN; a read-only URL needs no word */
+		if (!s->helper)
+			log_info("nbd: %s: the export is read-only; opened read-only", s->desc);
 		bs->read_only = true;
 	}
 	return 0;

@@ -295,7 +295,28 @@ static bool is_object_key(const char *k)
 	return !strcmp(k, "object") || has_prefix(k, "object.");
 }
 
-/* "driver=FMT,file.filename=PATH,<every unused key>" for --image-opts. */
+/* A key of ours that becomes one of qemu-nbd's options, or is the daemon's ("id"). */
+static bool is_own_key(const char *k)
+{
+	return !strcmp(k, "id") || !strcmp(k, "cache") || !strcmp(k, "discard") ||
+	       !strcmp(k, "read-only") || is_object_key(k);
+}
+
+/* The unused keys that pass through to QEMU. */
+static size_t count_passthrough(const struct opts *o)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < o->n; i++)
+		n += !o->v[i].used && !is_own_key(o->v[i].key);
+	return n;
+}
+
+/*
+ * "driver=FMT,<the image's child>,<every unused key>" for --image-opts.  --image-opts
+ * takes no protocol prefix in file.filename (as qemu-img), so an http(s)/ftp(s) URL
+ * becomes the curl driver's url option.
+ */
 static int image_opts(struct opts *o, const char *fmt, const char *file, char **out,
 		      struct err *err)
 {
@@ -303,18 +324,22 @@ static int image_opts(struct opts *o, const char *fmt, const char *file, char **
 	char *buf = NULL;
 	int r = kv_append(&buf, &len, &cap, "driver", fmt);
 
-	if (r == 0 && file)
+	if (r == 0 && file && is_read_only_url(file)) {
+		char scheme[8];
+
+		snprintf(scheme, sizeof(scheme), "%.*s", (int)strcspn(file, ":"), file);
+		r = kv_append(&buf, &len, &cap, "file.driver", scheme);
+		if (r == 0)
+			r = kv_append(&buf, &len, &cap, "file.url", file);
+	} else if (r == 0 && file) {
 		r = kv_append(&buf, &len, &cap, "file.filename", file);
+	}
 	for (size_t i = 0; r == 0 && i < o->n; i++) {
 		struct opt *e = &o->v[i];
 
-		/* "id" names the export for the daemon; objects become --object; the
-		 * generic modes become qemu-nbd's options */
-		if (e->used || !strcmp(e->key, "id") || is_object_key(e->key))
-			continue;
-		if (!strcmp(e->key, "cache") || !strcmp(e->key, "discard") ||
-		    !strcmp(e->key, "read-only")) {
-			e->used = true;
+		if (e->used || is_own_key(e->key)) {
+			/* cache, discard, read-only: qemu-nbd's own options */
+			e->used |= strcmp(e->key, "id") && !is_object_key(e->key);
 			continue;
 		}
 		r = kv_append(&buf, &len, &cap, e->key, e->value);
@@ -350,10 +375,24 @@ static int build_args(struct qemu_helper *h, struct opts *o, const char *fmt, co
 
 	h->argv[h->argc++] = strdup(HELPER_PROG);
 	r = opts_get_str(o, "aio", NULL, &aio, err);
-	if (r == 0)
-		r = image_opts(o, fmt, file, &img, err);
-	if (r == 0)
-		r = add_arg(h, "--image-opts", "", err);
+	if (r == 0 && file && qemu_helper_is_url(file) && !is_read_only_url(file)) {
+		/* ssh://, nfs://, rbd:...: only QEMU's filename parsing understands these,
+		 * and it takes no other options (give QEMU's structured names instead) */
+		if (count_passthrough(o))
+			return err_set(
+				err, -EINVAL,
+				"qemu helper: with file=%.*s..., give the protocol's own "
+				"options instead (file.driver=..., as qemu-img --image-opts)",
+				(int)strcspn(file, ":"), file);
+		r = add_arg(h, "--format=", fmt, err);
+		if (r == 0)
+			img = strdup(file);
+	} else {
+		if (r == 0)
+			r = image_opts(o, fmt, file, &img, err);
+		if (r == 0)
+			r = add_arg(h, "--image-opts", "", err);
+	}
 	for (size_t i = 0; r == 0 && i < o->n; i++) {
 		if (!is_object_key(o->v[i].key))
 			continue;
@@ -373,7 +412,7 @@ static int build_args(struct qemu_helper *h, struct opts *o, const char *fmt, co
 	if (r == 0 && h->read_only)
 		r = add_arg(h, "--read-only", "", err);
 	if (r == 0)
-		r = add_arg(h, "", img, err); /* the image, last */
+		r = img ? add_arg(h, "", img, err) : err_set(err, -ENOMEM, "out of memory");
 	free(img);
 	if (r == 0 && !h->argv[0])
 		r = err_set(err, -ENOMEM, "out of memory");
@@ -476,8 +515,11 @@ static int make_sockets(int *lfd, int *cfd)
 
 int qemu_helper_start(struct qemu_helper *h, int *sock, struct err *err)
 {
+	char why[512];
 	int lfd, cfd, r;
 
+	if (qemu_helper_wait_exit(h, 200, why, sizeof(why)))
+		log_err("qemu helper for %s: %s", h->desc, why); /* it died: say how */
 	qemu_helper_stop(h);
 	pthread_mutex_lock(&h->lock);
 	if (h->starts >= 2) {
@@ -569,6 +611,86 @@ void qemu_helper_describe_long(struct qemu_helper *h, char *buf, size_t len)
 		n += (size_t)snprintf(buf + n, len - n, " %s", h->argv[i]);
 	if (n < len)
 		snprintf(buf + n, len - n, "\n");
+}
+
+/* ---- probing by magic ----------------------------------------------------------------- */
+
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint32_t le32(const uint8_t *p)
+{
+	return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
+}
+
+static bool at(const uint8_t *buf, size_t len, size_t off, const char *magic, size_t n)
+{
+	return len >= off + n && !memcmp(buf + off, magic, n);
+}
+
+/* vmdk's text descriptor, as QEMU's vmdk_probe: after comment lines and blanks, the
+ * first line is "version=1|2|3". */
+static bool is_vmdk_text(const uint8_t *buf, size_t len)
+{
+	const char *p = (const char *)buf, *end = p + len;
+
+	while (p < end) {
+		if (*p == '#') {
+			while (p < end && *p != '\n')
+				p++;
+			p++;
+			continue;
+		}
+		if (*p == ' ') {
+			while (p < end && *p == ' ')
+				p++;
+			continue;
+		}
+		for (char v = '1'; v <= '3'; v++) {
+			char want[16];
+
+			snprintf(want, sizeof(want), "version=%c\n", v);
+			if (end - p >= 10 && !memcmp(p, want, 10))
+				return true;
+			snprintf(want, sizeof(want), "version=%c\r\n", v);
+			if (end - p >= 11 && !memcmp(p, want, 11))
+				return true;
+		}
+		return false;
+	}
+	return false;
+}
+
+const char *qemu_helper_probe_magic(const uint8_t *buf, size_t len)
+{
+	static const char cloop[] = "#!/bin/sh\n#V2.0 Format\nmodprobe cloop file=$0 && mount -r "
+				    "-t iso9660 /dev/cloop $1\n";
+
+	if (at(buf, len, 0, "QFI\xfb", 4) && len >= 8)
+		return be32(buf + 4) == 1 ? "qcow" : "qcow2";
+	if (at(buf, len, 0, "KDMV", 4) || at(buf, len, 0, "COWD", 4))
+		return "vmdk";
+	if (at(buf, len, 0, "vhdxfile", 8))
+		return "vhdx";
+	if (at(buf, len, 0, "conectix", 8))
+		return "vpc";
+	if (at(buf, len, 0, "QED\0", 4))
+		return "qed";
+	if (at(buf, len, 0, "LUKS\xba\xbe", 6))
+		return "luks";
+	if (len >= 0x44 && le32(buf + 0x40) == 0xbeda107f)
+		return "vdi";
+	if (at(buf, len, 0, "WithoutFreeSpace", 16) || at(buf, len, 0, "WithouFreSpacExt", 16))
+		return "parallels";
+	if (at(buf, len, 0, "Bochs Virtual HD Image", 22))
+		return "bochs";
+	if (at(buf, len, 0, cloop, sizeof(cloop) - 1))
+		return "cloop";
+	if (is_vmdk_text(buf, len))
+		return "vmdk";
+	return NULL;
 }
 
 /* ---- probing with qemu-img ------------------------------------------------------------ */

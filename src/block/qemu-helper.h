@@ -24,6 +24,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct qemu_helper;
 struct opts;
@@ -61,6 +62,13 @@ void qemu_helper_describe_long(struct qemu_helper *h, char *buf, size_t len);
 /* The format `qemu-img info` sees in @filename (a path or URL) into @fmt.  0 or -errno
  * with qemu-img's own message in @err. */
 int qemu_helper_probe(const char *filename, char *fmt, size_t len, struct err *err);
+/*
+ * The QEMU format whose magic starts @buf (the image's first bytes), as QEMU's own
+ * probes see it, or NULL: bochs, cloop, luks, parallels, qcow, qcow2, qed, vdi, vhdx,
+ * vmdk (binary and text descriptors), vpc.  The block core uses it to route probed
+ * images to the helper and to keep probed raw images from acquiring such a header.
+ */
+const char *qemu_helper_probe_magic(const uint8_t *buf, size_t len);
 /* Whether this QEMU has a block driver named @name (`qemu-img --help`). */
 bool qemu_helper_knows_format(const char *name);
 /* A file name only QEMU can open: http(s)://, ftp(s)://, ssh://, nfs://, iscsi://,
