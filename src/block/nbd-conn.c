@@ -15,30 +15,11 @@
 #include "util/iov.h"
 #include "util/log.h"
 
-/* struct blk_req private slots (drv[]) */
-enum {
-	RQ_AUX,
-	RQ_NEXT,
-	RQ_RET,
-	RQ_FLAGS
-};
-#define RQ_WAITER (1u << 0) /* a blocking op (struct nbdc_waiter) */
-#define RQ_DONE (1u << 1)   /* waiters: finished */
-#define RQ_LOST (1u << 2)   /* waiters: lost with the connection, to be issued again */
-#define RQ_BOUNCE (1u << 3) /* RQ_AUX is our bounce buffer (several iovecs) */
-
-#define SLICE_MS 50	  /* waiters re-check the loop and deadlines this often */
-#define DRIVE_MS 100	  /* a waiter driving the socket polls this long at most */
 #define BACKOFF_MIN_MS 50 /* first reconnect delay, doubled up to ... */
 #define BACKOFF_MAX_MS 2000
 #define DISCONNECT_MS 1000 /* a clean disconnect at close waits this long at most */
 
-struct nbdc_waiter {
-	struct blk_req req;
-	struct nbdc_state *s;
-};
-
-static uint64_t now_ns(void)
+uint64_t nbdc_now_ns(void)
 {
 	struct timespec ts;
 
@@ -52,7 +33,7 @@ static struct timespec ts_at(uint64_t ns)
 				  .tv_nsec = (long)(ns % 1000000000u) };
 }
 
-static void cond_wait_until(struct nbdc_state *s, uint64_t ns)
+void nbdc_cond_wait_until(struct nbdc_state *s, uint64_t ns)
 {
 	struct timespec ts = ts_at(ns);
 
@@ -61,7 +42,7 @@ static void cond_wait_until(struct nbdc_state *s, uint64_t ns)
 
 /* ---- request lists and results ----------------------------------------------------- */
 
-static void rq_push(struct nbdc_rq_list *l, struct blk_req *r)
+void nbdc_rq_push(struct nbdc_rq_list *l, struct blk_req *r)
 {
 	r->drv[RQ_NEXT] = 0;
 	if (l->tail)
@@ -71,7 +52,7 @@ static void rq_push(struct nbdc_rq_list *l, struct blk_req *r)
 	l->tail = r;
 }
 
-static struct blk_req *rq_take_all(struct nbdc_rq_list *l)
+struct blk_req *nbdc_rq_take_all(struct nbdc_rq_list *l)
 {
 	struct blk_req *h = l->head;
 
@@ -79,7 +60,7 @@ static struct blk_req *rq_take_all(struct nbdc_rq_list *l)
 	return h;
 }
 
-static struct blk_req *rq_next(const struct blk_req *r)
+struct blk_req *nbdc_rq_next(const struct blk_req *r)
 {
 	return (struct blk_req *)r->drv[RQ_NEXT];
 }
@@ -96,7 +77,7 @@ static struct nbdc_state *rq_state(struct blk_req *r)
 	return r->bs->opaque;
 }
 
-static void rq_free_bounce(struct blk_req *r)
+void nbdc_rq_free_bounce(struct blk_req *r)
 {
 	if (r->drv[RQ_FLAGS] & RQ_BOUNCE) {
 		free((void *)r->drv[RQ_AUX]);
@@ -114,7 +95,7 @@ static void schedule_bh_locked(struct nbdc_state *s)
 }
 
 /* A final result: waiters are woken, async requests complete in the loop's bottom half. */
-static void rq_finish_locked(struct nbdc_state *s, struct blk_req *r, int ret)
+void nbdc_rq_finish_locked(struct nbdc_state *s, struct blk_req *r, int ret)
 {
 	r->drv[RQ_RET] = (uintptr_t)(intptr_t)ret;
 	if (rq_is_waiter(r)) {
@@ -122,30 +103,30 @@ static void rq_finish_locked(struct nbdc_state *s, struct blk_req *r, int ret)
 		pthread_cond_broadcast(&s->cond);
 		return;
 	}
-	rq_push(&s->done, r);
+	nbdc_rq_push(&s->done, r);
 	schedule_bh_locked(s);
 }
 
 static void fail_pending_locked(struct nbdc_state *s)
 {
-	struct blk_req *r = rq_take_all(&s->pending), *next;
+	struct blk_req *r = nbdc_rq_take_all(&s->pending), *next;
 
 	for (; r; r = next) {
-		next = rq_next(r);
-		rq_finish_locked(s, r, -EIO);
+		next = nbdc_rq_next(r);
+		nbdc_rq_finish_locked(s, r, -EIO);
 	}
 	pthread_cond_broadcast(&s->cond); /* waiters see the new link state */
 }
 
 /* ---- connections ------------------------------------------------------------------- */
 
-static struct nbdc_conn *conn_ref_locked(struct nbdc_conn *c)
+struct nbdc_conn *nbdc_conn_ref_locked(struct nbdc_conn *c)
 {
 	c->refs++;
 	return c;
 }
 
-static void conn_unref(struct nbdc_state *s, struct nbdc_conn *c)
+void nbdc_conn_unref(struct nbdc_state *s, struct nbdc_conn *c)
 {
 	bool last;
 
@@ -160,7 +141,7 @@ static void conn_unref(struct nbdc_state *s, struct nbdc_conn *c)
 	}
 }
 
-static bool conn_is_gone(struct nbdc_conn *c)
+bool nbdc_conn_is_gone(struct nbdc_conn *c)
 {
 	return nbd_aio_is_closed(c->h) || nbd_aio_is_dead(c->h);
 }
@@ -246,7 +227,7 @@ static int connect_error(struct nbdc_state *s, struct err *err)
 static int conn_open(struct nbdc_state *s, uint64_t limit_ms, struct nbdc_server_info *info,
 		     struct nbdc_conn **out, struct err *err)
 {
-	uint64_t deadline = now_ns() + limit_ms * 1000000u;
+	uint64_t deadline = nbdc_now_ns() + limit_ms * 1000000u;
 	struct nbd_handle *h = nbd_create();
 	struct nbdc_conn *c;
 	int r;
@@ -265,7 +246,7 @@ static int conn_open(struct nbdc_state *s, uint64_t limit_ms, struct nbdc_server
 	if (r > 0)
 		goto fail_nbd;
 	while (nbd_aio_is_connecting(h)) {
-		uint64_t t = now_ns();
+		uint64_t t = nbdc_now_ns();
 
 		if (t >= deadline || is_closing(s)) {
 			nbd_close(h);
@@ -380,8 +361,8 @@ static int64_t issue_op(struct nbd_handle *h, struct blk_req *r, nbd_completion_
  * Send @r on @c.  0: in flight, cmd_done() will run (maybe already has, in another
  * thread); -ENOTCONN: the connection is gone and @r was not sent; else the request failed.
  */
-static int conn_issue(struct nbdc_state *s, struct nbdc_conn *c, struct blk_req *r,
-		      struct nbdc_extent *ext)
+int nbdc_conn_issue(struct nbdc_state *s, struct nbdc_conn *c, struct blk_req *r,
+		    struct nbdc_extent *ext)
 {
 	nbd_completion_callback cb = { .callback = cmd_done, .user_data = r };
 	int64_t cookie;
@@ -399,7 +380,7 @@ static int conn_issue(struct nbdc_state *s, struct nbdc_conn *c, struct blk_req 
 		return 0;
 	if (cookie == -2)
 		return -errno;
-	if (conn_is_gone(c))
+	if (nbdc_conn_is_gone(c))
 		return -ENOTCONN;
 	e = nbd_get_errno();
 	log_err_ratelimited("nbd: %s: %s", s->desc, nbd_get_error());
@@ -437,19 +418,20 @@ static int cmd_done(void *opaque, int *error)
 	pthread_mutex_lock(&s->lock);
 	if (e == 0) {
 		account_locked(s, r);
-		rq_finish_locked(s, r, 0);
-	} else if (is_link_errno(e) && s->retry_inflight && s->link != NBDC_LINK_GONE) {
+		nbdc_rq_finish_locked(s, r, 0);
+	} else if (is_link_errno(e) && s->retry_inflight &&
+		   (s->link == NBDC_LINK_UP || s->link == NBDC_LINK_RECONNECTING)) {
 		/* lost with the connection: issued again once it is back */
 		if (rq_is_waiter(r)) {
 			r->drv[RQ_FLAGS] |= RQ_LOST | RQ_DONE;
 			pthread_cond_broadcast(&s->cond);
 		} else {
-			rq_push(&s->pending, r);
+			nbdc_rq_push(&s->pending, r);
 			if (s->link == NBDC_LINK_UP)
 				schedule_bh_locked(s);
 		}
 	} else {
-		rq_finish_locked(s, r, is_link_errno(e) ? -EIO : -e);
+		nbdc_rq_finish_locked(s, r, is_link_errno(e) ? -EIO : -e);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return 1;
@@ -476,7 +458,7 @@ static void rc_start_locked(struct nbdc_state *s)
 }
 
 /* @c is unusable: leave UP (once), start reconnecting. */
-static void link_down(struct nbdc_state *s, struct nbdc_conn *c, const char *why)
+void nbdc_link_down(struct nbdc_state *s, struct nbdc_conn *c, const char *why)
 {
 	bool wait;
 
@@ -487,7 +469,7 @@ static void link_down(struct nbdc_state *s, struct nbdc_conn *c, const char *why
 	}
 	s->conn = NULL;
 	wait = s->reconnect_ms > 0;
-	s->deadline_ns = now_ns() + s->reconnect_ms * 1000000u;
+	s->deadline_ns = nbdc_now_ns() + s->reconnect_ms * 1000000u;
 	s->link = wait ? NBDC_LINK_RECONNECTING : NBDC_LINK_FAILED;
 	if (s->info.can_flush && s->wgen != s->fgen)
 		s->lost_writes = true;
@@ -502,7 +484,7 @@ static void link_down(struct nbdc_state *s, struct nbdc_conn *c, const char *why
 	else
 		log_err("nbd: %s: connection lost (%s); I/O fails with EIO until reconnected",
 			s->desc, why);
-	conn_unref(s, c); /* s->conn's reference */
+	nbdc_conn_unref(s, c); /* s->conn's reference */
 }
 
 static void link_up_locked(struct nbdc_state *s, struct nbdc_conn *c)
@@ -517,7 +499,7 @@ static void link_up_locked(struct nbdc_state *s, struct nbdc_conn *c)
  * 1: go ahead on *c (a reference); 0: wait for the link; <0: fail now.
  * A flush after a lost connection reports (once) that acknowledged writes may be gone.
  */
-static int link_acquire_locked(struct nbdc_state *s, struct blk_req *r, struct nbdc_conn **c)
+int nbdc_link_acquire_locked(struct nbdc_state *s, struct blk_req *r, struct nbdc_conn **c)
 {
 	switch (s->link) {
 	case NBDC_LINK_UP:
@@ -531,7 +513,7 @@ static int link_acquire_locked(struct nbdc_state *s, struct blk_req *r, struct n
 		}
 		if (r->op == BLK_OP_FLUSH)
 			r->drv[RQ_AUX] = s->wgen;
-		*c = conn_ref_locked(s->conn);
+		*c = nbdc_conn_ref_locked(s->conn);
 		return 1;
 	case NBDC_LINK_RECONNECTING:
 		return 0;
@@ -550,7 +532,7 @@ static bool is_permanent(int r)
 static int rc_attempt_locked(struct nbdc_state *s, struct nbdc_conn **c, struct err *err)
 {
 	struct nbdc_server_info info;
-	uint64_t limit = s->connect_ms, t = now_ns();
+	uint64_t limit = s->connect_ms, t = nbdc_now_ns();
 	int r;
 
 	if (s->link == NBDC_LINK_RECONNECTING && s->deadline_ns > t)
@@ -558,7 +540,7 @@ static int rc_attempt_locked(struct nbdc_state *s, struct nbdc_conn **c, struct 
 	pthread_mutex_unlock(&s->lock);
 	r = conn_open(s, limit, &info, c, err);
 	if (r == 0 && info.size != s->info.size) {
-		conn_unref(s, *c);
+		nbdc_conn_unref(s, *c);
 		r = err_set(err, -ESTALE, "the export's size changed from %llu to %llu",
 			    (unsigned long long)s->info.size, (unsigned long long)info.size);
 	}
@@ -570,6 +552,7 @@ static void *rc_main(void *opaque)
 {
 	struct nbdc_state *s = opaque;
 	uint64_t backoff = BACKOFF_MIN_MS;
+	unsigned int attempts = 0;
 
 	pthread_mutex_lock(&s->lock);
 	while (s->link == NBDC_LINK_RECONNECTING || s->link == NBDC_LINK_FAILED) {
@@ -587,7 +570,7 @@ static void *rc_main(void *opaque)
 		}
 		if (r == 0) {
 			pthread_mutex_unlock(&s->lock);
-			conn_unref(s, c);
+			nbdc_conn_unref(s, c);
 			pthread_mutex_lock(&s->lock);
 			break;
 		}
@@ -599,318 +582,26 @@ static void *rc_main(void *opaque)
 			fail_pending_locked(s);
 			break;
 		}
-		log_warn("nbd: %s: reconnect failed: %s", s->desc, err.msg);
-		if (s->link == NBDC_LINK_RECONNECTING && now_ns() >= s->deadline_ns) {
+		attempts++;
+		if (!(attempts & (attempts - 1)) || attempts % 32 == 0) /* 1, 2, 4, ... */
+			log_warn("nbd: %s: reconnect attempt %u failed: %s", s->desc, attempts,
+				 err.msg);
+		if (s->link == NBDC_LINK_RECONNECTING && nbdc_now_ns() >= s->deadline_ns) {
 			log_err("nbd: %s: server not back within %llu ms; I/O fails with EIO "
 				"until it is",
 				s->desc, (unsigned long long)s->reconnect_ms);
 			s->link = NBDC_LINK_FAILED;
 			fail_pending_locked(s);
 		}
-		wake = now_ns() + backoff * 1000000u;
+		wake = nbdc_now_ns() + backoff * 1000000u;
 		if (s->link == NBDC_LINK_RECONNECTING)
 			wake = MIN(wake, s->deadline_ns);
-		cond_wait_until(s, wake);
+		nbdc_cond_wait_until(s, wake);
 		backoff = MIN(backoff * 2, (uint64_t)BACKOFF_MAX_MS);
 	}
 	s->rc_running = false;
 	pthread_mutex_unlock(&s->lock);
 	return NULL;
-}
-
-/* ---- the attached loop --------------------------------------------------------------- */
-
-static void loop_io(struct nbdc_state *s, bool write);
-
-static void loop_read(void *opaque)
-{
-	loop_io(opaque, false);
-}
-
-static void loop_write(void *opaque)
-{
-	loop_io(opaque, true);
-}
-
-/* Watch the current connection's socket in the direction libnbd wants. */
-static void loop_update(struct nbdc_state *s)
-{
-	struct nbdc_conn *c, *drop = NULL;
-	unsigned int dir;
-	bool changed = false;
-
-	if (!s->ctx)
-		return; /* detaching */
-	pthread_mutex_lock(&s->lock);
-	c = s->link == NBDC_LINK_UP ? s->conn : NULL;
-	if (c != s->loop_conn) {
-		drop = s->loop_conn;
-		s->loop_conn = c ? conn_ref_locked(c) : NULL;
-		changed = true;
-	}
-	pthread_mutex_unlock(&s->lock);
-	if (changed) {
-		if (drop && s->loop_dir)
-			aio_set_fd(s->ctx, s->loop_fd, NULL, NULL, NULL);
-		conn_unref(s, drop);
-		s->loop_fd = c ? nbd_aio_get_fd(c->h) : -1;
-		s->loop_dir = 0;
-	}
-	if (!s->loop_conn || s->loop_fd < 0)
-		return;
-	dir = nbd_aio_get_direction(s->loop_conn->h) &
-	      (LIBNBD_AIO_DIRECTION_READ | LIBNBD_AIO_DIRECTION_WRITE);
-	if (dir == s->loop_dir)
-		return;
-	if (aio_set_fd(s->ctx, s->loop_fd, (dir & LIBNBD_AIO_DIRECTION_READ) ? loop_read : NULL,
-		       (dir & LIBNBD_AIO_DIRECTION_WRITE) ? loop_write : NULL, s) == 0)
-		s->loop_dir = dir;
-}
-
-static void loop_io(struct nbdc_state *s, bool write)
-{
-	struct nbdc_conn *c = s->loop_conn;
-	int r = 0;
-
-	if (!c)
-		return;
-	if (!write)
-		r = nbd_aio_notify_read(c->h);
-	else if (nbd_aio_get_direction(c->h) & LIBNBD_AIO_DIRECTION_WRITE)
-		r = nbd_aio_notify_write(c->h);
-	if (r < 0 || conn_is_gone(c))
-		link_down(s, c, r < 0 ? nbd_get_error() : "the server closed the connection");
-	loop_update(s);
-}
-
-static void loop_hook(void *opaque)
-{
-	struct nbdc_state *s = opaque;
-
-	__atomic_add_fetch(&s->loop_turns, 1, __ATOMIC_RELAXED);
-	loop_update(s);
-}
-
-static void submit_one(struct nbdc_state *s, struct blk_req *r);
-
-/* Completions and re-issues, in the loop thread. */
-static void loop_bh(void *opaque)
-{
-	struct nbdc_state *s = opaque;
-	struct blk_req *done, *again = NULL, *next;
-
-	pthread_mutex_lock(&s->lock);
-	s->bh_scheduled = false;
-	done = rq_take_all(&s->done);
-	if (s->link == NBDC_LINK_UP)
-		again = rq_take_all(&s->pending);
-	pthread_mutex_unlock(&s->lock);
-	loop_update(s);
-	for (; again; again = next) {
-		next = rq_next(again);
-		submit_one(s, again);
-	}
-	for (; done; done = next) {
-		next = rq_next(done);
-		rq_free_bounce(done);
-		blk_req_complete(done, (int)(intptr_t)done->drv[RQ_RET]);
-	}
-}
-
-static void submit_one(struct nbdc_state *s, struct blk_req *r)
-{
-	struct nbdc_conn *c = NULL;
-	int go;
-
-	pthread_mutex_lock(&s->lock);
-	go = link_acquire_locked(s, r, &c);
-	if (go == 0)
-		rq_push(&s->pending, r);
-	else if (go < 0)
-		rq_finish_locked(s, r, go);
-	pthread_mutex_unlock(&s->lock);
-	if (go <= 0)
-		return;
-	go = conn_issue(s, c, r, NULL);
-	if (go == -ENOTCONN || conn_is_gone(c))
-		link_down(s, c, "the server closed the connection");
-	if (go < 0) {
-		pthread_mutex_lock(&s->lock);
-		if (go == -ENOTCONN && s->link == NBDC_LINK_RECONNECTING)
-			rq_push(&s->pending, r); /* never sent: safe to send later */
-		else
-			rq_finish_locked(s, r, go == -ENOTCONN ? -EIO : go);
-		pthread_mutex_unlock(&s->lock);
-	}
-	conn_unref(s, c);
-}
-
-void nbdc_engine_submit(struct nbdc_state *s, struct blk_req *r)
-{
-	memset(r->drv, 0, sizeof(r->drv));
-	submit_one(s, r);
-}
-
-static void engine_detach(struct nbdc_state *s)
-{
-	struct aio_ctx *ctx = s->ctx;
-	bool scheduled;
-
-	pthread_mutex_lock(&s->lock);
-	s->ctx = NULL; /* nobody schedules our bottom half any more */
-	scheduled = s->bh_scheduled;
-	pthread_mutex_unlock(&s->lock);
-	/* one the reconnect thread scheduled must run before we go */
-	while (scheduled) {
-		aio_poll(ctx, false);
-		pthread_mutex_lock(&s->lock);
-		scheduled = s->bh_scheduled;
-		pthread_mutex_unlock(&s->lock);
-	}
-	aio_remove_flush_hook(ctx, s->hook);
-	if (s->loop_conn && s->loop_dir)
-		aio_set_fd(ctx, s->loop_fd, NULL, NULL, NULL);
-	conn_unref(s, s->loop_conn);
-	s->loop_conn = NULL;
-	s->loop_dir = 0;
-	s->loop_fd = -1;
-}
-
-int nbdc_engine_attach(struct nbdc_state *s, struct aio_ctx *ctx)
-{
-	int hook;
-
-	if (s->ctx)
-		engine_detach(s);
-	if (!ctx)
-		return 0;
-	hook = aio_add_flush_hook(ctx, loop_hook, s);
-	if (hook < 0)
-		return hook;
-	s->hook = hook;
-	s->bh.fn = loop_bh;
-	s->bh.opaque = s;
-	pthread_mutex_lock(&s->lock);
-	s->ctx = ctx;
-	pthread_mutex_unlock(&s->lock);
-	loop_update(s);
-	return 0;
-}
-
-/* ---- blocking ops ---------------------------------------------------------------------- */
-
-static bool waiter_done(struct nbdc_waiter *w)
-{
-	return w->req.drv[RQ_FLAGS] & RQ_DONE;
-}
-
-/* Drive @c's socket for up to @ms; false when the connection is gone. */
-static bool drive_once(struct nbdc_state *s, struct nbdc_conn *c, int ms)
-{
-	if (nbd_poll(c->h, ms) < 0 && nbd_get_errno() != EINTR && !conn_is_gone(c))
-		log_err_ratelimited("nbd: %s: %s", s->desc, nbd_get_error());
-	if (!conn_is_gone(c))
-		return true;
-	link_down(s, c, "the server closed the connection");
-	return false;
-}
-
-/*
- * Wait for @w (s->lock held).  The attached loop drives the socket; we drive it ourselves
- * when there is no loop, when we are the loop, or when the loop stopped turning (it
- * did not answer two notifications).  One thread drives at a time: a thread polling for
- * a reply another thread already consumed would sleep for nothing.
- */
-static void waiter_wait_locked(struct nbdc_state *s, struct nbdc_conn *c, struct nbdc_waiter *w)
-{
-	struct aio_ctx *ctx = s->ctx;
-	bool loop = ctx && !aio_in_ctx_thread(ctx);
-	uint64_t seen = 0, t;
-	int idle = 0;
-
-	if (loop) {
-		seen = __atomic_load_n(&s->loop_turns, __ATOMIC_RELAXED);
-		aio_notify(ctx); /* the loop re-reads libnbd's direction for our command */
-	}
-	while (!waiter_done(w)) {
-		bool alive;
-
-		if (s->conn != c)
-			loop = false; /* the loop no longer watches @c */
-		if ((loop && idle < 2) || s->driving) {
-			cond_wait_until(s, now_ns() + SLICE_MS * 1000000u);
-			if (!loop)
-				continue;
-			t = __atomic_load_n(&s->loop_turns, __ATOMIC_RELAXED);
-			if (t != seen) {
-				seen = t;
-				idle = 0;
-			} else if (++idle < 2) {
-				aio_notify(ctx);
-			}
-			continue;
-		}
-		s->driving = true;
-		pthread_mutex_unlock(&s->lock);
-		alive = drive_once(s, c, DRIVE_MS);
-		pthread_mutex_lock(&s->lock);
-		s->driving = false;
-		pthread_cond_broadcast(&s->cond); /* completions, and the driver's seat */
-		if (!alive && !waiter_done(w))	  /* libnbd completes in-flight commands on close */
-			rq_finish_locked(s, &w->req, -EIO);
-		if (loop && (t = __atomic_load_n(&s->loop_turns, __ATOMIC_RELAXED)) != seen) {
-			seen = t;
-			idle = 0;
-		}
-	}
-}
-
-int nbdc_engine_run(struct nbdc_state *s, struct blk_req *req, struct nbdc_extent *ext)
-{
-	struct nbdc_waiter w = { .req = *req, .s = s };
-	int r;
-
-	memset(w.req.drv, 0, sizeof(w.req.drv));
-	for (;;) {
-		struct nbdc_conn *c = NULL;
-
-		w.req.drv[RQ_FLAGS] = RQ_WAITER | (w.req.drv[RQ_FLAGS] & RQ_BOUNCE);
-		w.req.drv[RQ_RET] = 0;
-		if (ext)
-			memset(ext, 0, sizeof(*ext));
-		pthread_mutex_lock(&s->lock);
-		while ((r = link_acquire_locked(s, &w.req, &c)) == 0) {
-			if (now_ns() >= s->deadline_ns) {
-				r = -EIO; /* the reconnect thread fails the rest */
-				break;
-			}
-			cond_wait_until(s, MIN(s->deadline_ns, now_ns() + SLICE_MS * 1000000u));
-		}
-		pthread_mutex_unlock(&s->lock);
-		if (r < 0)
-			break;
-		r = conn_issue(s, c, &w.req, ext);
-		if (r == 0 && conn_is_gone(c)) /* the send found the connection dead */
-			link_down(s, c, "the server closed the connection");
-		if (r == -ENOTCONN) {
-			link_down(s, c, "the server closed the connection");
-			conn_unref(s, c);
-			continue; /* never sent: wait for the link */
-		}
-		if (r == 0) {
-			pthread_mutex_lock(&s->lock);
-			waiter_wait_locked(s, c, &w);
-			r = (int)(intptr_t)w.req.drv[RQ_RET];
-			if (w.req.drv[RQ_FLAGS] & RQ_LOST)
-				r = -EAGAIN;
-			pthread_mutex_unlock(&s->lock);
-		}
-		conn_unref(s, c);
-		if (r != -EAGAIN)
-			break;
-	}
-	rq_free_bounce(&w.req);
-	return r;
 }
 
 /* ---- open and close ------------------------------------------------------------------- */
@@ -946,11 +637,11 @@ int nbdc_engine_connect(struct nbdc_state *s, struct err *err)
 /* Tell the server goodbye (NBD_CMD_DISC), waiting a little for it to close. */
 static void conn_disconnect(struct nbdc_conn *c)
 {
-	uint64_t deadline = now_ns() + DISCONNECT_MS * 1000000u;
+	uint64_t deadline = nbdc_now_ns() + DISCONNECT_MS * 1000000u;
 
 	if (!nbd_aio_is_ready(c->h) || nbd_aio_disconnect(c->h, 0) < 0)
 		return;
-	while (!conn_is_gone(c) && now_ns() < deadline)
+	while (!nbdc_conn_is_gone(c) && nbdc_now_ns() < deadline)
 		if (nbd_poll(c->h, 100) < 0 && nbd_get_errno() != EINTR)
 			break;
 }
@@ -961,7 +652,7 @@ void nbdc_engine_close(struct nbdc_state *s)
 	bool join;
 
 	if (s->ctx)
-		engine_detach(s);
+		nbdc_engine_attach(s, NULL);
 	pthread_mutex_lock(&s->lock);
 	s->closing = true;
 	s->link = NBDC_LINK_GONE;
@@ -975,7 +666,7 @@ void nbdc_engine_close(struct nbdc_state *s)
 		pthread_join(s->rc_thread, NULL);
 	if (c) {
 		conn_disconnect(c);
-		conn_unref(s, c);
+		nbdc_conn_unref(s, c);
 	}
 	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->lock);

@@ -125,4 +125,47 @@ void nbdc_engine_submit(struct nbdc_state *s, struct blk_req *req);
  * @ext non-NULL makes it a block status query of [off, off+len)). */
 int nbdc_engine_run(struct nbdc_state *s, struct blk_req *req, struct nbdc_extent *ext);
 
+/* ---- shared by nbd-conn.c and nbd-io.c -------------------------------------------- */
+
+/* struct blk_req private slots (drv[]) */
+enum {
+	RQ_AUX,
+	RQ_NEXT,
+	RQ_RET,
+	RQ_FLAGS
+};
+#define RQ_WAITER (1u << 0) /* a blocking op (struct nbdc_waiter) */
+#define RQ_DONE (1u << 1)   /* waiters: finished */
+#define RQ_LOST (1u << 2)   /* waiters: lost with the connection, to be issued again */
+#define RQ_BOUNCE (1u << 3) /* RQ_AUX is our bounce buffer (several iovecs) */
+
+#define SLICE_MS 50  /* waiters re-check the loop and deadlines this often */
+#define DRIVE_MS 100 /* a waiter driving the socket polls this long at most */
+
+struct nbdc_waiter {
+	struct blk_req req;
+	struct nbdc_state *s;
+};
+
+uint64_t nbdc_now_ns(void);
+/* s->lock held; wakes on s->cond or at @ns (CLOCK_MONOTONIC) */
+void nbdc_cond_wait_until(struct nbdc_state *s, uint64_t ns);
+void nbdc_rq_push(struct nbdc_rq_list *l, struct blk_req *r);
+struct blk_req *nbdc_rq_take_all(struct nbdc_rq_list *l);
+struct blk_req *nbdc_rq_next(const struct blk_req *r);
+void nbdc_rq_free_bounce(struct blk_req *r);
+/* A final result (s->lock held): waiters wake, async requests complete in the loop. */
+void nbdc_rq_finish_locked(struct nbdc_state *s, struct blk_req *r, int ret);
+struct nbdc_conn *nbdc_conn_ref_locked(struct nbdc_conn *c);
+void nbdc_conn_unref(struct nbdc_state *s, struct nbdc_conn *c);
+bool nbdc_conn_is_gone(struct nbdc_conn *c);
+/* Send @r (@ext: block status).  0: in flight; -ENOTCONN: not sent, the connection is
+ * gone; else failed. */
+int nbdc_conn_issue(struct nbdc_state *s, struct nbdc_conn *c, struct blk_req *r,
+		    struct nbdc_extent *ext);
+/* @c is unusable: leave UP (once) and start reconnecting. */
+void nbdc_link_down(struct nbdc_state *s, struct nbdc_conn *c, const char *why);
+/* s->lock held.  1: go ahead on *c (a reference); 0: wait for the link; <0: fail now. */
+int nbdc_link_acquire_locked(struct nbdc_state *s, struct blk_req *r, struct nbdc_conn **c);
+
 #endif
