@@ -375,8 +375,9 @@ static int build_args(struct qemu_helper *h, struct opts *o, const char *fmt, co
 
 	h->argv[h->argc++] = strdup(HELPER_PROG);
 	r = opts_get_str(o, "aio", NULL, &aio, err);
-	if (r == 0 && file && qemu_helper_is_url(file) && !is_read_only_url(file)) {
-		/* ssh://, nfs://, rbd:...: only QEMU's filename parsing understands these,
+	if (r == 0 && file && (qemu_helper_is_url(file) || strstr(file, "://")) &&
+	    !is_read_only_url(file)) {
+		/* ssh://, nfs://, nbd://, rbd:...: only QEMU's filename parsing knows these,
 		 * and it takes no other options (give QEMU's structured names instead) */
 		if (count_passthrough(o))
 			return err_set(
@@ -516,7 +517,7 @@ static int make_sockets(int *lfd, int *cfd)
 int qemu_helper_start(struct qemu_helper *h, int *sock, struct err *err)
 {
 	char why[512];
-	int lfd, cfd, r;
+	int lfd = -1, cfd = -1, r;
 
 	if (qemu_helper_wait_exit(h, 200, why, sizeof(why)))
 		log_err("qemu helper for %s: %s", h->desc, why); /* it died: say how */

@@ -76,4 +76,11 @@ assert (512 * 1024, 128 * 1024) in holes or any(s <= 512 * 1024 and s + l >= 640
 assert any(s <= 768 * 1024 and s + l >= 896 * 1024 for s, l in holes), m
 print("holes:", holes)
 PY
+
+step "an export holding a vmdk file probes as vmdk and is served through the helper"
+qemu-img convert -f raw -O vmdk "$T/base.raw" "$T/v.vmdk"
+start_nbdkit "$T/v.sock" file "$T/v.vmdk"
+verify_regions "nbd+unix:///?socket=$T/v.sock"
+"$QT_IO" -c info "nbd+unix:///?socket=$T/v.sock" | grep -q "nbd server: vmdk image" ||
+  fail "the vmdk export was not opened through the helper"
 echo ok
