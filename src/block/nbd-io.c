@@ -74,10 +74,15 @@ static void loop_io(struct nbdc_state *s, bool write)
 	loop_update(s);
 }
 
+/* The loop this thread runs (set by our flush hook), to know when a blocking caller is
+ * the loop itself without reading another thread's state. */
+static __thread struct aio_ctx *this_loop;
+
 static void loop_hook(void *opaque)
 {
 	struct nbdc_state *s = opaque;
 
+	this_loop = s->ctx;
 	__atomic_add_fetch(&s->loop_turns, 1, __ATOMIC_RELAXED);
 	loop_update(s);
 }
@@ -215,7 +220,7 @@ static bool drive_once(struct nbdc_state *s, struct nbdc_conn *c, int ms)
 static void waiter_wait_locked(struct nbdc_state *s, struct nbdc_conn *c, struct nbdc_waiter *w)
 {
 	struct aio_ctx *ctx = s->ctx;
-	bool loop = ctx && !aio_in_ctx_thread(ctx);
+	bool loop = ctx && this_loop != ctx;
 	uint64_t seen = 0, t;
 	int idle = 0;
 
