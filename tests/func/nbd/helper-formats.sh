@@ -98,6 +98,11 @@ PY
 done
 no_helpers_left
 
+step "helper=qemu serves even a raw image through QEMU"
+verify_regions "@file=$T/base.raw@format=raw@helper=qemu"
+"$QT_IO" -c info "@file=$T/base.raw@format=raw@helper=qemu" | grep -q "nbd server: raw image" ||
+  fail "helper=qemu was not honoured"
+
 step "unknown to us and to QEMU: raw (block 0 protection: tests/unit/nbd)"
 head -c 1048576 /dev/urandom > "$T/noise.img"
 "$QT_IO" -c info "$T/noise.img" | grep -q '^format: raw'
