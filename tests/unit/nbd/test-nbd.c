@@ -390,6 +390,50 @@ static void test_blocking_threads(void **state)
 	aio_ctx_free(ctx);
 }
 
+/* A blocking call from another thread while the attached loop does not run (say, a
+ * daemon closing a device after stopping its loop thread) must not hang. */
+struct stalled {
+	struct blk_node *bs;
+	int ret;
+	double took;
+};
+
+static void *stalled_main(void *opaque)
+{
+	struct stalled *st = opaque;
+	uint8_t buf[BS];
+	double t0 = now_s();
+
+	fill(buf, BS, 0, 6);
+	st->ret = blk_pwrite(st->bs, 0, buf, BS, 0);
+	if (st->ret == 0)
+		st->ret = blk_pread(st->bs, 0, buf, BS);
+	if (st->ret == 0)
+		st->ret = blk_flush(st->bs);
+	st->took = now_s() - t0;
+	return NULL;
+}
+
+static void test_stalled_loop(void **state)
+{
+	const char *args[] = { "memory", "4M", NULL };
+	struct aio_ctx *ctx = aio_ctx_new();
+	struct stalled st = { 0 };
+	pthread_t th;
+
+	(void)state;
+	start(args);
+	st.bs = open_cfg("@driver=nbd@server=unix:%s", srv.sock);
+	assert_int_equal(blk_attach_ctx(st.bs, ctx), 0);
+	aio_poll(ctx, false); /* the loop ran once, then stops */
+	pthread_create(&th, NULL, stalled_main, &st);
+	pthread_join(th, NULL);
+	assert_int_equal(st.ret, 0);
+	assert_true(st.took < 3);
+	blk_close(st.bs);
+	aio_ctx_free(ctx);
+}
+
 /* ---- server errors and a killed server ------------------------------------------------- */
 
 static void test_server_error(void **state)
@@ -524,6 +568,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_async_queue, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blocking_threads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stalled_loop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_killed_server, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect_retry, setup, teardown),
