@@ -61,16 +61,22 @@ static void loop_update(struct nbdc_state *s)
 static void loop_io(struct nbdc_state *s, bool write)
 {
 	struct nbdc_conn *c = s->loop_conn;
+	unsigned int dir;
 	int r = 0;
 
 	if (!c)
 		return;
-	if (!write)
+	/* another thread may have moved the state machine since we polled: notify only
+	 * what it waits for now (else libnbd refuses the event) */
+	dir = nbd_aio_get_direction(c->h);
+	if (!write && (dir & LIBNBD_AIO_DIRECTION_READ))
 		r = nbd_aio_notify_read(c->h);
-	else if (nbd_aio_get_direction(c->h) & LIBNBD_AIO_DIRECTION_WRITE)
+	else if (write && (dir & LIBNBD_AIO_DIRECTION_WRITE))
 		r = nbd_aio_notify_write(c->h);
-	if (r < 0 || nbdc_conn_is_gone(c))
+	if (nbdc_conn_is_gone(c))
 		nbdc_link_down(s, c, r < 0 ? nbd_get_error() : "the server closed the connection");
+	else if (r < 0)
+		log_err_ratelimited("nbd: %s: %s", s->desc, nbd_get_error());
 	loop_update(s);
 }
 
@@ -269,6 +275,7 @@ int nbdc_engine_run(struct nbdc_state *s, struct blk_req *req, struct nbdc_exten
 	memset(w.req.drv, 0, sizeof(w.req.drv));
 	for (;;) {
 		struct nbdc_conn *c = NULL;
+		bool lost = false;
 
 		w.req.drv[RQ_FLAGS] = RQ_WAITER | (w.req.drv[RQ_FLAGS] & RQ_BOUNCE);
 		w.req.drv[RQ_RET] = 0;
@@ -298,12 +305,11 @@ int nbdc_engine_run(struct nbdc_state *s, struct blk_req *req, struct nbdc_exten
 			pthread_mutex_lock(&s->lock);
 			waiter_wait_locked(s, c, &w);
 			r = (int)(intptr_t)w.req.drv[RQ_RET];
-			if (w.req.drv[RQ_FLAGS] & RQ_LOST)
-				r = -EAGAIN;
+			lost = w.req.drv[RQ_FLAGS] & RQ_LOST; /* issue it again once back */
 			pthread_mutex_unlock(&s->lock);
 		}
 		nbdc_conn_unref(s, c);
-		if (r != -EAGAIN)
+		if (!lost)
 			break;
 	}
 	nbdc_rq_free_bounce(&w.req);
