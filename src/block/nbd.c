@@ -192,11 +192,10 @@ static int nbdc_parse(struct blk_node *bs, struct opts *o, unsigned int flags, s
 	r = opts_get_str(o, "helper", NULL, &helper, err);
 	if (r < 0)
 		return r;
-	if (helper && strcmp(helper, "qemu"))
-		return err_set(err, -EINVAL, "option 'helper': '%s' is not qemu", helper);
-	if (helper) {
-		/* QEMU's default for a helper: a dead helper lost its caches, so in-flight
-		 * requests fail; later ones wait for the restart */
+	/* helper=auto|off (checked by the block core) mean nothing to an nbd server */
+	if (helper && !strcmp(helper, "qemu")) {
+		/* a dead helper lost its caches, so in-flight requests fail; later ones wait
+		 * (reconnect-timeout) for its restart */
 		r = parse_timeouts(s, o, RECONNECT_DEFAULT_S, err);
 		if (r == 0)
 			r = qemu_helper_new(o, flags, &s->helper, err);
