@@ -147,11 +147,15 @@ static enum scsi_sense select_header(struct scsi_cmd *cmd, const uint8_t *b, siz
 				     size_t *off)
 {
 	bool ms6 = cmd->cdb[0] == SCSI_OP_MODE_SELECT_6;
-	size_t hdr = ms6 ? 4 : 8, bd = ms6 ? b[3] : get_be16(b + 6);
-	bool longlba = !ms6 && (b[4] & 0x01);
-	size_t bsz_off = longlba ? 12 : 5;
+	size_t hdr = ms6 ? 4 : 8, bd, bsz_off;
+	bool longlba;
 
-	if (len < hdr || hdr + bd > len)
+	if (len < hdr)
+		return SCSI_SENSE_PARAM_LIST_LENGTH;
+	bd = ms6 ? b[3] : get_be16(b + 6);
+	longlba = !ms6 && (b[4] & 0x01);
+	bsz_off = longlba ? 12 : 5;
+	if (hdr + bd > len)
 		return SCSI_SENSE_PARAM_LIST_LENGTH;
 	if (bd && bd != (longlba ? 16u : 8u))
 		return scsi_bad_param_field(cmd, ms6 ? 3 : 6, 7);
