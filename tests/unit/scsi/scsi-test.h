@@ -50,26 +50,20 @@ static inline int fx_serial(void *opaque, char *buf, size_t len)
 	return 0;
 }
 
-/* A LUN of @blocks blocks of @bsz bytes over "@driver=memory@size=..." (+@extra). */
-static inline struct fx *fx_new_opts(uint32_t bsz, uint64_t blocks, bool read_only,
-				     const char *extra)
+/* A LUN over @bs (owned by the fixture) with @p (block_size, max_sectors ...). */
+static inline struct fx *fx_new_node(struct blk_node *bs, struct scsi_lun_params p,
+				     bool read_only)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	struct scsi_lun_params p = { 0 };
-	char cfg[256];
 	struct err err;
 
 	err_init(&err);
 	assert_non_null(f);
 	f->ctx = aio_ctx_new();
-	f->bsz = bsz;
-	f->blocks = blocks;
+	f->bs = bs;
+	f->bsz = p.block_size ? p.block_size : 512;
+	f->blocks = (uint64_t)blk_getlength(bs) / f->bsz;
 	f->serial = "1a2b3c4d-5e6f-7081-92a3-b4c5d6e7f809";
-	snprintf(cfg, sizeof(cfg), "@driver=memory@size=%llu%s",
-		 (unsigned long long)(bsz * blocks), extra ? extra : "");
-	if (blk_open_str(cfg, BLK_O_RDWR, &f->bs, &err) < 0)
-		fail_msg("open %s: %s", cfg, err.msg);
-	p.block_size = bsz;
 	p.read_only = read_only;
 	p.get_serial = fx_serial;
 	p.serial_opaque = f;
@@ -77,6 +71,23 @@ static inline struct fx *fx_new_opts(uint32_t bsz, uint64_t blocks, bool read_on
 	if (scsi_lun_new(f->bs, &p, f->ctx, &f->lun, &err) < 0)
 		fail_msg("scsi_lun_new: %s", err.msg);
 	return f;
+}
+
+/* A LUN of @blocks blocks of @bsz bytes over "@driver=memory@size=..." (+@extra). */
+static inline struct fx *fx_new_opts(uint32_t bsz, uint64_t blocks, bool read_only,
+				     const char *extra)
+{
+	struct scsi_lun_params p = { .block_size = bsz };
+	struct blk_node *bs = NULL;
+	char cfg[256];
+	struct err err;
+
+	err_init(&err);
+	snprintf(cfg, sizeof(cfg), "@driver=memory@size=%llu%s",
+		 (unsigned long long)(bsz * blocks), extra ? extra : "");
+	if (blk_open_str(cfg, BLK_O_RDWR, &bs, &err) < 0)
+		fail_msg("open %s: %s", cfg, err.msg);
+	return fx_new_node(bs, p, read_only);
 }
 
 static inline struct fx *fx_new(uint32_t bsz, uint64_t blocks, bool read_only)
