@@ -259,8 +259,8 @@ static void build_sense(struct scsi_cmd *cmd, enum scsi_sense s)
 		.field_in_data = p->sense_flags & SENSE_F_PARAM,
 	};
 
-	cmd->sense_len = (uint8_t)sense_build(cmd->sense, sizeof(cmd->sense), s, &x,
-					      p->lun->d_sense);
+	cmd->sense_len =
+		(uint8_t)sense_build(cmd->sense, sizeof(cmd->sense), s, &x, p->lun->d_sense);
 }
 
 void scsi_cmd_finish(struct scsi_cmd *cmd, enum scsi_sense s)
@@ -272,8 +272,9 @@ void scsi_cmd_finish(struct scsi_cmd *cmd, enum scsi_sense s)
 	if (cmd->status == SCSI_STATUS_CHECK_CONDITION) {
 		build_sense(cmd, s);
 		cmd->data_in_len = 0;
-		log_debug("scsi", "%s (opcode 0x%02x): sense %x/%02x%02x", 
-			  cmd->priv.desc ? cmd->priv.desc->name : "?", cmd->cdb_len ? cmd->cdb[0] : 0,
+		log_debug("scsi", "%s (opcode 0x%02x): sense %x/%02x%02x",
+			  cmd->priv.desc ? cmd->priv.desc->name : "?",
+			  cmd->cdb_len ? cmd->cdb[0] : 0,
 			  cmd->sense[cmd->sense[0] == 0x72 ? 1 : 2] & 0xf,
 			  cmd->sense[cmd->sense[0] == 0x72 ? 2 : 12],
 			  cmd->sense[cmd->sense[0] == 0x72 ? 3 : 13]);

@@ -10,12 +10,19 @@
 
 #define VPD_MAX 512
 #define SERIAL_MAX 255
-#define T10_ID_MAX 252	    /* designator length is one byte */
+#define T10_ID_MAX 252		  /* designator length is one byte */
 #define IEEE_COMPANY_LIO 0x001405 /* LIO's OUI in NAA designators */
 
 /* Designator descriptor header (SPC-5 7.7.6.1). */
-enum { CODESET_BINARY = 1, CODESET_ASCII = 2 };
-enum { DESIG_VENDOR = 0, DESIG_T10 = 1, DESIG_NAA = 3 };
+enum {
+	CODESET_BINARY = 1,
+	CODESET_ASCII = 2
+};
+enum {
+	DESIG_VENDOR = 0,
+	DESIG_T10 = 1,
+	DESIG_NAA = 3
+};
 
 /* The unit serial, "" when none (LIO writes it after enabling the device). */
 static size_t get_serial(const struct scsi_lun *lun, char *buf)

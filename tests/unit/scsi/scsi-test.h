@@ -51,8 +51,7 @@ static inline int fx_serial(void *opaque, char *buf, size_t len)
 }
 
 /* A LUN over @bs (owned by the fixture) with @p (block_size, max_sectors ...). */
-static inline struct fx *fx_new_node(struct blk_node *bs, struct scsi_lun_params p,
-				     bool read_only)
+static inline struct fx *fx_new_node(struct blk_node *bs, struct scsi_lun_params p, bool read_only)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	struct err err;
@@ -83,8 +82,8 @@ static inline struct fx *fx_new_opts(uint32_t bsz, uint64_t blocks, bool read_on
 	struct err err;
 
 	err_init(&err);
-	snprintf(cfg, sizeof(cfg), "@driver=memory@size=%llu%s",
-		 (unsigned long long)(bsz * blocks), extra ? extra : "");
+	snprintf(cfg, sizeof(cfg), "@driver=memory@size=%llu%s", (unsigned long long)(bsz * blocks),
+		 extra ? extra : "");
 	if (blk_open_str(cfg, BLK_O_RDWR, &bs, &err) < 0)
 		fail_msg("open %s: %s", cfg, err.msg);
 	return fx_new_node(bs, p, read_only);
@@ -109,8 +108,8 @@ static inline void cmd_done(struct scsi_cmd *cmd)
 }
 
 /* Run one command with one data buffer (@buf may be NULL when @len is 0). */
-static inline struct res fx_run(struct fx *f, const uint8_t *cdb, unsigned int cdb_len,
-				void *buf, size_t len)
+static inline struct res fx_run(struct fx *f, const uint8_t *cdb, unsigned int cdb_len, void *buf,
+				size_t len)
 {
 	struct scsi_cmd cmd;
 	struct iovec iov = { buf, len };
@@ -140,10 +139,10 @@ static inline struct res fx_run(struct fx *f, const uint8_t *cdb, unsigned int c
 	return r;
 }
 
-#define RUN(f, buf, len, ...)                                              \
-	({                                                                 \
-		const uint8_t cdb__[] = { __VA_ARGS__ };                   \
-		fx_run((f), cdb__, sizeof(cdb__), (buf), (len));           \
+#define RUN(f, buf, len, ...)                                    \
+	({                                                       \
+		const uint8_t cdb__[] = { __VA_ARGS__ };         \
+		fx_run((f), cdb__, sizeof(cdb__), (buf), (len)); \
 	})
 
 /* Fixed or descriptor sense: key, ASC, ASCQ. */

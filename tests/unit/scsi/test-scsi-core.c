@@ -172,7 +172,7 @@ static void test_rsoc_matches_table(void **state)
 /* Fixed sense by default; descriptor sense after D_SENSE is set in the control page. */
 static void test_sense_formats(void **state)
 {
-	uint8_t ms[] = { 0, 0, 0, 0, MODE_PAGE_CONTROL, 0x0a, 0x04, 0x10, 0, 0x40, 0, 0,
+	uint8_t ms[] = { 0,    0,    0, 0, MODE_PAGE_CONTROL, 0x0a, 0x04, 0x10, 0, 0x40, 0, 0,
 			 0xff, 0xff, 0, 0 };
 	uint8_t bad[16] = { SCSI_OP_READ_16, 0x20 }; /* RDPROTECT=1 */
 	struct res r;
@@ -296,8 +296,8 @@ static void test_read_only(void **state)
 	expect_cc(r, 0x7, 0x27, 0x00);
 	r = RUN(ro, buf, BS, SCSI_OP_WRITE_VERIFY_10, 0x02, 0, 0, 0, 0, 0, 0, 1, 0);
 	expect_cc(r, 0x7, 0x27, 0x00);
-	r = RUN(ro, buf, 2 * BS, SCSI_OP_COMPARE_AND_WRITE, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-		1, 0, 0);
+	r = RUN(ro, buf, 2 * BS, SCSI_OP_COMPARE_AND_WRITE, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+		0, 0);
 	expect_cc(r, 0x7, 0x27, 0x00);
 	r = RUN(ro, unmap, sizeof(unmap), SCSI_OP_UNMAP, 0, 0, 0, 0, 0, 0, 0, 24, 0);
 	expect_cc(r, 0x7, 0x27, 0x00);
@@ -315,8 +315,8 @@ static void test_read_only(void **state)
 static void test_transport_helpers(void **state)
 {
 	static const uint8_t c6[] = { 0x12 }, c10[] = { 0x28 }, c10b[] = { 0x5a };
-	static const uint8_t c16[] = { 0x88 }, c12[] = { 0xa8 }, cv[8] = { 0x7f, 0, 0, 0, 0, 0, 0,
-									      24 };
+	static const uint8_t c16[] = { 0x88 }, c12[] = { 0xa8 },
+			     cv[8] = { 0x7f, 0, 0, 0, 0, 0, 0, 24 };
 	static const uint8_t c60[] = { 0xc0 }, c3[] = { 0x60 };
 	struct scsi_cmd cmd;
 

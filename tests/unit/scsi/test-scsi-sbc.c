@@ -56,12 +56,12 @@ static void test_read_capacity(void **state)
 	r = RUN(f, b, 8, SCSI_OP_READ_CAPACITY_10, 0, 0, 0, 0, 1, 0, 0, 0, 0);
 	expect_field(&r, true, 5, 0);
 	for (unsigned int alloc = 0; alloc <= 40; alloc++) {
-		static const uint8_t want[32] = { 0, 0, 0, 0, 0, 0, 0x10, 0x00, 0, 0, 0x10, 0,
-						  0, 0, 0x00, 0 };
+		static const uint8_t want[32] = { 0, 0, 0,    0, 0, 0, 0x10, 0x00,
+						  0, 0, 0x10, 0, 0, 0, 0x00, 0 };
 
 		memset(b, 0xee, sizeof(b));
-		r = RUN(g, b, sizeof(b), SCSI_OP_SERVICE_ACTION_IN_16, 0x10, 0, 0, 0, 0, 0, 0, 0,
-			0, 0, 0, 0, (uint8_t)alloc, 0, 0);
+		r = RUN(g, b, sizeof(b), SCSI_OP_SERVICE_ACTION_IN_16, 0x10, 0, 0, 0, 0, 0, 0, 0, 0,
+			0, 0, 0, (uint8_t)alloc, 0, 0);
 		expect_good(&r);
 		assert_int_equal(r.data_in_len, MIN(alloc, 32u));
 		(void)want;
@@ -91,7 +91,8 @@ static void test_rw_all_sizes(void **state)
 	(void)state;
 	for (int w = 0; w < 4; w++) {
 		for (int rr = 0; rr < 4; rr++) {
-			uint32_t lba = (uint32_t)(w * 97 + rr * 13 + 5), nlb = (uint32_t)(w + rr + 1);
+			uint32_t lba = (uint32_t)(w * 97 + rr * 13 + 5),
+				 nlb = (uint32_t)(w + rr + 1);
 			uint8_t c[16] = { 0 };
 			struct res r;
 
@@ -156,8 +157,7 @@ static void test_rw6_256(void **state)
 	node_read(f, 256 * BS, back, sizeof(back));
 	assert_memory_equal(back, data, sizeof(data));
 	/* 256 blocks from NB-255 overruns the end */
-	r = RUN(f, back, sizeof(back), SCSI_OP_READ_6, 0, (NB - 255) >> 8, (NB - 255) & 0xff, 0,
-		0);
+	r = RUN(f, back, sizeof(back), SCSI_OP_READ_6, 0, (NB - 255) >> 8, (NB - 255) & 0xff, 0, 0);
 	expect_cc(r, 0x5, 0x21, 0x00);
 }
 
@@ -169,10 +169,12 @@ static void test_boundaries(void **state)
 		uint32_t nlb;
 		bool ok;
 	} cases[] = {
-		{ NB - 1, 1, true },	    { NB - 8, 8, true },	{ NB, 0, true },
-		{ NB, 1, false },	    { NB - 1, 2, false },	{ NB + 1, 0, false },
-		{ UINT64_MAX, 1, false },   { UINT64_MAX, 0, false },	{ 1ull << 63, 1, false },
-		{ UINT64_MAX - 1, 2, false }, { 0, UINT32_MAX, false }, { 0x80000000u, 1, false },
+		{ NB - 1, 1, true },	  { NB - 8, 8, true },
+		{ NB, 0, true },	  { NB, 1, false },
+		{ NB - 1, 2, false },	  { NB + 1, 0, false },
+		{ UINT64_MAX, 1, false }, { UINT64_MAX, 0, false },
+		{ 1ull << 63, 1, false }, { UINT64_MAX - 1, 2, false },
+		{ 0, UINT32_MAX, false }, { 0x80000000u, 1, false },
 	};
 	static uint8_t buf[8 * BS];
 
@@ -266,11 +268,13 @@ static void test_zero_length_and_residuals(void **state)
 /* RDPROTECT/WRPROTECT/VRPROTECT != 0: no protection information, INVALID FIELD. */
 static void test_protect_fields(void **state)
 {
-	static const uint8_t ops[] = { SCSI_OP_READ_10,	 SCSI_OP_WRITE_10, SCSI_OP_READ_12,
-				       SCSI_OP_WRITE_12, SCSI_OP_READ_16,  SCSI_OP_WRITE_16,
-				       SCSI_OP_VERIFY_10, SCSI_OP_VERIFY_16, SCSI_OP_WRITE_VERIFY_10,
-				       SCSI_OP_WRITE_VERIFY_16, SCSI_OP_WRITE_SAME_10,
-				       SCSI_OP_WRITE_SAME_16, SCSI_OP_COMPARE_AND_WRITE };
+	static const uint8_t ops[] = { SCSI_OP_READ_10,		 SCSI_OP_WRITE_10,
+				       SCSI_OP_READ_12,		 SCSI_OP_WRITE_12,
+				       SCSI_OP_READ_16,		 SCSI_OP_WRITE_16,
+				       SCSI_OP_VERIFY_10,	 SCSI_OP_VERIFY_16,
+				       SCSI_OP_WRITE_VERIFY_10,	 SCSI_OP_WRITE_VERIFY_16,
+				       SCSI_OP_WRITE_SAME_10,	 SCSI_OP_WRITE_SAME_16,
+				       SCSI_OP_COMPARE_AND_WRITE };
 	static uint8_t buf[2 * BS];
 
 	(void)state;
@@ -278,8 +282,8 @@ static void test_protect_fields(void **state)
 		for (unsigned int prot = 1; prot < 8; prot++) {
 			uint8_t c[16] = { ops[i], (uint8_t)(prot << 5) };
 			unsigned int n = ops[i] < 0x40 || ops[i] == 0x41 ? 10
-					 : ops[i] >= 0xa0		? 12
-									: 16;
+					 : ops[i] >= 0xa0		 ? 12
+									 : 16;
 			struct res r = fx_run(f, c, n, buf, 0);
 
 			expect_field(&r, true, 1, 31 - __builtin_clz(prot << 5));
@@ -327,8 +331,8 @@ static void test_fua_and_wce(void **state)
 	r = RUN(g, NULL, 0, SCSI_OP_SYNCHRONIZE_CACHE_10, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 	expect_good(&r);
 	assert_int_equal(strict_of(g->bs)->flushes, 1);
-	r = RUN(g, NULL, 0, SCSI_OP_SYNCHRONIZE_CACHE_16, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-		0, 1, 0, 0);
+	r = RUN(g, NULL, 0, SCSI_OP_SYNCHRONIZE_CACHE_16, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+		1, 0, 0);
 	expect_good(&r);
 	assert_int_equal(strict_of(g->bs)->flushes, 2);
 	r = RUN(g, NULL, 0, SCSI_OP_SYNCHRONIZE_CACHE_10, 0, 0, 0, 0, 64, 0, 0, 1, 0);
@@ -344,9 +348,9 @@ static void test_errors_to_sense(void **state)
 		bool write;
 		uint8_t status, key, asc, ascq;
 	} cases[] = {
-		{ -EIO, false, 2, 0x3, 0x11, 0x00 },	{ -EIO, true, 2, 0x3, 0x0c, 0x00 },
-		{ -ENOSPC, true, 2, 0x7, 0x27, 0x07 }, { -EROFS, true, 2, 0x7, 0x27, 0x00 },
-		{ -ENOMEDIUM, false, 2, 0x2, 0x3a, 0x00 }, { -ENOMEM, true, 8, 0, 0, 0 },
+		{ -EIO, false, 2, 0x3, 0x11, 0x00 },	    { -EIO, true, 2, 0x3, 0x0c, 0x00 },
+		{ -ENOSPC, true, 2, 0x7, 0x27, 0x07 },	    { -EROFS, true, 2, 0x7, 0x27, 0x00 },
+		{ -ENOMEDIUM, false, 2, 0x2, 0x3a, 0x00 },  { -ENOMEM, true, 8, 0, 0, 0 },
 		{ -ECONNRESET, false, 2, 0xb, 0x08, 0x00 }, { -EXDEV, true, 2, 0x4, 0x44, 0x00 },
 	};
 	struct scsi_lun_params p = { .block_size = BS };
@@ -427,8 +431,8 @@ static void test_max_sectors(void **state)
 	r = RUN(g, buf, 64, SCSI_OP_INQUIRY, 1, 0xb0, 0, 64, 0);
 	assert_int_equal(get_be32(buf + 8), 8);
 	assert_int_equal(buf[5], 8); /* COMPARE AND WRITE limited too */
-	r = RUN(g, buf, 18 * BS, SCSI_OP_COMPARE_AND_WRITE, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-		9, 0, 0);
+	r = RUN(g, buf, 18 * BS, SCSI_OP_COMPARE_AND_WRITE, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9,
+		0, 0);
 	expect_field(&r, true, 13, 7);
 	fx_free(g);
 }

@@ -26,10 +26,9 @@ static int teardown(void **state)
 }
 
 static const uint8_t std_inquiry[96] = {
-	0x00, 0x00, 0x06, 0x12, 91, 0x00, 0x00, 0x02,
-	'L', 'I', 'O', '-', 'O', 'R', 'G', ' ',
-	'T', 'C', 'M', 'U', ' ', 'd', 'e', 'v', 'i', 'c', 'e', ' ', ' ', ' ', ' ', ' ',
-	'0', '0', '0', '2',
+	0x00,	     0x00, 0x06, 0x12, 91,   0x00, 0x00, 0x02, 'L',  'I',  'O', '-',
+	'O',	     'R',  'G',	 ' ',  'T',  'C',  'M',	 'U',  ' ',  'd',  'e', 'v',
+	'i',	     'c',  'e',	 ' ',  ' ',  ' ',  ' ',	 ' ',  '0',  '0',  '0', '2',
 	[58] = 0x00, 0xa0, 0x04, 0x60, 0x05, 0xc0, 0x04, 0xc0, 0x06, 0x00,
 };
 
@@ -75,8 +74,8 @@ static void test_inquiry_errors(void **state)
 
 static struct res vpd(uint8_t page, uint8_t *buf, uint16_t alloc)
 {
-	return RUN(f, buf, alloc, SCSI_OP_INQUIRY, 1, page, (uint8_t)(alloc >> 8),
-		   (uint8_t)alloc, 0);
+	return RUN(f, buf, alloc, SCSI_OP_INQUIRY, 1, page, (uint8_t)(alloc >> 8), (uint8_t)alloc,
+		   0);
 }
 
 static void test_vpd_supported_serial(void **state)
@@ -125,9 +124,8 @@ static void test_vpd_supported_serial(void **state)
 /* VPD 83: NAA 6 with LIO's 6001405 + serial nibbles, T10 vendor id, the config string. */
 static void test_vpd_device_id(void **state)
 {
-	static const uint8_t naa[] = { 0x01, 0x03, 0x00, 0x10, 0x60, 0x01, 0x40, 0x51,
-				       0xa2, 0xb3, 0xc4, 0xd5, 0xe6, 0xf7, 0x08, 0x19,
-				       0x2a, 0x3b, 0x4c, 0x5d };
+	static const uint8_t naa[] = { 0x01, 0x03, 0x00, 0x10, 0x60, 0x01, 0x40, 0x51, 0xa2, 0xb3,
+				       0xc4, 0xd5, 0xe6, 0xf7, 0x08, 0x19, 0x2a, 0x3b, 0x4c, 0x5d };
 	const char *t10 = "LIO-ORG TCMU device:1a2b3c4d-5e6f-7081-92a3-b4c5d6e7f809";
 	uint8_t buf[255];
 	struct res r;
@@ -211,9 +209,9 @@ static void test_vpd_no_provisioning(void **state)
 			g = calloc(1, sizeof(*g));
 			g->ctx = aio_ctx_new();
 			g->bsz = BS;
-			assert_int_equal(blk_open_str("@driver=null@size=32768", BLK_O_RDWR,
-						      &g->bs, &err),
-					 0);
+			assert_int_equal(
+				blk_open_str("@driver=null@size=32768", BLK_O_RDWR, &g->bs, &err),
+				0);
 			assert_int_equal(scsi_lun_new(g->bs, &p, g->ctx, &g->lun, &err), 0);
 		}
 		r = RUN(g, b, 255, SCSI_OP_INQUIRY, 1, 0xb2, 0, 255, 0);
@@ -237,19 +235,72 @@ static void test_vpd_no_provisioning(void **state)
 
 static const uint8_t ms_pages[] = {
 	/* 01 read-write error recovery */
-	0x01, 0x0a, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0x01,
+	0x0a,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
 	/* 08 caching, WCE */
-	0x08, 0x12, 0x04, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0x08,
+	0x12,
+	0x04,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
 	/* 0a control: QAM 1, TAS, busy timeout unlimited */
-	0x0a, 0x0a, 0x00, 0x10, 0x00, 0x40, 0, 0, 0xff, 0xff, 0, 0,
+	0x0a,
+	0x0a,
+	0x00,
+	0x10,
+	0x00,
+	0x40,
+	0,
+	0,
+	0xff,
+	0xff,
+	0,
+	0,
 	/* 1c informational exceptions: DEXCPT */
-	0x1c, 0x0a, 0x08, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0x1c,
+	0x0a,
+	0x08,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
 };
 
 static void test_mode_sense_6(void **state)
 {
-	uint8_t want[4 + 8 + sizeof(ms_pages)] = { sizeof(want) - 1, 0, 0x10, 8,
-						   0, 0, 0x08, 0, 0, 0, 0x02, 0 };
+	uint8_t want[4 + 8 + sizeof(ms_pages)] = {
+		sizeof(want) - 1, 0, 0x10, 8, 0, 0, 0x08, 0, 0, 0, 0x02, 0
+	};
 	uint8_t buf[300];
 
 	(void)state;
