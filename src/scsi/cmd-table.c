@@ -5,9 +5,10 @@
  * FIELD IN CDB with a field pointer, checked generically in lun.c), the flags the core
  * enforces, and the handlers.  REPORT SUPPORTED OPERATION CODES walks this table.
  *
- * Usage masks follow SBC-4/SPC-5: reserved and obsolete bits, RDPROTECT/WRPROTECT/
- * VRPROTECT (no protection information), NACA/LINK in the control byte, and features we
- * do not offer (ANCHOR, SP, RARC) are outside the masks.  Group numbers are accepted and
+ * Usage masks follow SBC-4/SPC-5: reserved bits, RDPROTECT/WRPROTECT/VRPROTECT (no
+ * protection information), NACA/LINK in the control byte, and features we do not offer
+ * (ANCHOR, SP, RARC, duration limits) are outside the masks.  Group numbers and the
+ * obsolete FUA_NV bit of READ/WRITE (libiscsi's Write*.Flags sends it) are accepted and
  * ignored.
  */
 #include "scsi-int.h"
@@ -176,10 +177,10 @@ static const struct scsi_cmd_desc format_unit = {
 /* ---- SBC: READ / WRITE ---------------------------------------------------------------- */
 
 #define RW6_USAGE U(0xff, 0x1f, 0xff, 0xff, 0xff, 0)
-#define RW10_USAGE U(0xff, 0x18, 0xff, 0xff, 0xff, 0xff, 0x3f, 0xff, 0xff, 0)
-#define RW12_USAGE U(0xff, 0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, 0)
+#define RW10_USAGE U(0xff, 0x1a, 0xff, 0xff, 0xff, 0xff, 0x3f, 0xff, 0xff, 0)
+#define RW12_USAGE U(0xff, 0x1a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, 0)
 #define RW16_USAGE                                                                            \
-	U(0xff, 0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, \
+	U(0xff, 0x1a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, \
 	  0x3f, 0)
 
 static const struct scsi_cmd_desc read_6 = {

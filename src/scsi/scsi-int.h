@@ -74,14 +74,15 @@ struct scsi_lun {
 	uint32_t block_size;
 	uint32_t block_shift;
 	uint32_t max_sectors;
-	uint64_t fixed_size; /* params.size (0 = the node's length) */
-	uint64_t nb_blocks;  /* capacity in logical blocks */
-	bool read_only;
-	bool wce;	  /* caching page WCE */
-	bool wce_default; /* WCE at creation (the cache mode) */
-	bool d_sense;	  /* control page D_SENSE: descriptor-format sense */
-	bool stopped;	  /* START STOP UNIT with START=0 (atomic: the pool reads it) */
-	bool ua_capacity; /* pending UNIT ATTENTION: CAPACITY DATA HAS CHANGED */
+	uint64_t fixed_size;  /* params.size (0 = the node's length) */
+	uint64_t nb_blocks;   /* capacity in logical blocks */
+	bool read_only;	      /* write-protected: the parameter or a read-only node */
+	bool param_read_only; /* scsi_lun_params.read_only */
+	bool wce;	      /* caching page WCE */
+	bool wce_default;     /* WCE at creation (the cache mode) */
+	bool d_sense;	      /* control page D_SENSE: descriptor-format sense */
+	bool stopped;	      /* START STOP UNIT with START=0 (atomic: the pool reads it) */
+	bool ua_capacity;     /* pending UNIT ATTENTION: CAPACITY DATA HAS CHANGED */
 	unsigned int inflight;
 	bool waking;				/* lock_wake() is running */
 	struct scsi_cmd *lock_head, *lock_tail; /* write ordering, in submission order */

@@ -315,7 +315,12 @@ static void test_fua_and_wce(void **state)
 	r = fx_run(g, c, 16, data, BS);
 	expect_good(&r);
 	assert_int_equal(strict_of(g->bs)->fua_writes, 2);
+	c[1] = 0x02; /* obsolete FUA_NV: accepted, ignored (libiscsi Write10.Flags) */
+	r = fx_run(g, c, 16, data, BS);
+	expect_good(&r);
+	assert_int_equal(strict_of(g->bs)->fua_writes, 2);
 	c[0] = SCSI_OP_READ_16;
+	c[1] = 0x1a;
 	r = fx_run(g, c, 16, data, BS);
 	expect_good(&r);
 	/* WCE off: write-through */
@@ -639,6 +644,32 @@ static void test_write_ordering(void **state)
 		write_ordering_round(round);
 }
 
+/* Replacing the node: capacity and write protection follow the new node. */
+static void test_set_node(void **state)
+{
+	struct scsi_lun_params p = { .block_size = BS };
+	struct blk_node *ro = NULL, *rw = NULL;
+	uint8_t data[BS] = { 7 }, b[8];
+	struct fx *g;
+	struct res r;
+
+	(void)state;
+	assert_int_equal(blk_open_str("@driver=memory@size=64k", 0, &ro, NULL), 0);
+	assert_int_equal(blk_open_str("@driver=memory@size=128k", BLK_O_RDWR, &rw, NULL), 0);
+	g = fx_new_node(ro, p, false);
+	r = fx_write(g, 0, 1, data);
+	expect_cc(r, 0x7, 0x27, 0x00);
+	scsi_lun_set_node(g->lun, rw);
+	g->bs = rw;
+	blk_close(ro);
+	r = fx_write(g, 0, 1, data);
+	expect_good(&r);
+	r = RUN(g, b, 8, SCSI_OP_READ_CAPACITY_10, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+	expect_good(&r);
+	assert_int_equal(get_be32(b), 255);
+	fx_free(g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -656,6 +687,7 @@ int main(void)
 		cmocka_unit_test(test_write_verify),
 		cmocka_unit_test(test_compare_and_write),
 		cmocka_unit_test(test_write_ordering),
+		cmocka_unit_test(test_set_node),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -522,7 +522,7 @@ static void test_rsoc(void **state)
 	assert_int_equal(r.data_in_len, 14);
 	assert_int_equal(b[1], 0x03);
 	assert_int_equal(b[4], 0x28);
-	assert_int_equal(b[5], 0x18);
+	assert_int_equal(b[5], 0x1a); /* DPO, FUA, FUA_NV (obsolete, ignored) */
 	/* an unsupported opcode: SUPPORT 001b, GOOD */
 	r = rsoc(1, 0x01, 0, b, sizeof(b));
 	expect_good(&r);
