@@ -143,7 +143,9 @@ static size_t vpd_serial(const struct scsi_lun *lun, uint8_t *b)
 static size_t vpd_extended(uint8_t *b)
 {
 	put_be16(b + 2, 0x3c);
-	b[5] = 0x07; /* HEADSUP, ORDSUP, SIMPSUP: task attributes (kept by LIO) */
+	/* SIMPSUP only: LIO does not order pass-through commands by task attribute, and
+	 * TCM-User does not pass the attribute to us */
+	b[5] = 0x01;
 	b[6] = 0x01; /* V_SUP: a volatile cache (SYNCHRONIZE CACHE is meaningful) */
 	b[7] = 0x01; /* LUICLR */
 	return 64;

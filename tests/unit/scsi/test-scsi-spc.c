@@ -186,7 +186,7 @@ static void test_vpd_limits(void **state)
 	r = vpd(0x86, b, 255);
 	expect_good(&r);
 	assert_int_equal(r.data_in_len, 64);
-	assert_int_equal(b[5], 0x07);
+	assert_int_equal(b[5], 0x01); /* SIMPSUP */
 	assert_int_equal(b[6], 0x01);
 }
 
