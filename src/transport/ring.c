@@ -26,6 +26,13 @@
 #define IOV_SIZE 16u /* struct iovec in the ring: u64 offset + u64 length */
 #define SAM_CHECK_CONDITION 0x02
 
+_Static_assert(RING_MB_CAP_OOOC == TCMU_MAILBOX_FLAG_CAP_OOOC, "mailbox flags");
+_Static_assert(RING_MB_CAP_READ_LEN == TCMU_MAILBOX_FLAG_CAP_READ_LEN, "mailbox flags");
+_Static_assert(RING_MB_CAP_TMR == TCMU_MAILBOX_FLAG_CAP_TMR, "mailbox flags");
+_Static_assert(RING_UFLAG_UNKNOWN_OP == TCMU_UFLAG_UNKNOWN_OP, "uflags");
+_Static_assert(RING_UFLAG_READ_LEN == TCMU_UFLAG_READ_LEN, "uflags");
+_Static_assert(RING_SENSE_SIZE == TCMU_SENSE_BUFFERSIZE, "sense size");
+
 static uint16_t rd16(const uint8_t *p)
 {
 	uint16_t v;

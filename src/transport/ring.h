@@ -62,6 +62,11 @@ struct ring_entry {
 	const char *why;
 };
 
+/* Mailbox capability flags (the uapi's TCMU_MAILBOX_FLAG_CAP_*). */
+#define RING_MB_CAP_OOOC 0x1
+#define RING_MB_CAP_READ_LEN 0x2
+#define RING_MB_CAP_TMR 0x4
+
 /* Response flags (the uapi's TCMU_UFLAG_*). */
 #define RING_UFLAG_UNKNOWN_OP 0x1
 #define RING_UFLAG_READ_LEN 0x2
