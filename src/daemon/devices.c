@@ -90,9 +90,9 @@ static uint64_t attr_or(const struct uio_dev *u, const char *rel, uint64_t def)
 static int check_size(struct qdev *q, struct err *err)
 {
 	int64_t len = blk_getlength(q->bs);
-	int r = cfs_read_size(q->u.hba, q->u.dev, &q->size);
+	int r = cfs_read_u64(q->u.hba, q->u.dev, "attrib/dev_size", &q->size);
 
-	if (r < 0 && cfs_read_u64(q->u.hba, q->u.dev, "attrib/dev_size", &q->size) < 0)
+	if (r < 0 && cfs_read_size(q->u.hba, q->u.dev, &q->size) < 0) /* before 4.19 */
 		return err_set_errno(err, r, "cannot read dev_size of %s from configfs", q->u.dev);
 	if (len < 0)
 		return err_set_errno(err, (int)len, "cannot get the image's size");
@@ -155,13 +155,17 @@ int devices_open(struct devices *ds, const struct uio_dev *u, bool takeover, str
 	r = check_size(q, err);
 	if (r < 0)
 		goto fail;
+	/* first the exclusive open: never reset a ring another daemon serves */
+	r = uio_open(u, &q->fd, err);
+	if (r < 0)
+		goto fail;
 	if (takeover) {
 		/* commands of a dead daemon: fail them with BUSY (retried), start clean */
 		blocked = cfs_action(u->hba, u->dev, "block_dev", 1) == 0;
 		if (blocked && cfs_action(u->hba, u->dev, "reset_ring", 1) < 0)
 			log_warn("%s: reset_ring failed; serving the ring as it is", q->name);
 	}
-	r = uio_open(u, &q->fd, &q->map, err);
+	r = uio_map(u, q->fd, &q->map, err);
 	if (!r)
 		r = start_ring(q, err);
 	if (blocked)

@@ -9,13 +9,15 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *core_root = "/sys/kernel/config/target/core";
-static const char *param_root = "/sys/module/target_core_user/parameters";
+static char core_root[256] = "/sys/kernel/config/target/core";
+static char param_root[256] = "/sys/module/target_core_user/parameters";
 
 void cfs_set_roots(const char *core, const char *params)
 {
-	core_root = core ? core : "/sys/kernel/config/target/core";
-	param_root = params ? params : "/sys/module/target_core_user/parameters";
+	snprintf(core_root, sizeof(core_root), "%s",
+		 core ? core : "/sys/kernel/config/target/core");
+	snprintf(param_root, sizeof(param_root), "%s",
+		 params ? params : "/sys/module/target_core_user/parameters");
 }
 
 static int dev_path(char *buf, size_t len, unsigned int hba, const char *dev, const char *rel)
@@ -93,10 +95,11 @@ int cfs_read_size(unsigned int hba, const char *dev, uint64_t *out)
 	r = read_file(path, buf, sizeof(buf));
 	if (r < 0)
 		return r;
-	p = strstr(buf, "Size: ");
+	/* "... SectorSize: 512 ...\nConfig: <cfg> Size: <bytes> MaxDataAreaMB: ..." */
+	p = strstr(buf, " Size: ");
 	if (!p)
 		return -EINVAL;
-	p += strlen("Size: ");
+	p += strlen(" Size: ");
 	p[strcspn(p, " \n")] = '\0';
 	return parse_u64(p, out);
 }

@@ -27,6 +27,7 @@ struct slot {
 	struct scsi_cmd cmd;
 	struct ring_dev *dev;
 	uint16_t cmd_id;
+	uint32_t gen; /* the ring generation it was fetched in */
 	bool bidi;
 	uint64_t in_len; /* the Data-In buffer's size (READ_LEN is reported against it) */
 	struct iovec *iov;
@@ -122,6 +123,8 @@ static void cmd_done(struct scsi_cmd *cmd)
 	struct ring_dev *d = s->dev;
 	struct ring_rsp rsp = { .cmd_id = s->cmd_id, .status = cmd->status };
 
+	if (s->gen != d->ring.gen) /* the kernel reset the ring and failed it already */
+		goto release;
 	if (cmd->status == SCSI_STATUS_CHECK_CONDITION) {
 		rsp.sense = cmd->sense;
 		rsp.sense_len = cmd->sense_len;
@@ -133,6 +136,7 @@ static void cmd_done(struct scsi_cmd *cmd)
 		rsp.read_len = cmd->data_in_len;
 	}
 	ring_answer(d, &rsp);
+release:
 	s->next_free = d->free;
 	d->free = s;
 	d->inflight--;
@@ -225,6 +229,7 @@ static void start_cmd(struct ring_dev *d, const struct ring_entry *e)
 	}
 	d->free = s->next_free;
 	s->cmd_id = e->cmd_id;
+	s->gen = d->ring.gen;
 	s->cmd.status = SCSI_STATUS_GOOD;
 	s->cmd.sense_len = 0;
 	s->cmd.data_in_len = 0;
@@ -255,6 +260,8 @@ static void dev_fetch(struct ring_dev *d)
 			return;
 		}
 		r = ring_fetch(&d->ring, &e);
+		if (r >= 0)
+			d->st.broken = false;
 		if (r < 0 && !d->st.broken) {
 			d->st.broken = true;
 			log_err("%s: ring broken (%s); commands are no longer served", d->name,
@@ -306,7 +313,9 @@ static void on_fd_readable(void *opaque)
 	while ((n = read(d->ring.fd, &count, sizeof(count))) == (ssize_t)sizeof(count))
 		;
 	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-		log_err("%s: the ring's fd is gone (%s)", d->name, n ? strerror(errno) : "EOF");
+		/* UIO returns EIO once the kernel unregistered the device (removal) */
+		log_info("%s: the ring's fd reports %s: the device is going away", d->name,
+			 n ? strerror(errno) : "EOF");
 		aio_set_fd(d->ctx, d->ring.fd, NULL, NULL, NULL);
 		d->fd_gone = true;
 	}

@@ -167,8 +167,29 @@ static int parse_tmr(const uint8_t *ent, uint32_t len, struct ring_entry *e)
 	return 1;
 }
 
+/* action/reset_ring zeroes head and tail (and completes what was in the ring): the only
+ * way cmd_tail changes behind our back.  Start over at the new tail. */
+static void check_reset(struct ring *r)
+{
+	uint32_t tail = __atomic_load_n(mb_word(r, MB_TAIL_OFF), __ATOMIC_ACQUIRE);
+
+	if (tail == r->published)
+		return;
+	log_warn("ring: reset by the kernel (cmd_tail %u, ours %u); commands in flight are "
+		 "forgotten",
+		 tail, r->published);
+	if (tail >= r->cmdr_size || tail % TCMU_OP_ALIGN_SIZE) {
+		ring_break(r, "cmd_tail %u is not an entry offset", tail);
+		return;
+	}
+	r->cursor = r->tail = r->published = tail;
+	r->broken = false;
+	r->gen++;
+}
+
 int ring_fetch(struct ring *r, struct ring_entry *e)
 {
+	check_reset(r);
 	for (;;) {
 		uint32_t head, avail, len_op, len, op, pos = r->cursor;
 		const uint8_t *ent;

@@ -92,6 +92,7 @@ struct ring {
 	uint32_t tail;	    /* next entry to complete into */
 	uint32_t published; /* the tail last stored into the mailbox */
 	bool broken;
+	uint32_t gen; /* bumped when the kernel reset the ring: older commands are gone */
 	char error[128];
 };
 
@@ -100,7 +101,9 @@ struct ring {
 int ring_init(struct ring *r, void *map, size_t map_size, int fd, struct err *err);
 
 /* The next entry to handle: 1 and *e filled, 0 when the ring is empty (up to cmd_head),
- * -EIO when it is broken. */
+ * -EIO when it is broken.  A reset by the kernel (action/reset_ring) is noticed here:
+ * the ring starts over and r->gen changes; commands fetched before must not be
+ * completed (the kernel already failed them). */
 int ring_fetch(struct ring *r, struct ring_entry *e);
 
 /* Translate @n raw iovecs of an entry (from e->iov_raw) into pointers into the mapping;

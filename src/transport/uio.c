@@ -15,13 +15,14 @@
 
 #define UIO_PREFIX "tcm-user/"
 
-static const char *sys_root = "/sys/class/uio";
-static const char *dev_root = "/dev";
+static char sys_root[256] = "/sys/class/uio";
+static char dev_root[256] = "/dev";
 
 void uio_set_roots(const char *sys_class_uio, const char *dev)
 {
-	sys_root = sys_class_uio ? sys_class_uio : "/sys/class/uio";
-	dev_root = dev ? dev : "/dev";
+	snprintf(sys_root, sizeof(sys_root), "%s",
+		 sys_class_uio ? sys_class_uio : "/sys/class/uio");
+	snprintf(dev_root, sizeof(dev_root), "%s", dev ? dev : "/dev");
 }
 
 /* Copy [s, s+n) into dst; -EINVAL if it does not fit or is empty. */
@@ -148,10 +149,9 @@ int uio_scan(int (*fn)(const struct uio_dev *u, void *opaque), void *opaque)
 	return r < 0 ? r : 0;
 }
 
-int uio_open(const struct uio_dev *u, int *fd, void **map, struct err *err)
+int uio_open(const struct uio_dev *u, int *fd, struct err *err)
 {
 	char path[128];
-	void *m;
 	int f;
 
 	snprintf(path, sizeof(path), "%s/uio%u", dev_root, u->minor);
@@ -162,16 +162,18 @@ int uio_open(const struct uio_dev *u, int *fd, void **map, struct err *err)
 				       "%s is open in another process (a second daemon?)", path);
 		return err_set_errno(err, -errno, "cannot open %s", path);
 	}
-	/* the kernel insists on the exact size */
-	m = mmap(NULL, u->map_size, PROT_READ | PROT_WRITE, MAP_SHARED, f, 0);
-	if (m == MAP_FAILED) {
-		int r = -errno;
-
-		close(f);
-		return err_set_errno(err, r, "cannot map %s (%llu bytes)", path,
-				     (unsigned long long)u->map_size);
-	}
 	*fd = f;
+	return 0;
+}
+
+int uio_map(const struct uio_dev *u, int fd, void **map, struct err *err)
+{
+	/* the kernel insists on the exact size */
+	void *m = mmap(NULL, u->map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+	if (m == MAP_FAILED)
+		return err_set_errno(err, -errno, "cannot map uio%u (%llu bytes)", u->minor,
+				     (unsigned long long)u->map_size);
 	*map = m;
 	return 0;
 }

@@ -36,8 +36,11 @@ int uio_read(unsigned int minor, struct uio_dev *u, struct err *err);
 /* Call @fn for every TCMU UIO device (in minor order); stops at the first fn < 0. */
 int uio_scan(int (*fn)(const struct uio_dev *u, void *opaque), void *opaque);
 
-/* open(/dev/uio<minor>, O_RDWR|O_NONBLOCK|O_CLOEXEC) and mmap exactly map_size. */
-int uio_open(const struct uio_dev *u, int *fd, void **map, struct err *err);
+/* open(/dev/uio<minor>, O_RDWR|O_NONBLOCK|O_CLOEXEC): -EBUSY while another process has
+ * it open (the kernel allows one opener: a device another daemon serves). */
+int uio_open(const struct uio_dev *u, int *fd, struct err *err);
+/* mmap exactly map_size of the opened device. */
+int uio_map(const struct uio_dev *u, int fd, void **map, struct err *err);
 void uio_close(int fd, void *map, size_t size);
 
 /* Tests: other roots for /sys/class/uio and /dev (NULL restores the defaults). */

@@ -493,6 +493,36 @@ static void test_crash_reset_restart(void **state)
 	env_fini(&e);
 }
 
+/* reset_ring while the daemon serves (an administrator's action): the kernel fails what
+ * was in the ring; the late completions of those commands must not reach the new ring
+ * (their ids may even be reused already). */
+static void test_reset_under_daemon(void **state)
+{
+	struct env e;
+	struct sim_cmd slow = { 0 }, c = { 0 };
+
+	(void)state;
+	env_init(&e, NULL, 8);
+	cdb_sleep(&slow, 300);
+	submit(&e, &slow);
+	cdb_sleep(&c, 1); /* let the device fetch the slow one first */
+	submit(&e, &c);
+	wait_done(&e, &c);
+	sim_reset_ring(e.sim, 1);
+	assert_true(slow.done && slow.by_kernel);
+	assert_int_equal(slow.status, 0x08);
+	for (int i = 0; i < 5; i++) { /* reuses cmd id 1 while the old one still runs */
+		cdb_sleep(&c, 100);
+		submit(&e, &c);
+		assert_int_equal(c.cmd_id, 1);
+		wait_done(&e, &c);
+		assert_false(c.by_kernel);
+		assert_int_equal(c.status, 0);
+	}
+	assert_false(sim_is_broken(e.sim));
+	env_fini(&e);
+}
+
 /* A CMD entry whose CDB offset or iovec points outside where it may gets an error
  * status, and the ring goes on. */
 static void test_malformed_entries(void **state)
@@ -583,6 +613,7 @@ int main(void)
 		cmocka_unit_test(test_tmr_abort),
 		cmocka_unit_test(test_stop_with_inflight),
 		cmocka_unit_test(test_crash_reset_restart),
+		cmocka_unit_test(test_reset_under_daemon),
 		cmocka_unit_test(test_malformed_entries),
 		cmocka_unit_test(test_kick_batching),
 	};
