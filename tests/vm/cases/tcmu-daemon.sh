@@ -18,9 +18,11 @@ set -uo pipefail
 trap lio_cleanup EXIT
 
 SIZE_MB=128
-IMG=/run/q0.img
+D=/mnt/img # ext4 on a RAM disk: /run (tmpfs) is small
+IMG=$D/q0.img
 
 setup() {
+	lio_scratch_fs $D 768 || return 1
 	truncate -s ${SIZE_MB}M "$IMG" || return 1
 	ls -l "$QT_DAEMON" || return 1
 	qt_daemon_start --no-dbus -v || return 1
@@ -49,6 +51,7 @@ check_dd_64m() {
 	dd if=/run/p64 of="$DEV" bs=1M seek=16 oflag=direct conv=fsync status=none
 	cmp /run/p64 <(dd if="$DEV" bs=1M skip=16 count=64 iflag=direct status=none)
 	img_has /run/p64 16
+	rm -f /run/p64
 }
 
 check_fio_verify() {
@@ -92,6 +95,7 @@ check_sigkill_restart() {
 	grep -q 'd0: serving.*taken over' "$QT_LOG"
 	cmp /run/p32 <(dd if="$DEV" bs=1M skip=40 count=32 iflag=direct status=none)
 	img_has /run/p32 40
+	rm -f /run/p32
 }
 
 # SIGTERM (checked: exit 0), a device created while no daemon runs, a new daemon.
@@ -99,8 +103,8 @@ stop_create_start() {
 	qt_daemon_stop
 	STOP_RC=$?
 	# enable does not wait for a reply: the daemon turned replies off on its way out
-	truncate -s 16M /run/q1.img
-	SO1=$(qt_user_create disk1 "@file=/run/q1.img" $((16 << 20))) || return 1
+	truncate -s 16M $D/q1.img
+	SO1=$(qt_user_create disk1 "@file=$D/q1.img" $((16 << 20))) || return 1
 	qt_daemon_start --no-dbus -v || return 1
 	DEV1=$(lio_loop_export "$SO1")
 }
@@ -112,7 +116,7 @@ check_sigterm_and_takeover() {
 	grep -q 'disk1: serving.*taken over' "$QT_LOG"
 	qt_pattern /run/p8 8
 	dd if=/run/p8 of="$DEV1" bs=1M oflag=direct status=none
-	cmp /run/p8 <(dd if=/run/q1.img bs=1M count=8 status=none)
+	cmp /run/p8 <(dd if=$D/q1.img bs=1M count=8 status=none)
 }
 
 # enable must fail, and the log must say why
@@ -131,25 +135,34 @@ refused() { # NAME CFG SIZE WHY
 }
 
 check_refused() {
-	truncate -s 16M /run/small.img
-	refused bad1 "@file=/run/small.img@bogus=1" $((16 << 20)) "unknown option 'bogus'"
-	refused bad2 "@file=/run/missing.img" $((16 << 20)) "No such file or directory"
-	refused bad3 "@file=/run/small.img" $((32 << 20)) "exceeds the image"
+	truncate -s 16M $D/small.img
+	refused bad1 "@file=$D/small.img@bogus=1" $((16 << 20)) "unknown option 'bogus'"
+	refused bad2 "@file=$D/missing.img" $((16 << 20)) "No such file or directory"
+	refused bad3 "@file=$D/small.img" $((32 << 20)) "exceeds the image"
 }
 
 check_reconfig() {
-	local a=$SO1/attrib
+	local a
+	# a device enabled while replies are on (one made while no daemon ran never waits
+	# for our verdict, so its reconfiguration cannot be refused)
+	truncate -s 16M $D/q3.img
+	a=$(qt_user_create disk3 "@file=$D/q3.img" $((16 << 20)))/attrib
 	echo $((8 << 20)) >"$a/dev_size"
-	grep -q 'size now 8388608' "$QT_LOG"
+	grep -q 'disk3: size now 8388608' "$QT_LOG"
 	if echo $((64 << 20)) >"$a/dev_size" 2>/dev/null; then
 		qt_fail "a dev_size beyond the image was accepted"
 		return 1
 	fi
 	grep -q 'refusing dev_size 67108864' "$QT_LOG"
-	truncate -s 16M /run/q2.img
-	echo -n "qemu/@file=/run/q2.img" >"$a/dev_config"
-	grep -q 'now serving /run/q2.img' "$QT_LOG"
-	grep -q 'qemu/@file=/run/q2.img' /sys/class/uio/uio*/name
+	[ "$(cat "$a/dev_size")" = $((8 << 20)) ]
+	truncate -s 16M $D/q2.img
+	echo -n "qemu/@file=$D/q2.img" >"$a/dev_config"
+	grep -q "now serving $D/q2.img" "$QT_LOG"
+	cat /sys/class/uio/uio*/name | grep -q "qemu/@file=$D/q2.img"
+	if echo -n "qemu/@file=$D/missing.img" >"$a/dev_config" 2>/dev/null; then
+		qt_fail "a dev_config naming a missing image was accepted"
+		return 1
+	fi
 }
 
 # tcmu-runner replies -ENOENT for subtypes it lacks; with replies on, the first reply
@@ -167,9 +180,9 @@ log_count() { # PATTERN N
 create_many() { # PREFIX N
 	local i d
 	for i in $(seq "$2"); do
-		truncate -s 8M "/run/$1$i.img"
-		qt_user_create "$1$i" "@file=/run/$1$i.img" $((8 << 20)) >/dev/null
-		d=$(lio_user_create "${1}qcow$i" qcow "/run/$1$i.img" $((8 << 20)))
+		truncate -s 8M "$D/$1$i.img"
+		qt_user_create "$1$i" "@file=$D/$1$i.img" $((8 << 20)) >/dev/null
+		d=$(lio_user_create "${1}qcow$i" qcow "$D/$1$i.img" $((8 << 20)))
 	done
 	[ -n "$d" ]
 }
@@ -184,7 +197,7 @@ runner_first() {
 check_coexist_runner_first() {
 	grep -q 'replies off.*tcmu-runner' "$QT_LOG"
 	create_many ra 5
-	log_count 'serving /run/ra' 5
+	log_count "serving $D/ra" 5
 }
 
 runner_second() {
@@ -202,7 +215,7 @@ runner_second() {
 check_coexist_runner_second() {
 	[ "$(grep -c 'replies off.*tcmu-runner' "$QT_LOG")" = 2 ]
 	create_many rb 5
-	log_count 'serving /run/rb' 5
+	log_count "serving $D/rb" 5
 }
 
 setup || exit 1
