@@ -113,10 +113,12 @@ qt_spawn() { # NAME CMD...: start CMD in the background
 	shift
 	rm -f "$LIO_LOGDIR/$name.pid" "$LIO_LOGDIR/$name.status"
 	(
-		bash -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' \
+		# own session: a daemon signalling its process group (iscsid does on SIGTERM)
+		# must not hit the test script
+		bash -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec setsid "$@"' \
 			"$LIO_LOGDIR/$name.pid" "$@" >>"$LIO_LOGDIR/$name.log" 2>&1 </dev/null
 		echo $? >"$LIO_LOGDIR/$name.status"
-	) &
+	) </dev/null >/dev/null 2>&1 & # not holding the caller's $(...) pipe open
 	for i in $(seq 100); do
 		[ -s "$LIO_LOGDIR/$name.pid" ] && return 0
 		sleep 0.02
@@ -346,8 +348,45 @@ lio_iscsi_export() { # SODIR IQN [IP:PORT]
 	echo 1 >"$t/enable"
 }
 
+# The kernel's iSCSI initiator (open-iscsi: iscsid + iscsiadm): log in to IQN at PORTAL,
+# print the /dev/sdX of LUN 0.
+lio_iscsi_login() { # IQN [IP:PORT]
+	local iqn=$1 portal=${2:-127.0.0.1:3260} i dev
+	if ! qt_alive iscsid; then
+		modprobe iscsi_tcp || return 1
+		qt_spawn iscsid iscsid -f || return 1
+	fi
+	for i in $(seq 50); do
+		iscsiadm -m discovery -t sendtargets -p "$portal" >"$LIO_LOGDIR/discovery.txt" 2>&1 &&
+			break
+		sleep 0.2
+	done
+	grep -q " $iqn\$" "$LIO_LOGDIR/discovery.txt" ||
+		{ cat "$LIO_LOGDIR/discovery.txt" >&2; qt_fail "$iqn not discovered at $portal"; return 1; }
+	iscsiadm -m node -T "$iqn" -p "$portal" --login >&2 || return 1
+	for i in $(seq 100); do
+		dev=$(iscsiadm -m session -P 3 2>/dev/null |
+			awk -v t="$iqn" '$1 == "Target:" { on = ($2 == t) }
+				on && /Attached scsi disk/ { print $4; exit }')
+		if [ -n "$dev" ] && [ -b "/dev/$dev" ]; then
+			echo "/dev/$dev"
+			return 0
+		fi
+		sleep 0.1
+	done
+	qt_fail "no disk attached for $iqn"
+}
+lio_iscsi_logout() { # [IQN]: log out of IQN, or of every session
+	if [ -n "${1:-}" ]; then
+		iscsiadm -m node -T "$1" --logout >&2
+	else
+		iscsiadm -m node --logoutall=all >&2 2>/dev/null || true
+	fi
+}
+
 lio_teardown() {
 	local f t l x
+	qt_alive iscsid && lio_iscsi_logout
 	for f in loopback iscsi; do
 		for t in "$CFS/$f"/*/tpgt_*; do
 			[ -d "$t" ] || continue
