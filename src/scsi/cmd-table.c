@@ -5,16 +5,20 @@
  * FIELD IN CDB with a field pointer, checked generically in lun.c), the flags the core
  * enforces, and the handlers.  REPORT SUPPORTED OPERATION CODES walks this table.
  *
- * Usage masks follow SBC-4/SPC-5: reserved and obsolete bits, RDPROTECT/WRPROTECT/
- * VRPROTECT (no protection information), NACA/LINK in the control byte, and features we
- * do not offer (ANCHOR, SP, RARC) are outside the masks.  Group numbers are accepted and
+ * Usage masks follow SBC-4/SPC-5: reserved bits, RDPROTECT/WRPROTECT/VRPROTECT (no
+ * protection information), NACA/LINK in the control byte, and features we do not offer
+ * (ANCHOR, SP, RARC, duration limits) are outside the masks.  Group numbers and the
+ * obsolete FUA_NV bit of READ/WRITE (libiscsi's Write*.Flags sends it) are accepted and
  * ignored.
  */
 #include "scsi-int.h"
 
 #include "util/compiler.h"
 
-#define U(...) { __VA_ARGS__ }
+#define U(...)              \
+	{                   \
+		__VA_ARGS__ \
+	}
 
 /* Flags of the READ and WRITE families. */
 #define RD_FLAGS (SCSI_DF_DATA_IN | SCSI_DF_LBA_RANGE | SCSI_DF_MAX_XFER)
@@ -23,195 +27,340 @@
 /* ---- SPC ------------------------------------------------------------------------------ */
 
 static const struct scsi_cmd_desc test_unit_ready = {
-	"TEST UNIT READY", SCSI_OP_TEST_UNIT_READY, 6, SCSI_NO_SA,
-	U(0xff, 0, 0, 0, 0, 0), 0, NULL, spc_test_unit_ready, NULL, NULL,
+	"TEST UNIT READY",
+	SCSI_OP_TEST_UNIT_READY,
+	6,
+	SCSI_NO_SA,
+	U(0xff, 0, 0, 0, 0, 0),
+	0,
+	NULL,
+	spc_test_unit_ready,
+	NULL,
+	NULL,
 };
 static const struct scsi_cmd_desc request_sense = {
-	"REQUEST SENSE", SCSI_OP_REQUEST_SENSE, 6, SCSI_NO_SA,
+	"REQUEST SENSE",
+	SCSI_OP_REQUEST_SENSE,
+	6,
+	SCSI_NO_SA,
 	U(0xff, 0x01, 0, 0, 0xff, 0),
 	SCSI_DF_DATA_IN | SCSI_DF_NO_MEDIUM_OK | SCSI_DF_NO_UA,
-	spc_parse_request_sense, spc_request_sense, NULL, NULL,
+	spc_parse_request_sense,
+	spc_request_sense,
+	NULL,
+	NULL,
 };
 static const struct scsi_cmd_desc inquiry = {
-	"INQUIRY", SCSI_OP_INQUIRY, 6, SCSI_NO_SA,
+	"INQUIRY",
+	SCSI_OP_INQUIRY,
+	6,
+	SCSI_NO_SA,
 	U(0xff, 0x01, 0xff, 0xff, 0xff, 0),
 	SCSI_DF_DATA_IN | SCSI_DF_NO_MEDIUM_OK | SCSI_DF_NO_UA,
-	spc_parse_inquiry, spc_inquiry, NULL, NULL,
+	spc_parse_inquiry,
+	spc_inquiry,
+	NULL,
+	NULL,
 };
 static const struct scsi_cmd_desc mode_select_6 = {
-	"MODE SELECT(6)", SCSI_OP_MODE_SELECT_6, 6, SCSI_NO_SA,
+	"MODE SELECT(6)",
+	SCSI_OP_MODE_SELECT_6,
+	6,
+	SCSI_NO_SA,
 	U(0xff, 0x10, 0, 0, 0xff, 0),
 	SCSI_DF_PARAM_OUT | SCSI_DF_NO_MEDIUM_OK,
-	spc_parse_mode_select, spc_mode_select, NULL, NULL,
+	spc_parse_mode_select,
+	spc_mode_select,
+	NULL,
+	NULL,
 };
 static const struct scsi_cmd_desc mode_sense_6 = {
-	"MODE SENSE(6)", SCSI_OP_MODE_SENSE_6, 6, SCSI_NO_SA,
+	"MODE SENSE(6)",
+	SCSI_OP_MODE_SENSE_6,
+	6,
+	SCSI_NO_SA,
 	U(0xff, 0x08, 0xff, 0xff, 0xff, 0),
 	SCSI_DF_DATA_IN | SCSI_DF_NO_MEDIUM_OK,
-	spc_parse_mode_sense, spc_mode_sense, NULL, NULL,
+	spc_parse_mode_sense,
+	spc_mode_sense,
+	NULL,
+	NULL,
 };
 static const struct scsi_cmd_desc mode_select_10 = {
-	"MODE SELECT(10)", SCSI_OP_MODE_SELECT_10, 10, SCSI_NO_SA,
+	"MODE SELECT(10)",
+	SCSI_OP_MODE_SELECT_10,
+	10,
+	SCSI_NO_SA,
 	U(0xff, 0x10, 0, 0, 0, 0, 0, 0xff, 0xff, 0),
 	SCSI_DF_PARAM_OUT | SCSI_DF_NO_MEDIUM_OK,
-	spc_parse_mode_select, spc_mode_select, NULL, NULL,
+	spc_parse_mode_select,
+	spc_mode_select,
+	NULL,
+	NULL,
 };
 static const struct scsi_cmd_desc mode_sense_10 = {
-	"MODE SENSE(10)", SCSI_OP_MODE_SENSE_10, 10, SCSI_NO_SA,
+	"MODE SENSE(10)",
+	SCSI_OP_MODE_SENSE_10,
+	10,
+	SCSI_NO_SA,
 	U(0xff, 0x18, 0xff, 0xff, 0, 0, 0, 0xff, 0xff, 0),
 	SCSI_DF_DATA_IN | SCSI_DF_NO_MEDIUM_OK,
-	spc_parse_mode_sense, spc_mode_sense, NULL, NULL,
+	spc_parse_mode_sense,
+	spc_mode_sense,
+	NULL,
+	NULL,
 };
 static const struct scsi_cmd_desc rsoc = {
-	"REPORT SUPPORTED OPERATION CODES", SCSI_OP_MAINTENANCE_IN, 12,
+	"REPORT SUPPORTED OPERATION CODES",
+	SCSI_OP_MAINTENANCE_IN,
+	12,
 	SCSI_MI_REPORT_SUPPORTED_OPCODES,
 	U(0xff, 0x1f, 0x87, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0),
 	SCSI_DF_DATA_IN | SCSI_DF_NO_MEDIUM_OK,
-	spc_parse_rsoc, spc_rsoc, NULL, NULL,
+	spc_parse_rsoc,
+	spc_rsoc,
+	NULL,
+	NULL,
 };
 
 /* ---- SBC: capacity, medium ------------------------------------------------------------ */
 
 static const struct scsi_cmd_desc read_capacity_10 = {
-	"READ CAPACITY(10)", SCSI_OP_READ_CAPACITY_10, 10, SCSI_NO_SA,
-	U(0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0), SCSI_DF_DATA_IN,
-	sbc_parse_read_capacity_10, sbc_read_capacity_10, NULL, NULL,
+	"READ CAPACITY(10)",
+	SCSI_OP_READ_CAPACITY_10,
+	10,
+	SCSI_NO_SA,
+	U(0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+	SCSI_DF_DATA_IN,
+	sbc_parse_read_capacity_10,
+	sbc_read_capacity_10,
+	NULL,
+	NULL,
 };
 static const struct scsi_cmd_desc read_capacity_16 = {
-	"READ CAPACITY(16)", SCSI_OP_SERVICE_ACTION_IN_16, 16, SCSI_SAI_READ_CAPACITY_16,
-	U(0xff, 0x1f, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0), SCSI_DF_DATA_IN,
-	sbc_parse_read_capacity_16, sbc_read_capacity_16, NULL, NULL,
+	"READ CAPACITY(16)",
+	SCSI_OP_SERVICE_ACTION_IN_16,
+	16,
+	SCSI_SAI_READ_CAPACITY_16,
+	U(0xff, 0x1f, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0),
+	SCSI_DF_DATA_IN,
+	sbc_parse_read_capacity_16,
+	sbc_read_capacity_16,
+	NULL,
+	NULL,
 };
 static const struct scsi_cmd_desc start_stop_unit = {
-	"START STOP UNIT", SCSI_OP_START_STOP_UNIT, 6, SCSI_NO_SA,
-	U(0xff, 0x01, 0, 0, 0x05, 0), SCSI_DF_NO_MEDIUM_OK,
-	sbc_parse_start_stop, NULL, NULL, sbc_start_stop,
+	"START STOP UNIT",
+	SCSI_OP_START_STOP_UNIT,
+	6,
+	SCSI_NO_SA,
+	U(0xff, 0x01, 0, 0, 0x05, 0),
+	SCSI_DF_NO_MEDIUM_OK,
+	sbc_parse_start_stop,
+	NULL,
+	NULL,
+	sbc_start_stop,
 };
 static const struct scsi_cmd_desc format_unit = {
-	"FORMAT UNIT", SCSI_OP_FORMAT_UNIT, 6, SCSI_NO_SA,
-	U(0xff, 0x0f, 0, 0, 0, 0), SCSI_DF_WRITES | SCSI_DF_LOCK_ALL,
-	sbc_parse_format_unit, NULL, NULL, sbc_format_unit,
+	"FORMAT UNIT",
+	SCSI_OP_FORMAT_UNIT,
+	6,
+	SCSI_NO_SA,
+	U(0xff, 0x0f, 0, 0, 0, 0),
+	SCSI_DF_WRITES | SCSI_DF_LOCK_ALL,
+	sbc_parse_format_unit,
+	NULL,
+	NULL,
+	sbc_format_unit,
 };
 
 /* ---- SBC: READ / WRITE ---------------------------------------------------------------- */
 
 #define RW6_USAGE U(0xff, 0x1f, 0xff, 0xff, 0xff, 0)
-#define RW10_USAGE U(0xff, 0x18, 0xff, 0xff, 0xff, 0xff, 0x3f, 0xff, 0xff, 0)
-#define RW12_USAGE U(0xff, 0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, 0)
-#define RW16_USAGE                                                                           \
-	U(0xff, 0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, \
+#define RW10_USAGE U(0xff, 0x1a, 0xff, 0xff, 0xff, 0xff, 0x3f, 0xff, 0xff, 0)
+#define RW12_USAGE U(0xff, 0x1a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, 0)
+#define RW16_USAGE                                                                            \
+	U(0xff, 0x1a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, \
 	  0x3f, 0)
 
 static const struct scsi_cmd_desc read_6 = {
-	"READ(6)", SCSI_OP_READ_6, 6, SCSI_NO_SA, RW6_USAGE, RD_FLAGS,
-	sbc_parse_rw, NULL, sbc_submit_rw, NULL,
+	"READ(6)", SCSI_OP_READ_6, 6,	 SCSI_NO_SA,	RW6_USAGE,
+	RD_FLAGS,  sbc_parse_rw,   NULL, sbc_submit_rw, NULL,
 };
 static const struct scsi_cmd_desc read_10 = {
-	"READ(10)", SCSI_OP_READ_10, 10, SCSI_NO_SA, RW10_USAGE, RD_FLAGS,
-	sbc_parse_rw, NULL, sbc_submit_rw, NULL,
+	"READ(10)", SCSI_OP_READ_10, 10,   SCSI_NO_SA,	  RW10_USAGE,
+	RD_FLAGS,   sbc_parse_rw,    NULL, sbc_submit_rw, NULL,
 };
 static const struct scsi_cmd_desc read_12 = {
-	"READ(12)", SCSI_OP_READ_12, 12, SCSI_NO_SA, RW12_USAGE, RD_FLAGS,
-	sbc_parse_rw, NULL, sbc_submit_rw, NULL,
+	"READ(12)", SCSI_OP_READ_12, 12,   SCSI_NO_SA,	  RW12_USAGE,
+	RD_FLAGS,   sbc_parse_rw,    NULL, sbc_submit_rw, NULL,
 };
 static const struct scsi_cmd_desc read_16 = {
-	"READ(16)", SCSI_OP_READ_16, 16, SCSI_NO_SA, RW16_USAGE, RD_FLAGS,
-	sbc_parse_rw, NULL, sbc_submit_rw, NULL,
+	"READ(16)", SCSI_OP_READ_16, 16,   SCSI_NO_SA,	  RW16_USAGE,
+	RD_FLAGS,   sbc_parse_rw,    NULL, sbc_submit_rw, NULL,
 };
 static const struct scsi_cmd_desc write_6 = {
-	"WRITE(6)", SCSI_OP_WRITE_6, 6, SCSI_NO_SA, RW6_USAGE, WR_FLAGS,
-	sbc_parse_rw, NULL, sbc_submit_rw, NULL,
+	"WRITE(6)", SCSI_OP_WRITE_6, 6,	   SCSI_NO_SA,	  RW6_USAGE,
+	WR_FLAGS,   sbc_parse_rw,    NULL, sbc_submit_rw, NULL,
 };
 static const struct scsi_cmd_desc write_10 = {
-	"WRITE(10)", SCSI_OP_WRITE_10, 10, SCSI_NO_SA, RW10_USAGE, WR_FLAGS,
-	sbc_parse_rw, NULL, sbc_submit_rw, NULL,
+	"WRITE(10)", SCSI_OP_WRITE_10, 10,   SCSI_NO_SA,    RW10_USAGE,
+	WR_FLAGS,    sbc_parse_rw,     NULL, sbc_submit_rw, NULL,
 };
 static const struct scsi_cmd_desc write_12 = {
-	"WRITE(12)", SCSI_OP_WRITE_12, 12, SCSI_NO_SA, RW12_USAGE, WR_FLAGS,
-	sbc_parse_rw, NULL, sbc_submit_rw, NULL,
+	"WRITE(12)", SCSI_OP_WRITE_12, 12,   SCSI_NO_SA,    RW12_USAGE,
+	WR_FLAGS,    sbc_parse_rw,     NULL, sbc_submit_rw, NULL,
 };
 static const struct scsi_cmd_desc write_16 = {
-	"WRITE(16)", SCSI_OP_WRITE_16, 16, SCSI_NO_SA, RW16_USAGE, WR_FLAGS,
-	sbc_parse_rw, NULL, sbc_submit_rw, NULL,
+	"WRITE(16)", SCSI_OP_WRITE_16, 16,   SCSI_NO_SA,    RW16_USAGE,
+	WR_FLAGS,    sbc_parse_rw,     NULL, sbc_submit_rw, NULL,
 };
 
 /* ---- SBC: VERIFY, WRITE AND VERIFY, COMPARE AND WRITE --------------------------------- */
 
 #define VFY10_USAGE U(0xff, 0x16, 0xff, 0xff, 0xff, 0xff, 0x3f, 0xff, 0xff, 0)
 #define VFY12_USAGE U(0xff, 0x16, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, 0)
-#define VFY16_USAGE                                                                          \
+#define VFY16_USAGE                                                                           \
 	U(0xff, 0x16, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, \
 	  0x3f, 0)
 #define VFY_FLAGS (SCSI_DF_DATA_OUT | SCSI_DF_LBA_RANGE | SCSI_DF_MAX_XFER)
 
 static const struct scsi_cmd_desc verify_10 = {
-	"VERIFY(10)", SCSI_OP_VERIFY_10, 10, SCSI_NO_SA, VFY10_USAGE, VFY_FLAGS,
-	sbc_parse_verify, NULL, NULL, sbc_verify,
+	"VERIFY(10)", SCSI_OP_VERIFY_10, 10,   SCSI_NO_SA, VFY10_USAGE,
+	VFY_FLAGS,    sbc_parse_verify,	 NULL, NULL,	   sbc_verify,
 };
 static const struct scsi_cmd_desc verify_12 = {
-	"VERIFY(12)", SCSI_OP_VERIFY_12, 12, SCSI_NO_SA, VFY12_USAGE, VFY_FLAGS,
-	sbc_parse_verify, NULL, NULL, sbc_verify,
+	"VERIFY(12)", SCSI_OP_VERIFY_12, 12,   SCSI_NO_SA, VFY12_USAGE,
+	VFY_FLAGS,    sbc_parse_verify,	 NULL, NULL,	   sbc_verify,
 };
 static const struct scsi_cmd_desc verify_16 = {
-	"VERIFY(16)", SCSI_OP_VERIFY_16, 16, SCSI_NO_SA, VFY16_USAGE, VFY_FLAGS,
-	sbc_parse_verify, NULL, NULL, sbc_verify,
+	"VERIFY(16)", SCSI_OP_VERIFY_16, 16,   SCSI_NO_SA, VFY16_USAGE,
+	VFY_FLAGS,    sbc_parse_verify,	 NULL, NULL,	   sbc_verify,
 };
 static const struct scsi_cmd_desc write_verify_10 = {
-	"WRITE AND VERIFY(10)", SCSI_OP_WRITE_VERIFY_10, 10, SCSI_NO_SA, VFY10_USAGE, WR_FLAGS,
-	sbc_parse_write_verify, NULL, NULL, sbc_write_verify,
+	"WRITE AND VERIFY(10)",
+	SCSI_OP_WRITE_VERIFY_10,
+	10,
+	SCSI_NO_SA,
+	VFY10_USAGE,
+	WR_FLAGS,
+	sbc_parse_write_verify,
+	NULL,
+	NULL,
+	sbc_write_verify,
 };
 static const struct scsi_cmd_desc write_verify_12 = {
-	"WRITE AND VERIFY(12)", SCSI_OP_WRITE_VERIFY_12, 12, SCSI_NO_SA, VFY12_USAGE, WR_FLAGS,
-	sbc_parse_write_verify, NULL, NULL, sbc_write_verify,
+	"WRITE AND VERIFY(12)",
+	SCSI_OP_WRITE_VERIFY_12,
+	12,
+	SCSI_NO_SA,
+	VFY12_USAGE,
+	WR_FLAGS,
+	sbc_parse_write_verify,
+	NULL,
+	NULL,
+	sbc_write_verify,
 };
 static const struct scsi_cmd_desc write_verify_16 = {
-	"WRITE AND VERIFY(16)", SCSI_OP_WRITE_VERIFY_16, 16, SCSI_NO_SA, VFY16_USAGE, WR_FLAGS,
-	sbc_parse_write_verify, NULL, NULL, sbc_write_verify,
+	"WRITE AND VERIFY(16)",
+	SCSI_OP_WRITE_VERIFY_16,
+	16,
+	SCSI_NO_SA,
+	VFY16_USAGE,
+	WR_FLAGS,
+	sbc_parse_write_verify,
+	NULL,
+	NULL,
+	sbc_write_verify,
 };
 static const struct scsi_cmd_desc compare_and_write = {
-	"COMPARE AND WRITE", SCSI_OP_COMPARE_AND_WRITE, 16, SCSI_NO_SA,
+	"COMPARE AND WRITE",
+	SCSI_OP_COMPARE_AND_WRITE,
+	16,
+	SCSI_NO_SA,
 	U(0xff, 0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0xff, 0x3f, 0),
 	SCSI_DF_DATA_OUT | SCSI_DF_LBA_RANGE | SCSI_DF_WRITES,
-	sbc_parse_caw, NULL, NULL, sbc_caw,
+	sbc_parse_caw,
+	NULL,
+	NULL,
+	sbc_caw,
 };
 
 /* ---- SBC: cache, provisioning --------------------------------------------------------- */
 
 static const struct scsi_cmd_desc sync_cache_10 = {
-	"SYNCHRONIZE CACHE(10)", SCSI_OP_SYNCHRONIZE_CACHE_10, 10, SCSI_NO_SA,
-	U(0xff, 0x02, 0xff, 0xff, 0xff, 0xff, 0x3f, 0xff, 0xff, 0), SCSI_DF_LBA_RANGE,
-	sbc_parse_sync_cache, NULL, sbc_submit_sync_cache, NULL,
+	"SYNCHRONIZE CACHE(10)",
+	SCSI_OP_SYNCHRONIZE_CACHE_10,
+	10,
+	SCSI_NO_SA,
+	U(0xff, 0x02, 0xff, 0xff, 0xff, 0xff, 0x3f, 0xff, 0xff, 0),
+	SCSI_DF_LBA_RANGE,
+	sbc_parse_sync_cache,
+	NULL,
+	sbc_submit_sync_cache,
+	NULL,
 };
 static const struct scsi_cmd_desc sync_cache_16 = {
-	"SYNCHRONIZE CACHE(16)", SCSI_OP_SYNCHRONIZE_CACHE_16, 16, SCSI_NO_SA,
-	U(0xff, 0x02, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-	  0x3f, 0),
-	SCSI_DF_LBA_RANGE, sbc_parse_sync_cache, NULL, sbc_submit_sync_cache, NULL,
+	"SYNCHRONIZE CACHE(16)",
+	SCSI_OP_SYNCHRONIZE_CACHE_16,
+	16,
+	SCSI_NO_SA,
+	U(0xff, 0x02, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f,
+	  0),
+	SCSI_DF_LBA_RANGE,
+	sbc_parse_sync_cache,
+	NULL,
+	sbc_submit_sync_cache,
+	NULL,
 };
 static const struct scsi_cmd_desc write_same_10 = {
-	"WRITE SAME(10)", SCSI_OP_WRITE_SAME_10, 10, SCSI_NO_SA,
+	"WRITE SAME(10)",
+	SCSI_OP_WRITE_SAME_10,
+	10,
+	SCSI_NO_SA,
 	U(0xff, 0x08, 0xff, 0xff, 0xff, 0xff, 0x3f, 0xff, 0xff, 0),
 	SCSI_DF_DATA_OUT | SCSI_DF_LBA_RANGE | SCSI_DF_WRITES,
-	sbc_parse_write_same, NULL, NULL, sbc_write_same,
+	sbc_parse_write_same,
+	NULL,
+	NULL,
+	sbc_write_same,
 };
 static const struct scsi_cmd_desc write_same_16 = {
-	"WRITE SAME(16)", SCSI_OP_WRITE_SAME_16, 16, SCSI_NO_SA,
-	U(0xff, 0x09, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-	  0x3f, 0),
+	"WRITE SAME(16)",
+	SCSI_OP_WRITE_SAME_16,
+	16,
+	SCSI_NO_SA,
+	U(0xff, 0x09, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f,
+	  0),
 	SCSI_DF_DATA_OUT | SCSI_DF_LBA_RANGE | SCSI_DF_WRITES,
-	sbc_parse_write_same, NULL, NULL, sbc_write_same,
+	sbc_parse_write_same,
+	NULL,
+	NULL,
+	sbc_write_same,
 };
 static const struct scsi_cmd_desc unmap = {
-	"UNMAP", SCSI_OP_UNMAP, 10, SCSI_NO_SA,
+	"UNMAP",
+	SCSI_OP_UNMAP,
+	10,
+	SCSI_NO_SA,
 	U(0xff, 0, 0, 0, 0, 0, 0x3f, 0xff, 0xff, 0),
 	SCSI_DF_PARAM_OUT | SCSI_DF_WRITES | SCSI_DF_LBP | SCSI_DF_LOCK_ALL,
-	sbc_parse_unmap, NULL, NULL, sbc_unmap,
+	sbc_parse_unmap,
+	NULL,
+	NULL,
+	sbc_unmap,
 };
 static const struct scsi_cmd_desc get_lba_status = {
-	"GET LBA STATUS", SCSI_OP_SERVICE_ACTION_IN_16, 16, SCSI_SAI_GET_LBA_STATUS,
-	U(0xff, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0,
-	  0),
-	SCSI_DF_DATA_IN, sbc_parse_get_lba_status, NULL, NULL, sbc_get_lba_status,
+	"GET LBA STATUS",
+	SCSI_OP_SERVICE_ACTION_IN_16,
+	16,
+	SCSI_SAI_GET_LBA_STATUS,
+	U(0xff, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0),
+	SCSI_DF_DATA_IN,
+	sbc_parse_get_lba_status,
+	NULL,
+	NULL,
+	sbc_get_lba_status,
 };
 
 /* ---- the index ------------------------------------------------------------------------ */

@@ -73,6 +73,7 @@ int scsi_lun_new(struct blk_node *bs, const struct scsi_lun_params *p, struct ai
 	lun->block_shift = (uint32_t)__builtin_ctz(bsz);
 	lun->max_sectors = p->max_sectors;
 	lun->fixed_size = p->size;
+	lun->param_read_only = p->read_only;
 	lun->read_only = p->read_only || blk_is_read_only(bs);
 	lun->wce = lun->wce_default = blk_write_cache(bs);
 	lun_update_capacity(lun);
@@ -122,7 +123,7 @@ void scsi_lun_set_node(struct scsi_lun *lun, struct blk_node *bs)
 	blk_attach_ctx(lun->bs, NULL);
 	lun->bs = bs;
 	blk_attach_ctx(bs, lun->ctx);
-	lun->read_only = lun->read_only || blk_is_read_only(bs);
+	lun->read_only = lun->param_read_only || blk_is_read_only(bs);
 	lun_update_capacity(lun);
 }
 
@@ -166,10 +167,9 @@ uint32_t scsi_lun_max_caw(const struct scsi_lun *lun)
 
 uint32_t scsi_lun_max_unmap_lbas(const struct scsi_lun *lun)
 {
-	uint64_t max = blk_get_limits(lun->bs)->max_discard >> lun->block_shift;
-
-	/* the block layer splits discards itself: report its limit only when it is small */
-	return max && max < UINT32_MAX ? (uint32_t)max : UINT32_MAX;
+	/* the block layer splits discards by the node's limits: any count is fine */
+	(void)lun;
+	return UINT32_MAX;
 }
 
 /* ---- helpers for handlers -------------------------------------------------------------- */
@@ -259,8 +259,8 @@ static void build_sense(struct scsi_cmd *cmd, enum scsi_sense s)
 		.field_in_data = p->sense_flags & SENSE_F_PARAM,
 	};
 
-	cmd->sense_len = (uint8_t)sense_build(cmd->sense, sizeof(cmd->sense), s, &x,
-					      p->lun->d_sense);
+	cmd->sense_len =
+		(uint8_t)sense_build(cmd->sense, sizeof(cmd->sense), s, &x, p->lun->d_sense);
 }
 
 void scsi_cmd_finish(struct scsi_cmd *cmd, enum scsi_sense s)
@@ -272,8 +272,9 @@ void scsi_cmd_finish(struct scsi_cmd *cmd, enum scsi_sense s)
 	if (cmd->status == SCSI_STATUS_CHECK_CONDITION) {
 		build_sense(cmd, s);
 		cmd->data_in_len = 0;
-		log_debug("scsi", "%s (opcode 0x%02x): sense %x/%02x%02x", 
-			  cmd->priv.desc ? cmd->priv.desc->name : "?", cmd->cdb_len ? cmd->cdb[0] : 0,
+		log_debug("scsi", "%s (opcode 0x%02x): sense %x/%02x%02x",
+			  cmd->priv.desc ? cmd->priv.desc->name : "?",
+			  cmd->cdb_len ? cmd->cdb[0] : 0,
 			  cmd->sense[cmd->sense[0] == 0x72 ? 1 : 2] & 0xf,
 			  cmd->sense[cmd->sense[0] == 0x72 ? 2 : 12],
 			  cmd->sense[cmd->sense[0] == 0x72 ? 3 : 13]);

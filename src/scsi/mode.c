@@ -14,7 +14,12 @@
 #include "util/compiler.h"
 #include "util/iov.h"
 
-enum { PC_CURRENT = 0, PC_CHANGEABLE = 1, PC_DEFAULT = 2, PC_SAVED = 3 };
+enum {
+	PC_CURRENT = 0,
+	PC_CHANGEABLE = 1,
+	PC_DEFAULT = 2,
+	PC_SAVED = 3
+};
 
 #define MODE_BUF 512
 #define DSP_WP 0x80	/* device-specific parameter: write protected */
@@ -22,8 +27,8 @@ enum { PC_CURRENT = 0, PC_CHANGEABLE = 1, PC_DEFAULT = 2, PC_SAVED = 3 };
 #define CACHING_WCE 0x04
 #define CONTROL_D_SENSE 0x04
 
-static const uint8_t page_codes[] = { MODE_PAGE_RW_RECOVERY, MODE_PAGE_CACHING,
-				      MODE_PAGE_CONTROL, MODE_PAGE_INFO_EXCEPTIONS };
+static const uint8_t page_codes[] = { MODE_PAGE_RW_RECOVERY, MODE_PAGE_CACHING, MODE_PAGE_CONTROL,
+				      MODE_PAGE_INFO_EXCEPTIONS };
 
 static size_t page_hdr(uint8_t *p, uint8_t code, uint8_t len)
 {
@@ -147,11 +152,15 @@ static enum scsi_sense select_header(struct scsi_cmd *cmd, const uint8_t *b, siz
 				     size_t *off)
 {
 	bool ms6 = cmd->cdb[0] == SCSI_OP_MODE_SELECT_6;
-	size_t hdr = ms6 ? 4 : 8, bd = ms6 ? b[3] : get_be16(b + 6);
-	bool longlba = !ms6 && (b[4] & 0x01);
-	size_t bsz_off = longlba ? 12 : 5;
+	size_t hdr = ms6 ? 4 : 8, bd, bsz_off;
+	bool longlba;
 
-	if (len < hdr || hdr + bd > len)
+	if (len < hdr)
+		return SCSI_SENSE_PARAM_LIST_LENGTH;
+	bd = ms6 ? b[3] : get_be16(b + 6);
+	longlba = !ms6 && (b[4] & 0x01);
+	bsz_off = longlba ? 12 : 5;
+	if (hdr + bd > len)
 		return SCSI_SENSE_PARAM_LIST_LENGTH;
 	if (bd && bd != (longlba ? 16u : 8u))
 		return scsi_bad_param_field(cmd, ms6 ? 3 : 6, 7);
@@ -163,8 +172,8 @@ static enum scsi_sense select_header(struct scsi_cmd *cmd, const uint8_t *b, siz
 }
 
 /* Validate every page against the current and changeable values; apply when @apply. */
-static enum scsi_sense select_pages(struct scsi_cmd *cmd, const uint8_t *b, size_t len,
-				    size_t off, bool apply)
+static enum scsi_sense select_pages(struct scsi_cmd *cmd, const uint8_t *b, size_t len, size_t off,
+				    bool apply)
 {
 	struct scsi_lun *lun = cmd->priv.lun;
 	uint8_t cur[64], chg[64];

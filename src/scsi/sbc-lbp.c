@@ -22,7 +22,10 @@
 #define UNMAP_DESC 16
 #define LBA_STATUS_MAX_DESC 64
 
-enum { LBA_MAPPED = 0, LBA_DEALLOCATED = 1 };
+enum {
+	LBA_MAPPED = 0,
+	LBA_DEALLOCATED = 1
+};
 
 /* ---- unmapping ------------------------------------------------------------------------- */
 
@@ -114,8 +117,9 @@ enum scsi_sense sbc_write_same(struct scsi_cmd *cmd)
 		iov_to_buf(cmd->iov, cmd->iovcnt, 0, pattern, lun->block_size);
 	if (buf_is_zero(pattern, lun->block_size))
 		/* zeroes: deallocate when asked and the node can, else write zeroes */
-		r = blk_write_zeroes(lun->bs, off, len,
-				     fua | ((p->cmd_flags & SCSI_CF_UNMAP) ? BLK_REQ_MAY_UNMAP : 0));
+		r = blk_write_zeroes(
+			lun->bs, off, len,
+			fua | ((p->cmd_flags & SCSI_CF_UNMAP) ? BLK_REQ_MAY_UNMAP : 0));
 	else
 		r = write_pattern(lun, off, len, pattern, fua);
 	free(pattern);

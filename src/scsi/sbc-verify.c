@@ -18,7 +18,12 @@
 
 #define VERIFY_CHUNK (1u << 20)
 
-enum { BYTCHK_NONE = 0, BYTCHK_ALL = 1, BYTCHK_RESERVED = 2, BYTCHK_ONE_BLOCK = 3 };
+enum {
+	BYTCHK_NONE = 0,
+	BYTCHK_ALL = 1,
+	BYTCHK_RESERVED = 2,
+	BYTCHK_ONE_BLOCK = 3
+};
 
 /* ---- parsing --------------------------------------------------------------------------- */
 
@@ -105,7 +110,7 @@ static int read_compare(struct scsi_lun *lun, uint64_t lba, uint64_t nlb, const 
 			*mismatch = done + (uint64_t)diff;
 			r = 1;
 		}
-next:
+	next:
 		done += n;
 	}
 	free(buf);

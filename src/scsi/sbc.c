@@ -132,15 +132,15 @@ void sbc_submit_rw(struct scsi_cmd *cmd)
 	uint64_t len;
 	int cnt;
 
-	iov = scsi_cmd_iov(cmd, &cnt);
-	if (!iov && p->xfer_len) {
-		scsi_cmd_finish(cmd, SCSI_SENSE_BUSY);
-		return;
-	}
 	/* a read into a shorter buffer transfers what fits (FCP-4 / iSCSI overflow) */
-	len = write ? p->xfer_len : MIN((uint64_t)p->xfer_len, (uint64_t)iov_size(iov, cnt));
+	len = write ? p->xfer_len : MIN((uint64_t)p->xfer_len, (uint64_t)scsi_cmd_buf_len(cmd));
 	if (len == 0) {
 		scsi_cmd_finish(cmd, SCSI_SENSE_OK);
+		return;
+	}
+	iov = scsi_cmd_iov(cmd, &cnt);
+	if (!iov) {
+		scsi_cmd_finish(cmd, SCSI_SENSE_BUSY);
 		return;
 	}
 	if (!write)

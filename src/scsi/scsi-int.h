@@ -28,16 +28,16 @@ struct thread_pool;
 #define SCSI_MAX_CDB 16
 
 /* Row flags (struct scsi_cmd_desc.flags). */
-#define SCSI_DF_DATA_IN (1u << 0)     /* Data-In of up to xfer_len bytes */
-#define SCSI_DF_DATA_OUT (1u << 1)    /* Data-Out of exactly xfer_len bytes */
-#define SCSI_DF_PARAM_OUT (1u << 2)   /* Data-Out parameter list of up to xfer_len bytes */
-#define SCSI_DF_WRITES (1u << 3)      /* modifies the medium: write-protect, ordering */
-#define SCSI_DF_LBA_RANGE (1u << 4)   /* parse sets lba/nlb: range-checked by the core */
+#define SCSI_DF_DATA_IN (1u << 0)      /* Data-In of up to xfer_len bytes */
+#define SCSI_DF_DATA_OUT (1u << 1)     /* Data-Out of exactly xfer_len bytes */
+#define SCSI_DF_PARAM_OUT (1u << 2)    /* Data-Out parameter list of up to xfer_len bytes */
+#define SCSI_DF_WRITES (1u << 3)       /* modifies the medium: write-protect, ordering */
+#define SCSI_DF_LBA_RANGE (1u << 4)    /* parse sets lba/nlb: range-checked by the core */
 #define SCSI_DF_NO_MEDIUM_OK (1u << 5) /* allowed while stopped (START STOP UNIT) */
-#define SCSI_DF_NO_UA (1u << 6)	      /* does not report or clear unit attentions */
-#define SCSI_DF_MAX_XFER (1u << 7)    /* nlb limited by max_sectors (B0 max transfer) */
-#define SCSI_DF_LBP (1u << 8)	      /* needs logical block provisioning (LBPME) */
-#define SCSI_DF_LOCK_ALL (1u << 9)    /* orders against every write (whole medium) */
+#define SCSI_DF_NO_UA (1u << 6)	       /* does not report or clear unit attentions */
+#define SCSI_DF_MAX_XFER (1u << 7)     /* nlb limited by max_sectors (B0 max transfer) */
+#define SCSI_DF_LBP (1u << 8)	       /* needs logical block provisioning (LBPME) */
+#define SCSI_DF_LOCK_ALL (1u << 9)     /* orders against every write (whole medium) */
 
 /* Per-command options decoded by parse (priv.cmd_flags). */
 #define SCSI_CF_FUA (1u << 0)	   /* write through (FUA bit, or WCE off) */
@@ -74,16 +74,17 @@ struct scsi_lun {
 	uint32_t block_size;
 	uint32_t block_shift;
 	uint32_t max_sectors;
-	uint64_t fixed_size; /* params.size (0 = the node's length) */
-	uint64_t nb_blocks;  /* capacity in logical blocks */
-	bool read_only;
-	bool wce;	       /* caching page WCE */
-	bool wce_default;      /* WCE at creation (the cache mode) */
-	bool d_sense;	       /* control page D_SENSE: descriptor-format sense */
-	bool stopped;	       /* START STOP UNIT with START=0 (atomic: the pool reads it) */
-	bool ua_capacity;      /* pending UNIT ATTENTION: CAPACITY DATA HAS CHANGED */
+	uint64_t fixed_size;  /* params.size (0 = the node's length) */
+	uint64_t nb_blocks;   /* capacity in logical blocks */
+	bool read_only;	      /* write-protected: the parameter or a read-only node */
+	bool param_read_only; /* scsi_lun_params.read_only */
+	bool wce;	      /* caching page WCE */
+	bool wce_default;     /* WCE at creation (the cache mode) */
+	bool d_sense;	      /* control page D_SENSE: descriptor-format sense */
+	bool stopped;	      /* START STOP UNIT with START=0 (atomic: the pool reads it) */
+	bool ua_capacity;     /* pending UNIT ATTENTION: CAPACITY DATA HAS CHANGED */
 	unsigned int inflight;
-	bool waking; /* lock_wake() is running */
+	bool waking;				/* lock_wake() is running */
 	struct scsi_cmd *lock_head, *lock_tail; /* write ordering, in submission order */
 };
 

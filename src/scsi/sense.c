@@ -51,8 +51,8 @@ uint8_t sense_status(enum scsi_sense s)
 
 void sense_codes(enum scsi_sense s, uint8_t *key, uint8_t *asc, uint8_t *ascq)
 {
-	const struct sense_code *c = &sense_table[s < SCSI_SENSE__COUNT ? s
-									: SCSI_SENSE_INTERNAL_FAILURE];
+	const struct sense_code *c =
+		&sense_table[s < SCSI_SENSE__COUNT ? s : SCSI_SENSE_INTERNAL_FAILURE];
 
 	*key = c->key;
 	*asc = c->asc;

@@ -164,7 +164,7 @@ static enum scsi_sense rsoc_one(struct scsi_cmd *cmd, bool rctd, unsigned int op
 	if (d) {
 		put_be16(b + 2, d->cdb_len);
 		memcpy(b + 4, d->usage, d->cdb_len);
-		b[4] = d->opcode; /* SPC-5 6.35.3: usage data starts with the opcode ... */
+		b[4] = d->opcode;	 /* SPC-5 6.35.3: usage data starts with the opcode ... */
 		if (d->sa != SCSI_NO_SA) /* ... and carries the service action */
 			b[5] = (uint8_t)((d->usage[1] & ~0x1f) | d->sa);
 		n += d->cdb_len;

@@ -10,12 +10,19 @@
 
 #define VPD_MAX 512
 #define SERIAL_MAX 255
-#define T10_ID_MAX 252	    /* designator length is one byte */
+#define T10_ID_MAX 252		  /* designator length is one byte */
 #define IEEE_COMPANY_LIO 0x001405 /* LIO's OUI in NAA designators */
 
 /* Designator descriptor header (SPC-5 7.7.6.1). */
-enum { CODESET_BINARY = 1, CODESET_ASCII = 2 };
-enum { DESIG_VENDOR = 0, DESIG_T10 = 1, DESIG_NAA = 3 };
+enum {
+	CODESET_BINARY = 1,
+	CODESET_ASCII = 2
+};
+enum {
+	DESIG_VENDOR = 0,
+	DESIG_T10 = 1,
+	DESIG_NAA = 3
+};
 
 /* The unit serial, "" when none (LIO writes it after enabling the device). */
 static size_t get_serial(const struct scsi_lun *lun, char *buf)
@@ -136,7 +143,9 @@ static size_t vpd_serial(const struct scsi_lun *lun, uint8_t *b)
 static size_t vpd_extended(uint8_t *b)
 {
 	put_be16(b + 2, 0x3c);
-	b[5] = 0x07; /* HEADSUP, ORDSUP, SIMPSUP: task attributes (kept by LIO) */
+	/* SIMPSUP only: LIO does not order pass-through commands by task attribute, and
+	 * TCM-User does not pass the attribute to us */
+	b[5] = 0x01;
 	b[6] = 0x01; /* V_SUP: a volatile cache (SYNCHRONIZE CACHE is meaningful) */
 	b[7] = 0x01; /* LUICLR */
 	return 64;
