@@ -44,11 +44,11 @@ struct dbus_service {
 	bool own_service_name; /* org.kernel.TCMUService1 */
 	bool own_hm_name;      /* hm_name */
 	bool broken;
-	sd_bus_slot *owner_match; /* NameOwnerChanged of org.kernel.TCMUService1 */
-	sd_bus_slot *obj_slot;	  /* the handler object's vtable */
-	sd_bus_slot *om_slot;	  /* the ObjectManager (service role) */
-	sd_bus_slot *reg_call;	  /* RegisterHandler in flight */
-	sd_bus_slot *queue_call;  /* ListQueuedOwners in flight */
+	sd_bus_slot *owner_match;  /* NameOwnerChanged of org.kernel.TCMUService1 */
+	sd_bus_slot *obj_slot;	   /* the handler object's vtable */
+	sd_bus_slot *om_slot;	   /* the ObjectManager (service role) */
+	sd_bus_slot *reg_call;	   /* RegisterHandler in flight */
+	sd_bus_slot *queue_call;   /* ListQueuedOwners in flight */
 	uint64_t next_queue_check; /* CLOCK_MONOTONIC µs; 0 = none */
 
 	int epfd, tfd;
@@ -177,10 +177,11 @@ static int become_service(struct dbus_service *s, struct err *err)
 		if (r == -EEXIST)
 			return r;
 		if (r == -EACCES || r == -EPERM)
-			return err_set(err, r,
-				       "D-Bus: not allowed to own %s (not root, or the D-Bus policy "
-				       "file org.kernel.TCMUService1.conf is not installed)",
-				       DBUS_TCMU_NAME);
+			return err_set(
+				err, r,
+				"D-Bus: not allowed to own %s (not root, or the D-Bus policy "
+				"file org.kernel.TCMUService1.conf is not installed)",
+				DBUS_TCMU_NAME);
 		return err_set_errno(err, r, "D-Bus: cannot own %s", DBUS_TCMU_NAME);
 	}
 	s->own_service_name = true;
@@ -341,8 +342,7 @@ static int on_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret
 	/* our own acquisition or hand-over were handled where we made them */
 	if (is_me(s, new_owner) || is_me(s, old_owner) || s->role == DBUS_ROLE_SERVICE)
 		return 0;
-	log_info("D-Bus: %s changed owner ('%s' -> '%s')", DBUS_TCMU_NAME, old_owner,
-		 new_owner);
+	log_info("D-Bus: %s changed owner ('%s' -> '%s')", DBUS_TCMU_NAME, old_owner, new_owner);
 	retake_role(s);
 	return 0;
 }

@@ -46,8 +46,7 @@ struct err;
  * without side effects.  Return true if a device with it could be created; otherwise
  * false with a one-line reason in @msg (@msglen bytes, NUL-terminated).
  */
-typedef bool (*dbus_check_config_fn)(const char *cfgstring, char *msg, size_t msglen,
-				     void *opaque);
+typedef bool (*dbus_check_config_fn)(const char *cfgstring, char *msg, size_t msglen, void *opaque);
 
 struct dbus_service_params {
 	const char *subtype;		   /* "qemu"; [A-Za-z0-9_]+ */

@@ -75,6 +75,22 @@ check_iscsi_qemu_img() {
 	cmp /run/p64 <(dd if="$DEV" bs=1M iflag=direct status=none)
 }
 
+# the kernel's own initiator (open-iscsi) over 127.0.0.1: a second /dev/sdX for the LUN
+check_iscsi_kernel_initiator() {
+	local idev
+	idev=$(lio_iscsi_login "$IQN" 127.0.0.1:3260)
+	qt_log "open-iscsi: $IQN is $idev"
+	sg_inq "$idev" | grep -q 'Product identification: FILEIO'
+	qt_pattern /run/p8 8
+	dd if=/run/p8 of="$idev" bs=1M seek=40 oflag=direct conv=fsync status=none
+	cmp /run/p8 <(dd if="$idev" bs=1M skip=40 count=8 iflag=direct status=none)
+	cmp /run/p8 <(dd if="$DEV" bs=1M skip=40 count=8 iflag=direct status=none)
+	file_has /run/p8 40
+	lio_iscsi_logout "$IQN"
+	[ ! -e "$idev" ] || sleep 1
+	[ ! -e "$idev" ]
+}
+
 check_cu_iscsi() {
 	# shellcheck disable=SC2086
 	qt_cu fileio-iscsi "$URL" $CU_SUBSET
@@ -99,6 +115,7 @@ qt_check "tcm_loop: 16 MiB dd O_DIRECT write, read back, backing file" check_loo
 qt_check "tcm_loop: fio randwrite verify=crc32c" check_loop_fio
 qt_check "iSCSI: iscsi-ls, iscsi-inq, iscsi-readcapacity16" check_iscsi_discovery
 qt_check "iSCSI: qemu-img convert + compare through libiscsi" check_iscsi_qemu_img
+qt_check "iSCSI: open-iscsi login, dd write + read back, logout" check_iscsi_kernel_initiator
 qt_check "iSCSI: iscsi-test-cu subset" check_cu_iscsi
 qt_check "SG_IO: iscsi-test-cu subset on $SG" check_cu_sg
 qt_check "teardown leaves configfs empty" check_teardown

@@ -78,9 +78,7 @@ kill_mid_write() {
 		echo $? >/run/dd.rc
 	) &
 	sleep 0.5
-	kill -9 "$QT_DAEMON_PID"
-	wait "$QT_DAEMON_PID" 2>/dev/null
-	QT_DAEMON_PID=
+	qt_stop qemu-tcmu KILL
 	qt_log "daemon killed; dd done: $([ -e /run/dd.rc ] && echo yes || echo no)"
 	sleep 1
 	qt_daemon_start --no-dbus -v
@@ -231,9 +229,7 @@ check_coexist_runner_first() {
 runner_second() {
 	qt_daemon_stop
 	lio_teardown
-	kill "$LIO_TCMU_PID"
-	wait "$LIO_TCMU_PID" 2>/dev/null
-	LIO_TCMU_PID=
+	lio_stop_tcmu_runner
 	qt_daemon_start --no-dbus -v || return 1
 	grep 'replies on' "$QT_LOG" | tail -n1
 	lio_start_tcmu_runner || return 1

@@ -19,17 +19,25 @@
 #   lio_teardown                          remove every fabric target and backstore
 #   lio_leftovers                         list what configfs still holds (empty = clean)
 #
-# Daemons:
-#   lio_start_dbus                        a system dbus-daemon (targetcli needs it for user:*)
-#   lio_start_tcmu_runner [ARGS]          tcmu-runner, waits until its handlers registered
+# Daemons (tracked through $LIO_LOGDIR/NAME.{pid,status,log}, so checks may start and
+# stop them although each check runs in its own subshell):
+#   qt_spawn NAME CMD...                  run CMD in the background (output in NAME.log)
+#   qt_alive NAME / qt_pid NAME           is it running / its pid
+#   qt_stop NAME [SIG] [SECS]             signal, wait; returns its exit status (124: killed)
+#   qt_wait_log PATTERN FILE [SECS]       wait for a matching line
+#   lio_start_dbus / lio_stop_dbus        a system dbus-daemon (targetcli needs it for user:*)
+#   lio_start_tcmu_runner [ARGS] / lio_stop_tcmu_runner
+#                                         tcmu-runner; start waits for its handlers
 #   qt_daemon_start [ARGS]                our qemu-tcmu ($QT_DAEMON, default
-#                                         $BUILD_DIR/src/daemon/qemu-tcmu), log in $QT_LOG;
+#                                         $BUILD_DIR/src/daemon/qemu-tcmu), output in $QT_LOG;
 #                                         waits for its sd_notify READY=1
 #   qt_daemon_stop                        SIGTERM, wait; fails unless it exits 0
 #   qt_user_create NAME CFG SIZE [BS]     lio_user_create with subtype qemu
 #   qt_targetcli [CMD...]                 targetcli, one command from the arguments or
 #                                         several from stdin (one Python start-up)
-#   lio_cleanup                           lio_teardown, stop every daemon started here
+#   qt_cu LABEL TARGET PATTERN...         iscsi-test-cu on an iscsi:// URL or /dev/sgN
+#   lio_cleanup                           lio_teardown, stop every daemon started here,
+#                                         save the logs into the results dir
 #
 # Storage:
 #   lio_scratch_fs DIR [MB] [FSTYPE]      ext4 on a brd RAM disk at DIR: image files that need
@@ -38,10 +46,11 @@
 CFS=/sys/kernel/config/target
 LIO_HBA=${LIO_HBA:-1}
 LIO_LOGDIR=${LIO_LOGDIR:-/run/qt-vm}
-BUILD_DIR=${BUILD_DIR:-$PWD/build}
+SRC_DIR=${SRC_DIR:-$(cd "$VM_HARNESS/../.." && pwd)}
+BUILD_DIR=${BUILD_DIR:-$SRC_DIR/build}
 QT_DAEMON=${QT_DAEMON:-$BUILD_DIR/src/daemon/qemu-tcmu}
 QT_IO=${QT_IO:-$BUILD_DIR/src/tools/qemu-tcmu-io}
-QT_LOG=$LIO_LOGDIR/qemu-tcmu.log
+QT_LOG=$LIO_LOGDIR/qemu-tcmu.log # the daemon's output
 mkdir -p "$LIO_LOGDIR"
 # sanitizer reports of our binaries go to the results dir, not only to their logs
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
@@ -96,10 +105,66 @@ qt_summary() {
 }
 
 # --- daemons -----------------------------------------------------------------------------
+# Checks run in subshells, so daemons are tracked through files, not shell variables:
+# $LIO_LOGDIR/NAME.pid while it runs, NAME.status (its exit status) once it ended,
+# NAME.log its output.
+qt_spawn() { # NAME CMD...: start CMD in the background
+	local name=$1 i
+	shift
+	rm -f "$LIO_LOGDIR/$name.pid" "$LIO_LOGDIR/$name.status"
+	(
+		# own session: a daemon signalling its process group (iscsid does on SIGTERM)
+		# must not hit the test script
+		bash -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec setsid "$@"' \
+			"$LIO_LOGDIR/$name.pid" "$@" >>"$LIO_LOGDIR/$name.log" 2>&1 </dev/null
+		echo $? >"$LIO_LOGDIR/$name.status"
+	) </dev/null >/dev/null 2>&1 & # not holding the caller's $(...) pipe open
+	for i in $(seq 100); do
+		[ -s "$LIO_LOGDIR/$name.pid" ] && return 0
+		sleep 0.02
+	done
+	qt_fail "$name did not start"
+}
+qt_alive() { [ -s "$LIO_LOGDIR/$1.pid" ] && [ ! -e "$LIO_LOGDIR/$1.status" ]; }
+qt_pid() { cat "$LIO_LOGDIR/$1.pid"; }
+# qt_stop NAME [SIGNAL] [SECONDS]: signal it, wait for it to end; returns its exit status
+# (128+N for a signal), or 124 if it had to be SIGKILLed after SECONDS (default 15).
+qt_stop() {
+	local name=$1 sig=${2:-TERM} secs=${3:-15} i
+	[ -s "$LIO_LOGDIR/$name.pid" ] || return 0
+	qt_alive "$name" && kill "-$sig" "$(qt_pid "$name")" 2>/dev/null
+	for i in $(seq $((secs * 10))); do
+		[ -e "$LIO_LOGDIR/$name.status" ] && break
+		sleep 0.1
+	done
+	if [ ! -e "$LIO_LOGDIR/$name.status" ]; then
+		kill -KILL "$(qt_pid "$name")" 2>/dev/null
+		for i in $(seq 50); do
+			[ -e "$LIO_LOGDIR/$name.status" ] && break
+			sleep 0.1
+		done
+		rm -f "$LIO_LOGDIR/$name.pid"
+		qt_log "$name did not end within $secs s of SIG$sig: killed"
+		return 124
+	fi
+	rm -f "$LIO_LOGDIR/$name.pid"
+	return "$(cat "$LIO_LOGDIR/$name.status")"
+}
+qt_wait_log() { # PATTERN FILE [SECONDS]: wait until FILE has a line matching PATTERN
+	local i
+	for i in $(seq $((${3:-15} * 10))); do
+		grep -q -- "$1" "$2" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	tail -n 20 "$2" >&2
+	qt_fail "no '$1' in $2 within ${3:-15} s"
+}
+
 lio_start_dbus() {
 	[ -S /run/dbus/system_bus_socket ] && return 0
 	mkdir -p /run/dbus
-	LIO_DBUS_PID=$(dbus-daemon --system --fork --print-pid) || return 1
+	rm -f /run/dbus/pid
+	dbus-daemon --system --fork || return 1
 	local i
 	for i in $(seq 50); do
 		[ -S /run/dbus/system_bus_socket ] && return 0
@@ -107,16 +172,21 @@ lio_start_dbus() {
 	done
 	qt_fail "dbus-daemon did not create its socket"
 }
+lio_stop_dbus() {
+	[ -s /run/dbus/pid ] && kill "$(cat /run/dbus/pid)" 2>/dev/null
+	rm -f /run/dbus/system_bus_socket /run/dbus/pid
+	return 0
+}
 
+# tcmu-runner (log: $LIO_LOGDIR/tcmu-runner.log); waits until its handlers registered
 lio_start_tcmu_runner() {
 	local i n
-	tcmu-runner -l "$LIO_LOGDIR" "$@" >"$LIO_LOGDIR/tcmu-runner.out" 2>&1 &
-	LIO_TCMU_PID=$!
+	: >"$LIO_LOGDIR/tcmu-runner.log"
+	qt_spawn tcmu-runner-out tcmu-runner -l "$LIO_LOGDIR" "$@" || return 1
 	# handlers are dlopen()ed at start; rbd (librados) is the last and the slowest
 	for i in $(seq 300); do
-		if ! kill -0 "$LIO_TCMU_PID" 2>/dev/null; then
-			cat "$LIO_LOGDIR/tcmu-runner.out" "$LIO_LOGDIR/tcmu-runner.log" >&2
-			LIO_TCMU_PID=
+		if ! qt_alive tcmu-runner-out; then
+			cat "$LIO_LOGDIR/tcmu-runner-out.log" "$LIO_LOGDIR/tcmu-runner.log" >&2
 			qt_fail "tcmu-runner died"
 			return 1
 		fi
@@ -129,6 +199,7 @@ lio_start_tcmu_runner() {
 	done
 	qt_fail "tcmu-runner did not register its handlers in 30 s"
 }
+lio_stop_tcmu_runner() { qt_stop tcmu-runner-out TERM 15 || [ $? = 143 ]; }
 
 # TCMU daemons block netlink (module parameter block_netlink) while they take over
 # existing devices; `enable` fails with EAGAIN meanwhile.
@@ -143,68 +214,47 @@ lio_wait_netlink_unblocked() {
 }
 
 # Our daemon reports readiness the systemd way (sd_notify READY=1 on $NOTIFY_SOCKET):
-# listen on a datagram socket and wait for it, or for the daemon to die.
+# listen on a datagram socket and wait for it, or for the daemon to end.
 qt_daemon_start() { # [ARGS...]
-	local sock=$LIO_LOGDIR/notify.sock
+	local sock=$LIO_LOGDIR/notify.sock i
 	[ -x "$QT_DAEMON" ] || {
 		qt_fail "no daemon at $QT_DAEMON (build it: scripts/build.sh)"
 		return 1
 	}
-	rm -f "$sock"
-	python3 "$VM_HARNESS/guest/notify-wait.py" "$sock" "${QT_READY_TIMEOUT:-30}" \
-		>"$LIO_LOGDIR/notify.out" 2>&1 &
-	local waiter=$!
-	local i
-	for i in $(seq 50); do
+	rm -f "$sock" "$LIO_LOGDIR/notify.log"
+	qt_spawn notify python3 "$VM_HARNESS/guest/notify-wait.py" "$sock" "${QT_READY_TIMEOUT:-30}"
+	for i in $(seq 100); do
 		[ -S "$sock" ] && break
-		sleep 0.05
+		sleep 0.02
 	done
-	NOTIFY_SOCKET=$sock "$QT_DAEMON" "$@" >>"$QT_LOG" 2>&1 &
-	QT_DAEMON_PID=$!
-	qt_log "started $QT_DAEMON $* (pid $QT_DAEMON_PID)"
-	while kill -0 "$waiter" 2>/dev/null; do
-		if ! kill -0 "$QT_DAEMON_PID" 2>/dev/null; then
-			kill "$waiter" 2>/dev/null
-			wait "$QT_DAEMON_PID"
-			local rc=$?
-			QT_DAEMON_PID=
+	NOTIFY_SOCKET=$sock qt_spawn qemu-tcmu "$QT_DAEMON" "$@" || return 1
+	qt_log "started $QT_DAEMON $* (pid $(qt_pid qemu-tcmu))"
+	while qt_alive notify; do
+		if ! qt_alive qemu-tcmu; then
+			qt_stop notify
 			cat "$QT_LOG" >&2
-			qt_fail "qemu-tcmu exited with status $rc before it was ready"
+			qt_fail "qemu-tcmu exited with status $(cat "$LIO_LOGDIR/qemu-tcmu.status") before it was ready"
 			return 1
 		fi
 		sleep 0.05
 	done
-	if ! wait "$waiter"; then
-		cat "$LIO_LOGDIR/notify.out" "$QT_LOG" >&2
+	if ! qt_stop notify; then
+		cat "$LIO_LOGDIR/notify.log" "$QT_LOG" >&2
 		qt_fail "qemu-tcmu did not report READY=1"
 		return 1
 	fi
-	qt_log "qemu-tcmu ready: $(cat "$LIO_LOGDIR/notify.out")"
+	qt_log "qemu-tcmu ready: $(cat "$LIO_LOGDIR/notify.log")"
 	lio_wait_netlink_unblocked
 }
 
+# SIGTERM; fails unless the daemon exits 0 within 15 s
 qt_daemon_stop() {
-	local pid=${QT_DAEMON_PID:-} rc i
-	[ -n "$pid" ] || return 0
-	kill -TERM "$pid" 2>/dev/null
-	for i in $(seq 150); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		kill -9 "$pid"
-		wait "$pid" 2>/dev/null
-		QT_DAEMON_PID=
-		qt_fail "qemu-tcmu did not exit within 15 s of SIGTERM"
-		return 1
-	fi
-	wait "$pid"
-	rc=$?
-	QT_DAEMON_PID=
-	[ "$rc" = 0 ] || {
-		tail -n 30 "$QT_LOG" >&2
-		qt_fail "qemu-tcmu exited with status $rc on SIGTERM"
-	}
+	local rc=0
+	qt_alive qemu-tcmu || [ -e "$LIO_LOGDIR/qemu-tcmu.pid" ] || return 0
+	qt_stop qemu-tcmu TERM 15 || rc=$?
+	[ "$rc" = 0 ] && return 0
+	tail -n 30 "$QT_LOG" >&2
+	qt_fail "qemu-tcmu exited with status $rc on SIGTERM"
 }
 
 qt_targetcli() { # [CMD...]; without arguments the commands come from stdin
@@ -214,8 +264,6 @@ qt_targetcli() { # [CMD...]; without arguments the commands come from stdin
 		echo "+ targetcli $*" >&2
 		targetcli "$@" || rc=$?
 	else
-		# targetcli reads a script on stdin; it ends at the first failing command only
-		# when told to: `exit` after each line is not needed, errors are printed
 		targetcli || rc=$?
 	fi
 	qt_log "targetcli: status $rc, $(($(qt_ms) - t)) ms"
@@ -300,8 +348,45 @@ lio_iscsi_export() { # SODIR IQN [IP:PORT]
 	echo 1 >"$t/enable"
 }
 
+# The kernel's iSCSI initiator (open-iscsi: iscsid + iscsiadm): log in to IQN at PORTAL,
+# print the /dev/sdX of LUN 0.
+lio_iscsi_login() { # IQN [IP:PORT]
+	local iqn=$1 portal=${2:-127.0.0.1:3260} i dev
+	if ! qt_alive iscsid; then
+		modprobe iscsi_tcp || return 1
+		qt_spawn iscsid iscsid -f || return 1
+	fi
+	for i in $(seq 50); do
+		iscsiadm -m discovery -t sendtargets -p "$portal" >"$LIO_LOGDIR/discovery.txt" 2>&1 &&
+			break
+		sleep 0.2
+	done
+	grep -q " $iqn\$" "$LIO_LOGDIR/discovery.txt" ||
+		{ cat "$LIO_LOGDIR/discovery.txt" >&2; qt_fail "$iqn not discovered at $portal"; return 1; }
+	iscsiadm -m node -T "$iqn" -p "$portal" --login >&2 || return 1
+	for i in $(seq 100); do
+		dev=$(iscsiadm -m session -P 3 2>/dev/null |
+			awk -v t="$iqn" '$1 == "Target:" { on = ($2 == t) }
+				on && /Attached scsi disk/ { print $4; exit }')
+		if [ -n "$dev" ] && [ -b "/dev/$dev" ]; then
+			echo "/dev/$dev"
+			return 0
+		fi
+		sleep 0.1
+	done
+	qt_fail "no disk attached for $iqn"
+}
+lio_iscsi_logout() { # [IQN]: log out of IQN, or of every session
+	if [ -n "${1:-}" ]; then
+		iscsiadm -m node -T "$1" --logout >&2
+	else
+		iscsiadm -m node --logoutall=all >&2 2>/dev/null || true
+	fi
+}
+
 lio_teardown() {
 	local f t l x
+	qt_alive iscsid && lio_iscsi_logout
 	for f in loopback iscsi; do
 		for t in "$CFS/$f"/*/tpgt_*; do
 			[ -d "$t" ] || continue
@@ -334,23 +419,13 @@ lio_leftovers() {
 }
 
 lio_cleanup() {
+	local f
 	lio_teardown
 	qt_daemon_stop || true
-	if [ -n "${LIO_TCMU_PID:-}" ]; then
-		kill "$LIO_TCMU_PID" 2>/dev/null
-		for _ in $(seq 50); do
-			kill -0 "$LIO_TCMU_PID" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -9 "$LIO_TCMU_PID" 2>/dev/null
-		wait "$LIO_TCMU_PID" 2>/dev/null
-		LIO_TCMU_PID=
-	fi
-	if [ -n "${LIO_DBUS_PID:-}" ]; then
-		kill "$LIO_DBUS_PID" 2>/dev/null
-		rm -f /run/dbus/system_bus_socket /run/dbus/pid
-		LIO_DBUS_PID=
-	fi
+	for f in "$LIO_LOGDIR"/*.pid; do
+		[ -e "$f" ] && qt_stop "$(basename "$f" .pid)" TERM 5
+	done
+	lio_stop_dbus
 	qt_save "$LIO_LOGDIR"
 	return 0
 }
