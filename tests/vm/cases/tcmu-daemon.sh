@@ -106,9 +106,7 @@ kill_mid_mkfs() {
 		echo $? >/run/mkfs.rc
 	) &
 	sleep 1
-	kill -9 "$QT_DAEMON_PID"
-	wait "$QT_DAEMON_PID" 2>/dev/null
-	QT_DAEMON_PID=
+	qt_stop qemu-tcmu KILL
 	qt_log "daemon killed; mkfs done: $([ -e /run/mkfs.rc ] && echo yes || echo no)"
 	sleep 1
 	qt_daemon_start --no-dbus -v
