@@ -100,14 +100,22 @@ check_sigkill_restart() {
 # SIGKILL while mkfs.ext4 writes (and discards) the whole disk; after the takeover mkfs
 # finishes and fsck -f finds the file system clean.
 kill_mid_mkfs() {
-	rm -f /run/mkfs.rc
+	local stat=/sys/block/$(basename "$DEV")/stat base i
+	base=$(awk '{ print $7 }' "$stat")
+	rm -f /run/mkfs.rc /run/mkfs.mid
 	(
 		mkfs.ext4 -q -F -E lazy_itable_init=0 "$DEV"
 		echo $? >/run/mkfs.rc
 	) &
-	sleep 1
+	# kill as soon as mkfs has written 1 MiB
+	for i in $(seq 500); do
+		[ -e /run/mkfs.rc ] && break
+		[ "$(awk '{ print $7 }' "$stat")" -gt $((base + 2048)) ] && break
+		sleep 0.01
+	done
+	[ -e /run/mkfs.rc ] && echo no >/run/mkfs.mid || echo yes >/run/mkfs.mid
 	qt_stop qemu-tcmu KILL
-	qt_log "daemon killed; mkfs done: $([ -e /run/mkfs.rc ] && echo yes || echo no)"
+	qt_log "daemon killed; in the middle of mkfs: $(cat /run/mkfs.mid)"
 	sleep 1
 	qt_daemon_start --no-dbus -v
 }
@@ -120,6 +128,7 @@ check_mkfs_after_kill() {
 	done
 	[ "$(cat /run/mkfs.rc)" = 0 ] || qt_fail "mkfs failed ($(cat /run/mkfs.rc))"
 	fsck.ext4 -f -n "$DEV"
+	[ "$(cat /run/mkfs.mid)" = yes ] || qt_fail "mkfs had finished before the kill"
 }
 
 # SIGTERM (checked: exit 0), a device created while no daemon runs, a new daemon.
