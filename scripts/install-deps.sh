@@ -12,7 +12,7 @@ BUILD_PKGS="build-essential meson ninja-build pkg-config clang-14 libclang-rt-14
 TEST_PKGS="qemu-utils qemu-system-common qemu-block-extra nbdkit fio python3 util-linux e2fsprogs"
 # the VM harness (tests/vm) and what the guest tests run (the guest sees the host's root)
 VM_PKGS="qemu-system-x86 busybox-static kmod xz-utils tcmu-runner targetcli-fb libiscsi-bin
-  sg3-utils dbus"
+  sg3-utils dbus open-iscsi"
 
 want="$BUILD_PKGS"
 [ "${1:-}" = --build-only ] || want="$want $TEST_PKGS $VM_PKGS"

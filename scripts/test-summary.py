@@ -14,7 +14,9 @@ with open(path) as f:
         if not line:
             continue
         t = json.loads(line)
-        suite = (t.get("suite") or ["?"])[0].split(":")[-1]
+        # names look like "qemu-tcmu:unit / opts"
+        name = t["name"]
+        suite = name.split(" / ")[0].split(":")[-1] if " / " in name else "?"
         s = suites.setdefault(suite, collections.Counter())
         res = t["result"]
         if res in ("OK", "EXPECTEDFAIL"):

@@ -43,7 +43,11 @@ struct scsi_cmd {
 	/* in: set by the transport before scsi_lun_submit() */
 	const uint8_t *cdb; /* the CDB; cdb_len bytes readable */
 	uint16_t cdb_len;
-	const struct iovec *iov; /* the data buffer: Data-Out for writes, Data-In for reads */
+	/* The data buffer: Data-Out for writes, Data-In for reads (the CDB says which).  A
+	 * Data-Out buffer must be exactly as long as the CDB implies (else 05/0E03 and
+	 * nothing is written; parameter lists may be longer); a Data-In buffer may be
+	 * shorter (what fits is transferred) or longer (data_in_len < size = residual). */
+	const struct iovec *iov;
 	int iovcnt;
 	const struct iovec *bidi_iov; /* Data-In of bidirectional commands, else NULL */
 	int bidi_iovcnt;
@@ -51,22 +55,23 @@ struct scsi_cmd {
 	void *opaque; /* the transport's */
 
 	/* out: valid in done() */
-	uint8_t status;	   /* enum scsi_status */
+	uint8_t status;	   /* enum scsi_status: GOOD, CHECK CONDITION, or BUSY (retry later) */
 	uint8_t sense_len; /* bytes of sense (CHECK CONDITION only) */
 	uint8_t sense[SCSI_SENSE_BUFFERSIZE];
-	uint32_t data_in_len; /* bytes of Data-In produced; less than the buffer = residual */
+	uint32_t data_in_len; /* bytes of Data-In produced; less than the buffer = residual;
+			       * 0 unless GOOD */
 
 	/* private to the SCSI layer */
 	struct scsi_cmd_priv priv;
 };
 
 struct scsi_lun_params {
-	uint32_t block_size;   /* logical block size: 512 or 4096 (LIO hw_block_size) */
-	uint64_t size;	       /* bytes exported (LIO dev_size); 0 = the node's length */
-	uint32_t max_sectors;  /* largest transfer in logical blocks (LIO hw_max_sectors), 0 = any */
-	const char *vendor;    /* T10 vendor id (8 chars), NULL = "LIO-ORG" */
-	const char *product;   /* product id (16 chars), NULL = a default */
-	const char *revision;  /* 4 chars, NULL = a default */
+	uint32_t block_size;  /* logical block size: 512 or 4096 (LIO hw_block_size) */
+	uint64_t size;	      /* bytes exported (LIO dev_size); 0 = the node's length */
+	uint32_t max_sectors; /* largest transfer in logical blocks (LIO hw_max_sectors), 0 = any */
+	const char *vendor;   /* T10 vendor id (8 chars), NULL = "LIO-ORG" */
+	const char *product;  /* product id (16 chars), NULL = a default */
+	const char *revision; /* 4 chars, NULL = a default */
 	const char *cfgstring; /* for VPD 0x83's vendor-specific designator (may be NULL) */
 	/* The unit serial (VPD 0x80, NAA in 0x83).  LIO writes wwn/vpd_unit_serial after
 	 * the device is enabled, so it is fetched when asked; NULL = none. */
@@ -75,7 +80,9 @@ struct scsi_lun_params {
 	bool read_only; /* write-protect even when the node is writable */
 };
 
-/* Create a LUN over @bs (borrowed; it must outlive the LUN). */
+/* Create a LUN over @bs (borrowed; it must outlive the LUN).  Attaches @bs to @ctx
+ * (blk_attach_ctx); scsi_lun_free() detaches it.  -EINVAL for a block size other than
+ * 512, 1024, 2048 or 4096. */
 int scsi_lun_new(struct blk_node *bs, const struct scsi_lun_params *p, struct aio_ctx *ctx,
 		 struct scsi_lun **out, struct err *err);
 /* No command may be in flight. NULL is a no-op. */
@@ -90,10 +97,12 @@ unsigned int scsi_lun_inflight(const struct scsi_lun *lun);
 /* The capacity changed (LIO dev_size reconfig): raise UNIT ATTENTION CAPACITY DATA HAS
  * CHANGED (06/2A09) on the next command other than INQUIRY/REQUEST SENSE/REPORT LUNS. */
 void scsi_lun_set_size(struct scsi_lun *lun, uint64_t bytes);
-/* The write cache changed (LIO emulate_write_cache reconfig, or MODE SELECT). */
+/* The write cache changed (LIO emulate_write_cache reconfig, or MODE SELECT); also sets
+ * the node's (blk_set_write_cache).  With the cache off every write is FUA. */
 void scsi_lun_set_write_cache(struct scsi_lun *lun, bool wce);
 bool scsi_lun_write_cache(const struct scsi_lun *lun);
-/* Replace the block node (config-string reconfig).  No command may be in flight. */
+/* Replace the block node (config-string reconfig).  No command may be in flight.  Moves
+ * the loop attachment; capacity (if params.size was 0) and write protection follow. */
 void scsi_lun_set_node(struct scsi_lun *lun, struct blk_node *bs);
 
 /* Helpers for transports: the CDB length the opcode's group implies (6, 10, 12, 16, or

@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Device config strings (see config.h). */
+#include "cfgstr.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "block/block.h"
+#include "util/err.h"
+#include "util/opts.h"
+
+static int take_id(struct opts *o, char id[CFGSTR_ID_MAX], struct err *err)
+{
+	const char *v;
+	int r;
+
+	id[0] = '\0';
+	if (!opts_has(o, "id"))
+		return 0;
+	r = opts_get_str(o, "id", NULL, &v, err);
+	if (r < 0)
+		return r;
+	if (strlen(v) >= CFGSTR_ID_MAX)
+		return err_set(err, -EINVAL, "option 'id' is longer than %d characters",
+			       CFGSTR_ID_MAX - 1);
+	strcpy(id, v);
+	return 0;
+}
+
+int cfgstr_open(const char *cfgstring, unsigned int flags, struct blk_node **bs,
+		char id[CFGSTR_ID_MAX], struct err *err)
+{
+	struct opts o;
+	int r;
+
+	opts_init(&o);
+	if (!cfgstring[0]) {
+		r = err_set(err, -EINVAL, "empty config string (expected @file=IMAGE@...)");
+		goto out;
+	}
+	r = opts_parse_cfgstring(&o, cfgstring, err);
+	if (r < 0)
+		goto out;
+	r = take_id(&o, id, err);
+	if (r < 0)
+		goto out;
+	r = blk_open(&o, flags, bs, err);
+	if (r < 0)
+		goto out;
+	r = opts_check_unused(&o, "config string", err);
+	if (r < 0) {
+		blk_close(*bs);
+		*bs = NULL;
+	}
+out:
+	opts_release(&o);
+	return r;
+}
+
+/* A writable export of a local file needs write permission; checked without opening
+ * the file for writing (which could have side effects on some formats). */
+static int check_writable(struct blk_node *bs, struct err *err)
+{
+	struct blk_node *leaf = bs;
+
+	while (blk_child_file(leaf))
+		leaf = blk_child_file(leaf);
+	if (strcmp(blk_driver_name(leaf), "file"))
+		return 0;
+	if (access(blk_filename(leaf), W_OK) < 0)
+		return err_set_errno(err, -errno,
+				     "could not open '%s' read-write (use read-only=on)",
+				     blk_filename(leaf));
+	return 0;
+}
+
+bool cfgstr_check(const char *cfgstring, char *msg, size_t len)
+{
+	struct blk_node *bs = NULL;
+	char id[CFGSTR_ID_MAX];
+	struct opts o;
+	struct err err;
+	bool ro = false;
+	int r;
+
+	err_init(&err);
+	opts_init(&o);
+	r = cfgstring[0] ? opts_parse_cfgstring(&o, cfgstring, &err)
+			 : err_set(&err, -EINVAL, "empty config string (expected @file=IMAGE@...)");
+	if (!r)
+		r = take_id(&o, id, &err);
+	if (!r)
+		r = opts_get_bool(&o, "read-only", false, &ro, &err);
+	/* probe read-only whatever the export will be: opening has no side effects then */
+	if (!r)
+		r = opts_set(&o, "read-only", "on");
+	if (!r)
+		r = blk_open(&o, 0, &bs, &err);
+	if (!r)
+		r = opts_check_unused(&o, "config string", &err);
+	if (!r && !ro)
+		r = check_writable(bs, &err);
+	blk_close(bs);
+	opts_release(&o);
+	if (r < 0) {
+		snprintf(msg, len, "%s", err.msg[0] ? err.msg : strerror(-r));
+		return false;
+	}
+	snprintf(msg, len, "ok");
+	return true;
+}
+
+const char *cfgstr_strip_subtype(const char *dev_config, const char *subtype)
+{
+	size_t n = strlen(subtype);
+
+	if (strncmp(dev_config, subtype, n) || dev_config[n] != '/')
+		return NULL;
+	return dev_config + n + 1;
+}

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * A device's config string: what follows "<subtype>/" in LIO's dev_config, e.g.
+ * "@id=disk0@file=/img.qcow2@cache=none" or a plain image path.  The daemon takes its
+ * own key ("id": a name for the logs); blk_open() takes the rest; an unknown key is an
+ * error naming it.
+ */
+#ifndef QT_DAEMON_CFGSTR_H
+#define QT_DAEMON_CFGSTR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct blk_node;
+struct err;
+
+#define CFGSTR_ID_MAX 64
+
+/* Open the image of @cfgstring (BLK_O_* @flags; "read-only"/"cache" keys override).
+ * @id receives the "id" key ("" when absent). */
+int cfgstr_open(const char *cfgstring, unsigned int flags, struct blk_node **bs,
+		char id[CFGSTR_ID_MAX], struct err *err);
+
+/*
+ * D-Bus CheckConfig: would a device with @cfgstring open?  Parses it, checks every key
+ * and value, opens the image read-only (probing its format, so the file must exist and
+ * be readable) and closes it again; for a writable export, checks the file is writable.
+ * No side effects.  On false, @msg holds a one-line reason.
+ */
+bool cfgstr_check(const char *cfgstring, char *msg, size_t len);
+
+/* The config string after "<subtype>/" of a full dev_config, NULL if the subtype is not
+ * @subtype. */
+const char *cfgstr_strip_subtype(const char *dev_config, const char *subtype);
+
+#endif

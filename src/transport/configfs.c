@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* LIO configfs and target_core_user parameters (see configfs.h). */
+#include "configfs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char core_root[256] = "/sys/kernel/config/target/core";
+static char param_root[256] = "/sys/module/target_core_user/parameters";
+
+void cfs_set_roots(const char *core, const char *params)
+{
+	snprintf(core_root, sizeof(core_root), "%s",
+		 core ? core : "/sys/kernel/config/target/core");
+	snprintf(param_root, sizeof(param_root), "%s",
+		 params ? params : "/sys/module/target_core_user/parameters");
+}
+
+static int dev_path(char *buf, size_t len, unsigned int hba, const char *dev, const char *rel)
+{
+	int n = snprintf(buf, len, "%s/user_%u/%s/%s", core_root, hba, dev, rel);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+static int read_file(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	return (int)n;
+}
+
+static int write_file(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+	int r = 0;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, val, strlen(val));
+	if (n < 0)
+		r = -errno;
+	else if ((size_t)n != strlen(val))
+		r = -EIO;
+	close(fd);
+	return r;
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoull(s, &end, 0);
+	if (end == s || errno)
+		return -EINVAL;
+	while (*end == '\n' || *end == ' ')
+		end++;
+	return *end ? -EINVAL : 0;
+}
+
+int cfs_read_u64(unsigned int hba, const char *dev, const char *rel, uint64_t *out)
+{
+	char path[512], buf[64];
+	int r = dev_path(path, sizeof(path), hba, dev, rel);
+
+	if (r < 0)
+		return r;
+	r = read_file(path, buf, sizeof(buf));
+	if (r < 0)
+		return r;
+	return parse_u64(buf, out);
+}
+
+int cfs_read_size(unsigned int hba, const char *dev, uint64_t *out)
+{
+	char path[512], buf[1024], *p;
+	int r = dev_path(path, sizeof(path), hba, dev, "info");
+
+	if (r < 0)
+		return r;
+	r = read_file(path, buf, sizeof(buf));
+	if (r < 0)
+		return r;
+	/* "... SectorSize: 512 ...\nConfig: <cfg> Size: <bytes> MaxDataAreaMB: ..." */
+	p = strstr(buf, " Size: ");
+	if (!p)
+		return -EINVAL;
+	p += strlen(" Size: ");
+	p[strcspn(p, " \n")] = '\0';
+	return parse_u64(p, out);
+}
+
+int cfs_read_serial(unsigned int hba, const char *dev, char *out, size_t len)
+{
+	static const char tag[] = "T10 VPD Unit Serial Number:";
+	char path[512], buf[512], *p;
+	int r = dev_path(path, sizeof(path), hba, dev, "wwn/vpd_unit_serial");
+
+	if (r < 0)
+		return r;
+	r = read_file(path, buf, sizeof(buf));
+	if (r < 0)
+		return r;
+	p = strstr(buf, tag);
+	p = p ? p + strlen(tag) : buf;
+	p += strspn(p, " ");
+	p[strcspn(p, "\n")] = '\0';
+	if (strlen(p) >= len)
+		return -ENAMETOOLONG;
+	strcpy(out, p);
+	return 0;
+}
+
+int cfs_action(unsigned int hba, const char *dev, const char *action, int value)
+{
+	char path[512], val[16], rel[64];
+	int r;
+
+	snprintf(rel, sizeof(rel), "action/%s", action);
+	r = dev_path(path, sizeof(path), hba, dev, rel);
+	if (r < 0)
+		return r;
+	snprintf(val, sizeof(val), "%d", value);
+	return write_file(path, val);
+}
+
+int cfs_module_param(const char *name, const char *value)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/%s", param_root, name);
+	return write_file(path, value);
+}

@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* TCMU UIO devices: discovery, names, mapping (see uio.h). */
+#include "uio.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "util/err.h"
+
+#define UIO_PREFIX "tcm-user/"
+
+static char sys_root[256] = "/sys/class/uio";
+static char dev_root[256] = "/dev";
+
+void uio_set_roots(const char *sys_class_uio, const char *dev)
+{
+	snprintf(sys_root, sizeof(sys_root), "%s",
+		 sys_class_uio ? sys_class_uio : "/sys/class/uio");
+	snprintf(dev_root, sizeof(dev_root), "%s", dev ? dev : "/dev");
+}
+
+/* Copy [s, s+n) into dst; -EINVAL if it does not fit or is empty. */
+static int copy_part(char *dst, size_t cap, const char *s, size_t n)
+{
+	if (!n || n >= cap)
+		return -EINVAL;
+	memcpy(dst, s, n);
+	dst[n] = '\0';
+	return 0;
+}
+
+int uio_parse_name(const char *name, struct uio_dev *u)
+{
+	const char *p, *slash;
+	char num[16], *end;
+	unsigned long hba;
+
+	memset(u, 0, sizeof(*u));
+	if (strncmp(name, UIO_PREFIX, strlen(UIO_PREFIX)))
+		return -EINVAL;
+	p = name + strlen(UIO_PREFIX);
+	slash = strchr(p, '/');
+	if (!slash || copy_part(num, sizeof(num), p, (size_t)(slash - p)))
+		return -EINVAL;
+	errno = 0;
+	hba = strtoul(num, &end, 10);
+	if (*end || errno || hba > 0xffffffffu)
+		return -EINVAL;
+	u->hba = (unsigned int)hba;
+	p = slash + 1;
+	slash = strchr(p, '/');
+	if (copy_part(u->dev, sizeof(u->dev), p, slash ? (size_t)(slash - p) : strlen(p)))
+		return -EINVAL;
+	if (!slash)
+		return 0;
+	if (strlen(slash + 1) >= sizeof(u->cfg))
+		return -EINVAL;
+	strcpy(u->cfg, slash + 1);
+	slash = strchr(u->cfg, '/');
+	if (copy_part(u->subtype, sizeof(u->subtype), u->cfg,
+		      slash ? (size_t)(slash - u->cfg) : strlen(u->cfg)))
+		return -EINVAL;
+	u->handler_off = slash ? (size_t)(slash + 1 - u->cfg) : strlen(u->cfg);
+	return 0;
+}
+
+static int read_line(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	while (n > 0 && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	return 0;
+}
+
+int uio_read(unsigned int minor, struct uio_dev *u, struct err *err)
+{
+	char path[256], name[1024], size[64], *end;
+	int r;
+
+	snprintf(path, sizeof(path), "%s/uio%u/name", sys_root, minor);
+	r = read_line(path, name, sizeof(name));
+	if (r < 0)
+		return err_set_errno(err, r, "cannot read %s", path);
+	if (uio_parse_name(name, u) < 0)
+		return err_set(err, -EINVAL, "uio%u: '%s' is not a TCMU device name", minor, name);
+	u->minor = minor;
+	snprintf(path, sizeof(path), "%s/uio%u/maps/map0/size", sys_root, minor);
+	r = read_line(path, size, sizeof(size));
+	if (r < 0)
+		return err_set_errno(err, r, "cannot read %s", path);
+	errno = 0;
+	u->map_size = strtoull(size, &end, 0);
+	if (*end || errno || !u->map_size)
+		return err_set(err, -EINVAL, "%s: bad size '%s'", path, size);
+	return 0;
+}
+
+static int by_minor(const void *a, const void *b)
+{
+	unsigned int x = *(const unsigned int *)a, y = *(const unsigned int *)b;
+
+	return (x > y) - (x < y);
+}
+
+int uio_scan(int (*fn)(const struct uio_dev *u, void *opaque), void *opaque)
+{
+	DIR *dir = opendir(sys_root);
+	unsigned int minors[1024];
+	size_t n = 0;
+	struct dirent *de;
+	int r = 0;
+
+	if (!dir)
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(dir)) && n < sizeof(minors) / sizeof(minors[0])) {
+		char *end;
+		unsigned long m;
+
+		if (strncmp(de->d_name, "uio", 3))
+			continue;
+		m = strtoul(de->d_name + 3, &end, 10);
+		if (*end || end == de->d_name + 3)
+			continue;
+		minors[n++] = (unsigned int)m;
+	}
+	closedir(dir);
+	qsort(minors, n, sizeof(minors[0]), by_minor);
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		struct uio_dev u;
+
+		if (uio_read(minors[i], &u, NULL) == 0)
+			r = fn(&u, opaque);
+	}
+	return r < 0 ? r : 0;
+}
+
+int uio_open(const struct uio_dev *u, int *fd, struct err *err)
+{
+	char path[128];
+	int f;
+
+	snprintf(path, sizeof(path), "%s/uio%u", dev_root, u->minor);
+	f = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (f < 0) {
+		if (errno == EBUSY)
+			return err_set(err, -EBUSY,
+				       "%s is open in another process (a second daemon?)", path);
+		return err_set_errno(err, -errno, "cannot open %s", path);
+	}
+	*fd = f;
+	return 0;
+}
+
+int uio_map(const struct uio_dev *u, int fd, void **map, struct err *err)
+{
+	/* the kernel insists on the exact size */
+	void *m = mmap(NULL, u->map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+	if (m == MAP_FAILED)
+		return err_set_errno(err, -errno, "cannot map uio%u (%llu bytes)", u->minor,
+				     (unsigned long long)u->map_size);
+	*map = m;
+	return 0;
+}
+
+void uio_close(int fd, void *map, size_t size)
+{
+	if (map)
+		munmap(map, size);
+	if (fd >= 0)
+		close(fd);
+}
