@@ -63,9 +63,12 @@ struct blk_driver {
 	/* Required for writable nodes.  BLK_REQ_FUA only when caps has BLK_CAP_FUA. */
 	int (*pwritev)(struct blk_node *bs, uint64_t off, uint64_t len, const struct iovec *iov,
 		       int iovcnt, unsigned int flags);
-	/* Optional.  Formats: write out dirty metadata (the core then flushes bs->file).
-	 * Protocols: make written data stable (fdatasync). */
+	/* Optional.  Formats: write out dirty metadata (the core then flushes bs->file,
+	 * unless flush_syncs_file).  Protocols: make written data stable (fdatasync). */
 	int (*flush)(struct blk_node *bs);
+	/* Formats: flush itself ends with a flush of bs->file (so it can order its own
+	 * writes around that one sync); the core does not flush bs->file after it. */
+	bool flush_syncs_file;
 	/* Optional (-ENOTSUP when absent). */
 	int (*discard)(struct blk_node *bs, uint64_t off, uint64_t len);
 	/* Optional: -ENOTSUP makes the core write zero buffers unless NO_FALLBACK. */

@@ -207,7 +207,7 @@ int blk_flush(struct blk_node *bs)
 		return 0;
 	if (bs->drv->flush && !((bs->open_flags & BLK_O_NO_FLUSH) && !bs->file))
 		r = bs->drv->flush(bs);
-	if (r == 0 && bs->file)
+	if (r == 0 && bs->file && !(bs->drv->flush && bs->drv->flush_syncs_file))
 		r = blk_flush(bs->file);
 	return r;
 }
