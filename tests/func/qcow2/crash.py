@@ -4,10 +4,11 @@ and check, after every kill, that `qemu-img check` reports no corruption (leaks 
 that every 4 KiB block holds the value it had at the last acknowledged flush or a value
 written after it.
 
-  crash.py QT_IO IMAGE CLUSTER KILLS SEED [lazy]
+  crash.py QT_IO IMAGE CLUSTER KILLS SEED [lazy] [-- WRITER_ARGS...]
 
 lazy: the image uses lazy refcounts; it is reopened read-write through qemu-tcmu-io (which
 repairs the refcounts) before `qemu-img check`, which must then find it clean.
+WRITER_ARGS go to the writer (e.g. -t none).
 """
 import json
 import os
@@ -50,9 +51,9 @@ def qemu_check(img):
 
 
 class Writer:
-    def __init__(self, qt_io, img):
+    def __init__(self, qt_io, img, args):
         env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
-        self.p = subprocess.Popen([qt_io, img], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        self.p = subprocess.Popen([qt_io] + args + [img], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, env=env, text=True, bufsize=1)
         self.acked = 0
         self.errors = []
@@ -74,12 +75,12 @@ class Writer:
             return False
 
 
-def one_run(qt_io, img, size, cl, state, rng):
+def one_run(qt_io, img, size, cl, state, rng, args):
     nblk = size // BLK
     latest = bytearray(state)
     snaps = [bytes(state)]       # snaps[k]: latest values when flush k was sent
     after = [dict()]             # after[k]: block -> values sent after flush k
-    w = Writer(qt_io, img)
+    w = Writer(qt_io, img, args)
     deadline = time.time() + rng.uniform(0.05, 0.6)
     killer = threading.Timer(deadline - time.time(), lambda: w.p.send_signal(signal.SIGKILL))
     killer.start()
@@ -121,8 +122,11 @@ def one_run(qt_io, img, size, cl, state, rng):
 
 
 def main():
-    qt_io, img, cl, kills, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-    lazy = len(sys.argv) > 6 and sys.argv[6] == "lazy"
+    argv, args = sys.argv, []
+    if "--" in argv:
+        argv, args = argv[:argv.index("--")], argv[argv.index("--") + 1:]
+    qt_io, img, cl, kills, seed = argv[1], argv[2], int(argv[3]), int(argv[4]), int(argv[5])
+    lazy = len(argv) > 6 and argv[6] == "lazy"
     global BLK
     BLK = min(BLK, cl)
     rng = random.Random(seed)
@@ -132,10 +136,11 @@ def main():
     state = image_blocks(img, size)
     flushes = leaks = 0
     for i in range(kills):
-        durable, later, k = one_run(qt_io, img, size, cl, state, rng)
+        durable, later, k = one_run(qt_io, img, size, cl, state, rng, args)
         flushes += k
         if lazy:
-            subprocess.run([qt_io, "-q", "-c", "length", img], check=True, capture_output=True)
+            subprocess.run([qt_io, "-q", "-c", "length"] + args + [img], check=True,
+                           capture_output=True)
         leaks = qemu_check(img)
         if lazy and leaks:
             sys.exit(f"kill {i}: lazy refcounts repaired but {leaks} leaks remain")

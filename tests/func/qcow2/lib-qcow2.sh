@@ -52,3 +52,25 @@ if [key(e) for e in a] != [key(e) for e in b]:
     print(len(a), "vs", len(b), "extents"); sys.exit(1)
 PY
 }
+
+# prepare NAME IMG CREATE_OPTS: a 32 MiB image for the crash tests; by NAME: snapshot*,
+# backing*, compressed* images start with content the workload overwrites
+prepare() {
+  local img=$2
+  case $1 in
+    snapshot*)
+      qemu-img create -q -f qcow2 ${3:+-o "$3"} "$img" 32M
+      qemu-io -c 'write -P 0x5 0 32M' "$img" >/dev/null
+      qemu-img snapshot -c s1 "$img" ;;
+    backing*)
+      qemu-img create -q -f qcow2 "$img.base" 32M
+      qemu-io -c 'write -P 0x5 0 24M' -c 'write -z 24M 8M' "$img.base" >/dev/null
+      qemu-img create -q -f qcow2 -b "$img.base" -F qcow2 ${3:+-o "$3"} "$img" 32M ;;
+    compressed*)
+      qemu-img create -q -f raw "$img.raw" 32M
+      qemu-io -f raw -c 'write -P 0x6 0 16M' -c 'write -P 0x7 16M 12M' "$img.raw" >/dev/null
+      qemu-img convert -c -O qcow2 ${3:+-o "$3"} "$img.raw" "$img"
+      rm -f "$img.raw" ;;
+    *) qemu-img create -q -f qcow2 ${3:+-o "$3"} "$img" 32M ;;
+  esac
+}
