@@ -9,7 +9,7 @@
  *
  * Runs in the attached loop only (submissions and completions), so the free list of
  * child requests needs no lock.  The parent's drv[] fields: [0] children pending,
- * [1] first error, [2] I/O epoch slot.
+ * [1] first error, [2] I/O epoch slot (reads, writes) or sync sequence number (flush).
  */
 #include "qcow2.h"
 
@@ -97,6 +97,8 @@ static void parent_put(struct qcow2_state *s, struct blk_req *parent)
 		return;
 	if (parent->op != BLK_OP_FLUSH)
 		qcow2_io_end(s, (unsigned int)parent->drv[2]);
+	else if (!parent->drv[1])
+		qcow2_sync_completed(s, parent->drv[2]);
 	blk_req_complete(parent, (int)(intptr_t)parent->drv[1]);
 }
 
@@ -247,6 +249,8 @@ static int submit_flush(struct blk_node *bs, struct blk_req *req)
 	struct qcow2_child *c = meta_clean(s) ? child_get(s) : NULL;
 
 	s->stat_fast_flush += c != NULL;
+	if (c)
+		req->drv[2] = ++s->sync_seq;
 	qcow2_unlock(s);
 	if (!c)
 		return -ENOTSUP;

@@ -112,8 +112,6 @@ int qcow2_write_slice(struct blk_node *bs, struct qcow2_cache *c, struct qcow2_s
 		return r;
 	sl->dirty = false;
 	c->ndirty--;
-	if (c == &s->rbc)
-		s->r_written = true;
 	return 0;
 }
 

@@ -129,7 +129,7 @@ static int new_l2_table(struct blk_node *bs, uint64_t l1i, uint64_t old)
 	struct qcow2_state *s = bs->opaque;
 	uint64_t off, got;
 	uint8_t *buf = NULL;
-	bool fresh;
+	bool zero;
 	int r;
 
 	if (old) {
@@ -141,14 +141,16 @@ static int new_l2_table(struct blk_node *bs, uint64_t l1i, uint64_t old)
 		if (r < 0)
 			goto out;
 	}
-	r = qcow2_alloc_clusters(bs, 1, &off, &got, &fresh);
+	r = qcow2_alloc_for_use(bs, 1, &off, &got, &zero);
 	if (r < 0)
 		goto out;
 	qcow2_cache_discard(&s->l2c, off, s->cluster_size);
 	r = blk_pwrite(bs->file, off, buf ? buf : qcow2_zero_buf(), s->cluster_size, 0);
 	if (r < 0)
 		goto out;
-	s->t_dirty = true;
+	/* a lost write of an empty table in a cluster reading as zeroes is harmless */
+	if (buf || !zero)
+		s->t_dirty = true;
 	qcow2_l1_set(s, (uint32_t)l1i, off | QCOW2_OFLAG_COPIED);
 	if (old)
 		r = qcow2_free_later(bs, old, s->cluster_size);

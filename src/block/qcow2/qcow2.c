@@ -79,24 +79,42 @@ static int qcow2_probe(const uint8_t *buf, size_t len, const char *filename)
 
 /* ---- write ordering ----------------------------------------------------------------------- */
 
+void qcow2_sync_completed(struct qcow2_state *s, uint64_t seq)
+{
+	uint64_t cur = __atomic_load_n(&s->sync_done, __ATOMIC_RELAXED);
+
+	while (cur < seq && !__atomic_compare_exchange_n(&s->sync_done, &cur, seq, true,
+							 __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+		;
+}
+
+/* Make everything written so far durable (the caller holds the lock). */
 int qcow2_sync(struct blk_node *bs)
 {
 	struct qcow2_state *s = bs->opaque;
-	int r = blk_flush(bs->file);
+	uint64_t seq = ++s->sync_seq;
+	bool t = s->t_dirty, need = s->need_sync;
+	int r;
 
-	if (r == 0) {
-		s->sync_count++;
-		s->stat_syncs++;
-		s->t_dirty = false;
-		s->r_written = false;
+	s->t_dirty = false;
+	s->need_sync = false;
+	r = blk_flush(bs->file);
+	if (r < 0) {
+		s->t_dirty |= t;
+		s->need_sync |= need;
+		return r;
 	}
-	return r;
+	s->stat_syncs++;
+	qcow2_sync_completed(s, seq);
+	return 0;
 }
 
 /*
  * Before an L2/L1 entry may be written: new tables and refcount blocks (t_dirty) are
- * durable before the refcount-table entries pointing at them, and all refcount increments
- * are durable before the entries using the clusters.  Lazy refcounts skip the latter.
+ * durable before the refcount-table entries pointing at them, and whatever the entries
+ * need (need_sync: refcounts and file length of directly allocated clusters, data copied
+ * from an old cluster) is durable before them.  Clusters taken from the reserve need
+ * nothing: their refcounts and the file length went out a flush earlier (reserve.c).
  */
 int qcow2_write_deps(struct blk_node *bs)
 {
@@ -107,7 +125,12 @@ int qcow2_write_deps(struct blk_node *bs)
 		return r;
 	if ((r = qcow2_write_rt(bs)) < 0 || (r = qcow2_cache_writeback(bs, &s->rbc)) < 0)
 		return r;
-	if (s->t_dirty || (s->r_written && !s->lazy))
+	if (s->need_data_sync) {
+		if ((r = blk_flush(s->data_file)) < 0)
+			return r;
+		s->need_data_sync = false;
+	}
+	if (s->t_dirty || s->need_sync)
 		r = qcow2_sync(bs);
 	return r;
 }
@@ -118,8 +141,11 @@ int qcow2_flush_meta(struct blk_node *bs)
 	struct qcow2_state *s = bs->opaque;
 	int r = 0;
 
-	if (s->data_file && (r = blk_flush(s->data_file)) < 0)
-		return r;
+	if (s->data_file) {
+		if ((r = blk_flush(s->data_file)) < 0)
+			return r;
+		s->need_data_sync = false;
+	}
 	if (s->l2c.ndirty || s->l1_any_dirty)
 		r = qcow2_write_deps(bs);
 	if (r == 0)
@@ -130,13 +156,20 @@ int qcow2_flush_meta(struct blk_node *bs)
 		return r;
 	qcow2_frees_written(s);
 	r = qcow2_apply_ripe_frees(bs, !(bs->open_flags & BLK_O_NO_FLUSH));
-	if (r == 0)
+	if (r == 0 && !s->closing)
+		r = qcow2_rsv_refill(bs);
+	/* a refcount block made now gets its table entry in the next epoch */
+	if (r == 0 && !(s->t_dirty && s->rt_any_dirty))
 		r = qcow2_write_rt(bs);
 	if (r == 0)
 		r = qcow2_cache_writeback(bs, &s->rbc);
+	if (r == 0)
+		qcow2_rsv_stamp(s);
 	return r;
 }
 
+/* Metadata in order, then the one sync that ends the epoch (the core does not flush
+ * bs->file again: flush_syncs_file). */
 static int qcow2_flush(struct blk_node *bs)
 {
 	struct qcow2_state *s = bs->opaque;
@@ -144,6 +177,8 @@ static int qcow2_flush(struct blk_node *bs)
 
 	qcow2_lock(s);
 	r = qcow2_flush_meta(bs);
+	if (r == 0)
+		r = qcow2_sync(bs);
 	qcow2_unlock(s);
 	return r;
 }
@@ -291,6 +326,7 @@ static void free_state(struct blk_node *bs)
 	free(s->rt);
 	free(s->rt_dirty);
 	free(s->frees);
+	free(s->rsv);
 	free(s->backing_name);
 	free(s->backing_fmt);
 	free(s->data_file_name);
@@ -353,17 +389,24 @@ static int close_rw(struct blk_node *bs)
 	struct qcow2_state *s = bs->opaque;
 	int r;
 
-	/* no I/O is in flight: every queued free becomes applicable after one sync */
+	/* no I/O is in flight: every queued free becomes applicable after one sync; unused
+	 * reservations go back */
+	s->closing = true;
 	r = qcow2_flush_meta(bs);
-	if (r == 0 && s->nfrees && (r = qcow2_sync(bs)) == 0)
-		r = qcow2_flush_meta(bs);
-	if (r == 0 && s->lazy) {
-		r = qcow2_sync(bs);
+	if (r == 0 && (s->nfrees || s->nrsv) && (r = qcow2_sync(bs)) == 0) {
+		r = qcow2_rsv_release(bs);
 		if (r == 0)
-			r = qcow2_set_incompat(bs, s->incompat & ~QCOW2_INCOMPAT_DIRTY);
+			r = qcow2_flush_meta(bs);
 	}
 	if (r == 0)
+		r = qcow2_rsv_shrink_file(bs);
+	if (r == 0)
 		r = qcow2_sync(bs);
+	if (r == 0 && s->lazy) {
+		r = qcow2_set_incompat(bs, s->incompat & ~QCOW2_INCOMPAT_DIRTY);
+		if (r == 0)
+			r = qcow2_sync(bs);
+	}
 	return r;
 }
 
@@ -456,6 +499,7 @@ const struct blk_driver blk_driver_qcow2 = {
 	.preadv = qcow2_preadv,
 	.pwritev = qcow2_pwritev,
 	.flush = qcow2_flush,
+	.flush_syncs_file = true,
 	.discard = qcow2_discard,
 	.write_zeroes = qcow2_write_zeroes,
 	.block_status = qcow2_block_status,

@@ -100,8 +100,16 @@ struct qcow2_cache {
 
 struct qcow2_free {
 	uint64_t off, len; /* host byte range whose clusters lose one reference */
-	uint64_t gen;	   /* UINT64_MAX until the reference removal was written */
+	uint64_t gen;	   /* UINT64_MAX until the reference removal was written; then the
+			    * sync sequence number (ripe once a later sync completed) */
 	uint64_t epoch;	   /* I/O epoch when queued (safe once s->epoch >= epoch + 2) */
+};
+
+/* A run of reserved clusters (reserve.c). */
+struct qcow2_rsv {
+	uint64_t c, n; /* clusters [c, c+n) */
+	uint64_t gen;  /* sync sequence number once written (UINT64_MAX before) */
+	bool zero;     /* reads as zeroes (fresh or punched) */
 };
 
 struct qcow2_inflight {
@@ -185,10 +193,18 @@ struct qcow2_state {
 
 	/* write ordering (docs/QCOW2.md) */
 	bool t_dirty;	     /* new tables/blocks written since the last sync */
-	bool r_written;	     /* refcount data written since the last sync */
-	uint64_t sync_count; /* our own dependency syncs */
+	bool need_sync;	     /* pointers to be written need a sync first (direct allocations,
+			      * copied data) */
+	bool need_data_sync; /* ... a flush of the external data file */
+	uint64_t sync_seq;   /* syncs started */
+	uint64_t sync_done;  /* highest sequence number of a completed sync (atomic) */
 	struct qcow2_free *frees;
 	size_t nfrees, frees_cap;
+	struct qcow2_rsv *rsv; /* reservations, oldest first */
+	size_t nrsv, rsv_cap;
+	uint64_t rsv_used, rsv_missed; /* clusters taken from / allocated past the reserve */
+	bool extended;		       /* the file was extended to cover reservations */
+	bool closing;		       /* no more reservations */
 
 	/* concurrency */
 	pthread_mutex_t lock;
@@ -296,9 +312,30 @@ void qcow2_frees_written(struct qcow2_state *s);
 int qcow2_write_rt(struct blk_node *bs);
 int qcow2_rt_init(struct blk_node *bs, struct err *err);
 
+/* ---- reserve.c ------------------------------------------------------------------------ */
+
+/* Clusters for new data or tables: ready reservations first, else a direct allocation
+ * (which sets need_sync).  *zero: they read as zeroes. */
+int qcow2_alloc_for_use(struct blk_node *bs, uint64_t n, uint64_t *off, uint64_t *got, bool *zero);
+int qcow2_rsv_take(struct qcow2_state *s, uint64_t want, uint64_t *off, uint64_t *got, bool *zero);
+/* At a flush, after the pointers were written: reserve for the next epoch. */
+int qcow2_rsv_refill(struct blk_node *bs);
+/* After the refcount blocks and table were written: the next sync makes them ready. */
+void qcow2_rsv_stamp(struct qcow2_state *s);
+/* Close: give every reservation back, then the file's unused tail. */
+int qcow2_rsv_release(struct blk_node *bs);
+int qcow2_rsv_shrink_file(struct blk_node *bs);
+
 /* ---- flush ordering (qcow2.c) ---------------------------------------------------------- */
 
 int qcow2_sync(struct blk_node *bs);
+/* Has a sync that started after sequence number @gen completed? */
+static inline bool qcow2_synced_since(const struct qcow2_state *s, uint64_t gen)
+{
+	return __atomic_load_n(&s->sync_done, __ATOMIC_ACQUIRE) > gen;
+}
+/* A sync with sequence number @seq completed (any thread). */
+void qcow2_sync_completed(struct qcow2_state *s, uint64_t seq);
 /* Make every reference target durable so pointers (L2/L1 entries) may be written. */
 int qcow2_write_deps(struct blk_node *bs);
 int qcow2_flush_meta(struct blk_node *bs);

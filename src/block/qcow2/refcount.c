@@ -426,7 +426,6 @@ int qcow2_write_rt(struct blk_node *bs)
 		if (r < 0)
 			return r;
 		s->rt_dirty[sec] = 0;
-		s->r_written = true;
 	}
 	s->rt_any_dirty = false;
 	return 0;
@@ -491,7 +490,7 @@ void qcow2_frees_written(struct qcow2_state *s)
 {
 	for (size_t i = 0; i < s->nfrees; i++)
 		if (s->frees[i].gen == UINT64_MAX)
-			s->frees[i].gen = s->sync_count;
+			s->frees[i].gen = s->sync_seq;
 }
 
 int qcow2_free_entry_later(struct blk_node *bs, uint64_t entry)
@@ -563,7 +562,7 @@ int qcow2_apply_ripe_frees(struct blk_node *bs, bool punch)
 	for (size_t i = 0; i < s->nfrees; i++) {
 		struct qcow2_free *f = &s->frees[i];
 
-		if (r == 0 && f->gen != UINT64_MAX && f->gen < s->sync_count &&
+		if (r == 0 && f->gen != UINT64_MAX && qcow2_synced_since(s, f->gen) &&
 		    s->epoch >= f->epoch + 2) {
 			r = release_range(bs, f->off, f->len, punch);
 			if (r == 0)

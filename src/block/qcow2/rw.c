@@ -270,7 +270,7 @@ struct wplan {
 	uint64_t len;	/* guest bytes this step writes */
 	uint64_t host;	/* INPLACE: host of the first byte; else host of the first cluster */
 	uint64_t c0, k; /* guest clusters [c0, c0+k) (META/NEW) */
-	bool fresh;	/* NEW clusters never written: zero regions may be skipped */
+	bool zero;	/* NEW clusters read as zeroes: zero regions may be skipped */
 	bool replace;	/* NEW over a host cluster we drop a reference to */
 	struct qcow2_map first, last;
 	struct qcow2_inflight fl;
@@ -372,7 +372,7 @@ static int plan_write(struct blk_node *bs, uint64_t off, uint64_t len, struct wp
 	p->c0 = off >> s->cluster_bits;
 	p->len = we - in;
 	p->k = 1;
-	p->fresh = false;
+	p->zero = false;
 	p->replace = false;
 	p->last = p->first;
 	if (is_ours(&p->first)) {
@@ -411,7 +411,7 @@ static int plan_claim(struct blk_node *bs, uint64_t off, uint64_t len, struct wp
 	if (p->kind == PLAN_NEW && s->data_file) {
 		p->host = p->c0 << s->cluster_bits;
 	} else if (p->kind == PLAN_NEW) {
-		r = qcow2_alloc_clusters(bs, p->k, &p->host, &got, &p->fresh);
+		r = qcow2_alloc_for_use(bs, p->k, &p->host, &got, &p->zero);
 		if (r < 0)
 			return r;
 		if (got < p->k) {
@@ -432,7 +432,7 @@ static int plan_claim(struct blk_node *bs, uint64_t off, uint64_t len, struct wp
 struct cow_region {
 	uint64_t start, end; /* bytes within the cluster */
 	uint8_t *buf;	     /* NULL: zeroes */
-	bool skip;	     /* fresh cluster and zeroes: leave the hole */
+	bool skip;	     /* zero cluster and zeroes: leave the hole */
 };
 
 /* Do bytes [start, end) of the cluster at @guest read as zeroes under @m, cheaply? */
@@ -469,7 +469,7 @@ static int fill_region(struct blk_node *bs, const struct wplan *p, const struct 
 	if (!len)
 		return 0;
 	if (region_zero(bs, m, guest, c->start, c->end)) {
-		c->skip = p->fresh;
+		c->skip = p->zero;
 		return 0;
 	}
 	if (posix_memalign(&buf, 4096, len))
@@ -569,6 +569,29 @@ static uint64_t sc_mask(unsigned int a, unsigned int b)
 	return (b >= 31 ? 0xffffffffull : ((1ull << (b + 1)) - 1)) & ~((1ull << a) - 1);
 }
 
+/*
+ * May the L2 entries of @p be written in the same flush epoch as its data?  Only if a lost
+ * data write leaves what the guest read before: the clusters read as zeroes and so did
+ * the whole old content.  Otherwise the next pointer write waits for a sync.
+ */
+static void note_dependency(struct blk_node *bs, const struct wplan *p)
+{
+	struct qcow2_state *s = bs->opaque;
+	uint64_t g0 = p->c0 << s->cluster_bits, cs = s->cluster_size;
+	bool same_epoch =
+		p->kind == PLAN_NEW && p->zero && !s->data_file &&
+		region_zero(bs, &p->first, g0, 0, cs) &&
+		region_zero(bs, &p->last, g0 + (p->k - 1) * cs, 0, cs) &&
+		(p->k <= 2 || !bs->backing || g0 + cs >= (uint64_t)blk_getlength(bs->backing));
+
+	if (same_epoch)
+		return;
+	if (s->data_file)
+		s->need_data_sync = true;
+	else
+		s->need_sync = true;
+}
+
 /* Point the L2 entries at the written clusters. */
 static int commit(struct blk_node *bs, const struct wplan *p, uint64_t off)
 {
@@ -630,8 +653,10 @@ static int write_step(struct blk_node *bs, uint64_t off, uint64_t len, const str
 	if (p.kind == PLAN_INPLACE)
 		return r;
 	qcow2_lock(s);
-	if (r == 0)
+	if (r == 0) {
+		note_dependency(bs, &p);
 		r = commit(bs, &p, off);
+	}
 	if (r < 0 && p.kind == PLAN_NEW && !s->data_file)
 		qcow2_update_refcount(bs, p.host, p.k << s->cluster_bits, -1);
 	inflight_remove(s, &p.fl);
