@@ -376,6 +376,26 @@ int qcow2_check_overlap(struct qcow2_state *s, uint64_t off, uint64_t len, unsig
 	return hit ? -EIO : 0;
 }
 
+/*
+ * As QEMU: a writable v3 image gets the corrupt bit on disk (incompatible bit 1), so that
+ * nobody opens it read-write again before `qemu-img check -r all` repaired it.  Nothing
+ * else is written after a metadata inconsistency (close writes no metadata).
+ */
+static void mark_corrupt(struct blk_node *bs)
+{
+	struct qcow2_state *s = bs->opaque;
+	int r;
+
+	if (s->read_only || s->version < 3 || (s->incompat & QCOW2_INCOMPAT_CORRUPT))
+		return;
+	r = qcow2_set_incompat(bs, s->incompat | QCOW2_INCOMPAT_CORRUPT);
+	if (r == 0)
+		r = blk_flush(bs->file);
+	if (r < 0)
+		log_err("qcow2: %s: could not mark the image corrupt: %s", bs->filename,
+			strerror(-r));
+}
+
 int qcow2_corrupt(struct blk_node *bs, const char *fmt, ...)
 {
 	struct qcow2_state *s = bs->opaque;
@@ -385,9 +405,11 @@ int qcow2_corrupt(struct blk_node *bs, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (!s->corrupt)
-		log_err("qcow2: %s: %s; further writes are refused (run 'qemu-img check')",
-			bs->filename, msg);
+	if (s->corrupt)
+		return -EIO;
 	s->corrupt = true;
+	log_err("qcow2: %s: %s; further writes are refused (run 'qemu-img check')", bs->filename,
+		msg);
+	mark_corrupt(bs);
 	return -EIO;
 }
