@@ -188,6 +188,31 @@ int qcow2_get_l2(struct blk_node *bs, uint64_t guest, bool alloc, struct qcow2_s
 	return qcow2_cache_get(bs, &s->l2c, l2off + (l2i / per_slice) * s->l2c.slice_size, out);
 }
 
+int qcow2_l1_drop(struct blk_node *bs, uint32_t i)
+{
+	struct qcow2_state *s = bs->opaque;
+	uint64_t l2off = s->l1[i] & QCOW2_L1E_OFFSET_MASK,
+		 per = s->l2c.slice_size / s->l2_entry_size;
+	int r;
+
+	if (!l2off)
+		return 0;
+	if ((r = check_l2_offset(bs, i, l2off)) < 0)
+		return r;
+	for (uint64_t o = 0; o < s->cluster_size; o += s->l2c.slice_size) {
+		struct qcow2_slice *sl = NULL;
+
+		r = qcow2_cache_get(bs, &s->l2c, l2off + o, &sl);
+		for (unsigned int k = 0; r == 0 && k < per; k++)
+			r = qcow2_free_entry_later(bs, qcow2_l2_get(s, sl, k));
+		qcow2_cache_put(sl);
+		if (r < 0)
+			return r;
+	}
+	qcow2_l1_set(s, i, 0);
+	return qcow2_free_later(bs, l2off, s->cluster_size);
+}
+
 int qcow2_get_map(struct blk_node *bs, uint64_t guest, struct qcow2_map *m)
 {
 	struct qcow2_state *s = bs->opaque;

@@ -438,7 +438,7 @@ static void qcow2_refresh_limits(struct blk_node *bs, struct blk_limits *lim)
 
 	lim->opt_transfer = (uint32_t)s->cluster_size;
 	lim->discard_granularity = (uint32_t)s->cluster_size;
-	lim->caps = BLK_CAP_DISCARD | BLK_CAP_ZERO_UNMAP;
+	lim->caps = BLK_CAP_DISCARD | BLK_CAP_ZERO_UNMAP | BLK_CAP_RESIZE;
 	if (s->version >= 3 || !bs->backing)
 		lim->caps |= BLK_CAP_DISCARD_ZEROES | BLK_CAP_FAST_ZERO;
 	if (s->version < 3 && bs->backing)
@@ -496,6 +496,7 @@ const struct blk_driver blk_driver_qcow2 = {
 	.close = qcow2_close,
 	.refresh_limits = qcow2_refresh_limits,
 	.get_length = qcow2_get_length,
+	.truncate = qcow2_truncate,
 	.preadv = qcow2_preadv,
 	.pwritev = qcow2_pwritev,
 	.flush = qcow2_flush,

@@ -375,6 +375,8 @@ uint64_t qcow2_l2_get_bitmap(const struct qcow2_state *s, const struct qcow2_sli
 void qcow2_l2_set(struct qcow2_state *s, struct qcow2_slice *sl, unsigned int i, uint64_t entry,
 		  uint64_t bitmap);
 void qcow2_l1_set(struct qcow2_state *s, uint32_t i, uint64_t entry);
+/* Drop L1 entry @i: its L2 table and every cluster the table maps lose a reference. */
+int qcow2_l1_drop(struct blk_node *bs, uint32_t i);
 int qcow2_write_l1(struct blk_node *bs);
 /* Data I/O accounting for deferred frees. */
 unsigned int qcow2_io_begin(struct qcow2_state *s);	     /* under s->lock */
@@ -390,11 +392,17 @@ int qcow2_pwritev(struct blk_node *bs, uint64_t off, uint64_t len, const struct 
 int qcow2_read_mapped(struct blk_node *bs, const struct qcow2_map *m, uint64_t off, uint64_t len,
 		      uint8_t *buf);
 int qcow2_discard(struct blk_node *bs, uint64_t off, uint64_t len);
+/* Wait (releasing s->lock) until no allocation of guest clusters [c0, c1) is in flight. */
+void qcow2_wait_inflight(struct qcow2_state *s, uint64_t c0, uint64_t c1);
 int qcow2_write_zeroes(struct blk_node *bs, uint64_t off, uint64_t len, unsigned int flags);
 int qcow2_block_status(struct blk_node *bs, uint64_t off, uint64_t len, uint64_t *pnum,
 		       uint64_t *map, struct blk_node **file);
 const uint8_t *qcow2_zero_buf(void); /* QCOW2_ZERO_BUF bytes of zeroes */
 #define QCOW2_ZERO_BUF (1u << 21)
+
+/* ---- resize.c ------------------------------------------------------------------------- */
+
+int qcow2_truncate(struct blk_node *bs, uint64_t size, struct err *err);
 
 /* ---- compress.c ----------------------------------------------------------------------- */
 

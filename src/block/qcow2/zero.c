@@ -24,7 +24,7 @@ static bool cluster_allocated(const struct qcow2_map *m)
 	return m->has_host || m->compressed;
 }
 
-static void wait_inflight(struct qcow2_state *s, uint64_t c0, uint64_t c1)
+void qcow2_wait_inflight(struct qcow2_state *s, uint64_t c0, uint64_t c1)
 {
 	for (;;) {
 		bool hit = false;
@@ -94,7 +94,7 @@ int qcow2_discard(struct blk_node *bs, uint64_t off, uint64_t len)
 	if (s->corrupt)
 		return -EIO;
 	qcow2_lock(s);
-	wait_inflight(s, c0, c1);
+	qcow2_wait_inflight(s, c0, c1);
 	for (uint64_t c = c0; c < c1 && r == 0; c++)
 		r = discard_cluster(bs, c << s->cluster_bits);
 	qcow2_unlock(s);
@@ -185,7 +185,7 @@ static int zeroize(struct blk_node *bs, uint64_t off, uint64_t len, unsigned int
 	if (s->data_file_raw && (r = blk_write_zeroes(s->data_file, off, len, 0)) < 0)
 		return r;
 	qcow2_lock(s);
-	wait_inflight(s, off >> s->cluster_bits, DIV_ROUND_UP(end, s->cluster_size));
+	qcow2_wait_inflight(s, off >> s->cluster_bits, DIV_ROUND_UP(end, s->cluster_size));
 	for (uint64_t pos = off; pos < end && r == 0;) {
 		uint64_t in = qcow2_offset_in_cluster(s, pos);
 		uint64_t n = MIN(end - pos, s->cluster_size - in);
