@@ -226,11 +226,15 @@ int blk_discard(struct blk_node *bs, uint64_t off, uint64_t len)
 		return 0;
 	if (!bs->drv->discard)
 		return -ENOTSUP;
-	/* only whole granules (and aligned blocks) are discarded; the rest is a no-op */
+	/* only whole granules (and aligned blocks) are discarded; the rest is a no-op, except
+	 * the node's last, partial granule when the request reaches the end (as QEMU) */
 	gran = MAX((uint64_t)bs->limits.discard_granularity,
 		   (uint64_t)bs->limits.request_alignment);
 	start = ALIGN_UP(off, gran);
 	end = ALIGN_DOWN(off + len, gran);
+	if (off + len == (uint64_t)blk_getlength(bs) && start <= end &&
+	    (off + len) % bs->limits.request_alignment == 0)
+		end = off + len;
 	max = bs->limits.max_discard ? ALIGN_DOWN(bs->limits.max_discard, gran) : 0;
 	while (start < end) {
 		uint64_t n = max ? MIN(max, end - start) : end - start;
