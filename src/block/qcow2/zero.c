@@ -88,6 +88,8 @@ int qcow2_discard(struct blk_node *bs, uint64_t off, uint64_t len)
 	uint64_t c0 = off >> s->cluster_bits, c1 = (off + len) >> s->cluster_bits;
 	int r = 0;
 
+	if (off + len == s->size) /* the partial last cluster goes too */
+		c1 = DIV_ROUND_UP(s->size, s->cluster_size);
 	/* v2 cannot hide the backing file: QEMU ignores such discards too */
 	if (s->version < 3 && bs->backing)
 		return 0;

@@ -56,6 +56,23 @@ resize grow-backing "" 32M 48M backing
 resize shrink-backing "" 48M 16M backing
 resize grow-snapshot "" 64M 128M snapshot
 
+# An image whose size is not a multiple of the cluster size: a discard reaching the end
+# takes the partial last cluster too, as qemu-io's does.
+for o in "" "compat=0.10" "extended_l2=on,cluster_size=16k"; do
+  step "discard of the partial last cluster ($o)"
+  S=$((33 * 1048576 + 512)) a=$T/tail-ours.qcow2 b=$T/tail-qemu.qcow2
+  qemu-img create -q -f qcow2 ${o:+-o "$o"} "$a" $S
+  qemu-io -c "write -P 0x1 0 $S" "$a" >/dev/null
+  cp "$a" "$b"
+  "$QT_IO" -q -c "discard $((33 * 1048576)) 512" -c "discard 0 65536" "$a" || fail "discard failed"
+  qemu-io -c "discard $((33 * 1048576)) 512" -c "discard 0 65536" "$b" >/dev/null
+  check_clean "$a"
+  qemu-img compare -q "$a" "$b" || fail "tail ($o): qemu-img compare finds differences"
+  check_map "$a"
+  [ "$(qemu-img check --output=json "$a" | grep allocated-clusters)" = \
+    "$(qemu-img check --output=json "$b" | grep allocated-clusters)" ] || fail "tail ($o): allocation differs"
+done
+
 step "refusals"
 qemu-img create -q -f qcow2 "$T/r.qcow2" 64M
 expect_fail "multiple of 512" "$QT_IO" -c 'truncate 1000000' "$T/r.qcow2"
