@@ -9,8 +9,12 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "util/log.h"
 
@@ -69,8 +73,10 @@ struct qcow2_slice *qcow2_cache_lookup(struct qcow2_cache *c, uint64_t off)
 
 	while (e && e->off != off)
 		e = e->hnext;
-	if (e)
+	if (e) {
 		e->ref = true;
+		e->used = c->pass;
+	}
 	return e;
 }
 
@@ -170,6 +176,7 @@ static int cache_get(struct blk_node *bs, struct qcow2_cache *c, uint64_t off, b
 	hash_insert(c, e, off);
 	e->pin = 1;
 	e->ref = true;
+	e->used = c->pass;
 	*out = e;
 	return 0;
 }
@@ -225,4 +232,118 @@ void qcow2_cache_discard(struct qcow2_cache *c, uint64_t off, uint64_t len)
 		hash_remove(c, e);
 		e->ref = false;
 	}
+}
+
+/* ---- cache-clean-interval ------------------------------------------------------------------ */
+
+static bool slice_idle(const struct qcow2_cache *c, const struct qcow2_slice *e)
+{
+	return e->off == UINT64_MAX || (!e->pin && !e->dirty && e->used != c->pass);
+}
+
+void qcow2_cache_clean_idle(struct qcow2_cache *c)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	unsigned int per_page = (unsigned int)MAX(page / c->slice_size, (size_t)1);
+
+	/* whole pages only: every slice sharing the page must be idle */
+	for (unsigned int i = 0; i + per_page <= c->n; i += per_page) {
+		bool idle = true, any = false;
+
+		for (unsigned int j = i; j < i + per_page; j++) {
+			idle &= slice_idle(c, &c->e[j]);
+			any |= c->e[j].off != UINT64_MAX;
+		}
+		if (!idle || !any)
+			continue;
+		for (unsigned int j = i; j < i + per_page; j++) {
+			if (c->e[j].off == UINT64_MAX)
+				continue;
+			hash_remove(c, &c->e[j]);
+			c->e[j].ref = false;
+			c->cleaned++;
+		}
+		madvise(c->e[i].data, (size_t)per_page * c->slice_size, MADV_DONTNEED);
+	}
+	c->pass++;
+}
+
+struct qcow2_cleaner {
+	pthread_t thread;
+	pthread_mutex_t m;
+	pthread_cond_t cv;
+	bool stop;
+	unsigned int secs;
+	struct blk_node *bs;
+};
+
+static void *cleaner_main(void *arg)
+{
+	struct qcow2_cleaner *cl = arg;
+	struct qcow2_state *s = cl->bs->opaque;
+	struct timespec t;
+
+	pthread_mutex_lock(&cl->m);
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	while (!cl->stop) {
+		t.tv_sec += cl->secs;
+		if (pthread_cond_timedwait(&cl->cv, &cl->m, &t) == 0 || cl->stop)
+			continue;
+		pthread_mutex_unlock(&cl->m);
+		qcow2_lock(s);
+		qcow2_cache_clean_idle(&s->l2c);
+		qcow2_cache_clean_idle(&s->rbc);
+		qcow2_unlock(s);
+		pthread_mutex_lock(&cl->m);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	}
+	pthread_mutex_unlock(&cl->m);
+	return NULL;
+}
+
+int qcow2_cleaner_start(struct blk_node *bs, unsigned int secs)
+{
+	struct qcow2_state *s = bs->opaque;
+	struct qcow2_cleaner *cl;
+	pthread_condattr_t a;
+	int r;
+
+	if (!secs)
+		return 0;
+	cl = calloc(1, sizeof(*cl));
+	if (!cl)
+		return -ENOMEM;
+	cl->secs = secs;
+	cl->bs = bs;
+	pthread_mutex_init(&cl->m, NULL);
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_cond_init(&cl->cv, &a);
+	pthread_condattr_destroy(&a);
+	r = pthread_create(&cl->thread, NULL, cleaner_main, cl);
+	if (r) {
+		pthread_cond_destroy(&cl->cv);
+		pthread_mutex_destroy(&cl->m);
+		free(cl);
+		return -r;
+	}
+	s->cleaner = cl;
+	return 0;
+}
+
+void qcow2_cleaner_stop(struct qcow2_state *s)
+{
+	struct qcow2_cleaner *cl = s->cleaner;
+
+	if (!cl)
+		return;
+	pthread_mutex_lock(&cl->m);
+	cl->stop = true;
+	pthread_cond_signal(&cl->cv);
+	pthread_mutex_unlock(&cl->m);
+	pthread_join(cl->thread, NULL);
+	pthread_cond_destroy(&cl->cv);
+	pthread_mutex_destroy(&cl->m);
+	free(cl);
+	s->cleaner = NULL;
 }

@@ -241,10 +241,13 @@ static int setup_caches(struct blk_node *bs, struct opts *opts, struct err *err)
 		r = opts_get_u64(opts, "cache-clean-interval", 600, &clean, err);
 	if (r < 0)
 		return r;
+	if (clean > UINT32_MAX)
+		return err_set(err, -EINVAL, "qcow2: cache-clean-interval %" PRIu64 " is too large",
+			       clean);
 	if (qcow2_cache_init(&s->l2c, "L2", slice, cache_slices(MIN(l2, need), slice)) < 0 ||
 	    qcow2_cache_init(&s->rbc, "refcount", slice, cache_slices(rb, slice)) < 0)
 		return err_set(err, -ENOMEM, "qcow2: out of memory for the metadata caches");
-	(void)clean; /* caches are sized to the image; nothing to give back periodically */
+	s->clean_interval = (unsigned int)clean;
 	return 0;
 }
 
@@ -314,6 +317,7 @@ static void free_state(struct blk_node *bs)
 {
 	struct qcow2_state *s = bs->opaque;
 
+	qcow2_cleaner_stop(s);
 	qcow2_async_free(s);
 	blk_close(s->data_file);
 	s->data_file = NULL;
@@ -374,6 +378,8 @@ static int qcow2_open(struct blk_node *bs, struct opts *opts, unsigned int flags
 		r = open_children(bs, flags, err);
 	if (r == 0 && !bs->read_only)
 		r = open_rw(bs, err);
+	if (r == 0 && (r = qcow2_cleaner_start(bs, s->clean_interval)) < 0)
+		err_set_errno(err, r, "qcow2: cannot start the cache cleaner");
 	if (r < 0) {
 		blk_close(bs->backing);
 		bs->backing = NULL;
@@ -482,8 +488,9 @@ static void qcow2_describe(struct blk_node *bs, char *buf, size_t len)
 	if (n < len)
 		snprintf(buf + n, len - n,
 			 "l2 cache: %u slices of %u bytes (%" PRIu64 " hits, %" PRIu64
-			 " misses)\nrefcount cache: %u slices\n",
-			 s->l2c.n, s->l2c.slice_size, s->l2c.hits, s->l2c.misses, s->rbc.n);
+			 " misses, %" PRIu64 " idle ones dropped)\nrefcount cache: %u slices\n",
+			 s->l2c.n, s->l2c.slice_size, s->l2c.hits, s->l2c.misses, s->l2c.cleaned,
+			 s->rbc.n);
 	qcow2_unlock(s);
 }
 

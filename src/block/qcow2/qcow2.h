@@ -78,6 +78,7 @@ struct qcow2_slice {
 	uint64_t off; /* host offset; UINT64_MAX = empty */
 	uint8_t *data;
 	unsigned int pin;
+	unsigned int used; /* the cache's clean pass when last used */
 	bool dirty;
 	bool ref; /* clock bit */
 	struct qcow2_slice *hnext;
@@ -90,10 +91,11 @@ struct qcow2_cache {
 	unsigned int hand;
 	unsigned int hmask;
 	unsigned int ndirty;
+	unsigned int pass; /* idle-clean passes so far */
 	uint8_t *mem;
 	struct qcow2_slice *e;
 	struct qcow2_slice **hash;
-	uint64_t hits, misses;
+	uint64_t hits, misses, cleaned;
 };
 
 /* ---- deferred frees and in-flight allocations ----------------------------------------- */
@@ -133,6 +135,7 @@ struct qcow2_bitmap {
 };
 
 struct qcow2_async;
+struct qcow2_cleaner;
 
 struct qcow2_state {
 	/* geometry: immutable after open */
@@ -215,8 +218,10 @@ struct qcow2_state {
 	bool corrupt;		   /* metadata problem found: refuse writes */
 
 	int meta_prealloc; /* 0 unknown, 1 no, 2 yes (QEMU's metadata-preallocation check) */
+	unsigned int clean_interval; /* cache-clean-interval, seconds (0: never) */
 
 	struct qcow2_async *async;
+	struct qcow2_cleaner *cleaner;
 	uint64_t stat_alloc, stat_syncs;
 	uint64_t stat_fast_rw, stat_fast_flush; /* requests the async path took */
 };
@@ -289,6 +294,11 @@ void qcow2_cache_mark_dirty(struct qcow2_cache *c, struct qcow2_slice *sl);
 int qcow2_cache_writeback(struct blk_node *bs, struct qcow2_cache *c);
 /* Drop slices in [off, off+len) (a freed table); dirty ones are discarded. */
 void qcow2_cache_discard(struct qcow2_cache *c, uint64_t off, uint64_t len);
+/* Drop clean slices unused since the previous call and give their memory back. */
+void qcow2_cache_clean_idle(struct qcow2_cache *c);
+/* cache-clean-interval: a thread that cleans both caches every @secs seconds. */
+int qcow2_cleaner_start(struct blk_node *bs, unsigned int secs);
+void qcow2_cleaner_stop(struct qcow2_state *s);
 int qcow2_write_slice(struct blk_node *bs, struct qcow2_cache *c, struct qcow2_slice *sl);
 
 /* ---- refcount.c ----------------------------------------------------------------------- */
