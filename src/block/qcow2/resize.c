@@ -66,7 +66,7 @@ static int alloc_at_end(struct blk_node *bs, uint64_t n, uint64_t *off)
 static int grow_l1(struct blk_node *bs, uint64_t size, uint32_t entries)
 {
 	struct qcow2_state *s = bs->opaque;
-	uint64_t bytes = ALIGN_UP((uint64_t)entries * 8, s->cluster_size), off;
+	uint64_t bytes = ALIGN_UP((uint64_t)entries * 8, s->cluster_size), off = 0;
 	uint64_t old_off = s->l1_offset, old_bytes = (uint64_t)s->l1_size * 8;
 	uint64_t *l1 = calloc(entries, 8);
 	uint8_t *dirty = calloc(DIV_ROUND_UP(entries, 64) + 1, 1), *buf = calloc(1, bytes);
