@@ -7,9 +7,17 @@
  * metadata go straight to the file.  Anything else returns -ENOTSUP and the core runs the
  * blocking code on the thread pool.
  *
+ * Allocating writes take the fast path too when nothing needs I/O: a write inside one
+ * cluster that reads as zeroes (unallocated or zero flag, no backing file, no extended
+ * L2), whose L2 slice is cached, gets a ready reservation that reads as zeroes (so no
+ * copy-on-write and no dependency sync: reserve.c); the cluster is registered in flight,
+ * the data goes to the file, and on completion the L2 entry is set in the loop (or, when
+ * the lock is busy, by a worker).
+ *
  * Runs in the attached loop only (submissions and completions), so the free list of
  * child requests needs no lock.  The parent's drv[] fields: [0] children pending,
- * [1] first error, [2] I/O epoch slot (reads, writes) or sync sequence number (flush).
+ * [1] first error, [2] I/O epoch slot (reads, writes) or sync sequence number (flush),
+ * [3] the child of an allocating write.
  */
 #include "qcow2.h"
 
@@ -29,6 +37,11 @@ struct qcow2_child {
 	struct iovec *iov;
 	int iov_cap;
 	struct qcow2_child *next;
+	/* allocating writes: the pinned L2 slice, the entry, the new host cluster */
+	struct qcow2_slice *sl;
+	unsigned int idx;
+	uint64_t host;
+	struct qcow2_inflight fl;
 	struct iovec inline_iov[CHILD_IOV_INLINE];
 };
 
@@ -243,6 +256,135 @@ static bool meta_clean(const struct qcow2_state *s)
 	       !s->t_dirty && !s->data_file;
 }
 
+/* ---- allocating writes ---------------------------------------------------------------- */
+
+/* Under the lock: set the entry (or give the cluster back after a failed write). */
+static void alloc_commit(struct blk_node *bs, struct qcow2_child *c, int ret)
+{
+	struct qcow2_state *s = bs->opaque;
+
+	if (ret == 0)
+		qcow2_l2_set(s, c->sl, c->idx, c->host | QCOW2_OFLAG_COPIED, 0);
+	else
+		qcow2_update_refcount(bs, c->host, s->cluster_size, -1);
+	qcow2_cache_put(c->sl);
+	qcow2_inflight_remove(s, &c->fl);
+}
+
+static void alloc_finish(struct qcow2_state *s, struct blk_req *parent)
+{
+	struct qcow2_child *c = (struct qcow2_child *)parent->drv[3];
+
+	child_put(s, c);
+	parent_put(s, parent);
+}
+
+static int alloc_commit_work(struct pool_work *w)
+{
+	struct blk_req *parent = container_of(w, struct blk_req, work);
+	struct qcow2_state *s = parent->bs->opaque;
+
+	qcow2_lock(s);
+	alloc_commit(parent->bs, (struct qcow2_child *)parent->drv[3],
+		     (int)(intptr_t)parent->drv[1]);
+	qcow2_unlock(s);
+	return 0;
+}
+
+static void alloc_commit_done(struct pool_work *w, int ret)
+{
+	struct blk_req *parent = container_of(w, struct blk_req, work);
+
+	(void)ret;
+	alloc_finish(parent->bs->opaque, parent);
+}
+
+static void alloc_done(struct blk_req *req, int ret)
+{
+	struct qcow2_child *c = container_of(req, struct qcow2_child, req);
+	struct blk_req *parent = c->parent;
+	struct blk_node *bs = parent->bs;
+	struct qcow2_state *s = c->s;
+
+	if (ret < 0)
+		parent->drv[1] = (uintptr_t)(intptr_t)ret;
+	if (ret < 0 || pthread_mutex_trylock(&s->lock)) {
+		/* a worker holds the lock (metadata I/O, a flush): commit there */
+		parent->work.work = alloc_commit_work;
+		parent->work.done = alloc_commit_done;
+		thread_pool_submit(bs->pool, bs->ctx, &parent->work);
+		return;
+	}
+	alloc_commit(bs, c, 0);
+	qcow2_unlock(s);
+	alloc_finish(s, parent);
+}
+
+/* A write into one cluster that reads as zeroes and has no host cluster, with its L2
+ * slice cached and nobody else changing the cluster: *sl and *idx locate the entry. */
+static bool alloc_candidate(struct blk_node *bs, const struct blk_req *req, struct qcow2_slice **sl,
+			    unsigned int *idx)
+{
+	struct qcow2_state *s = bs->opaque;
+	uint64_t c = req->off >> s->cluster_bits, l1i = c >> s->l2_bits;
+	uint64_t l2i = c & ((1ull << s->l2_bits) - 1), per = s->l2c.slice_size / s->l2_entry_size;
+	uint64_t e;
+
+	if (req->op != BLK_OP_WRITE || s->ext_l2 || s->data_file || bs->backing ||
+	    qcow2_offset_in_cluster(s, req->off) + req->len > s->cluster_size ||
+	    l1i >= s->l1_size || !(s->l1[l1i] & QCOW2_OFLAG_COPIED) ||
+	    !(s->l1[l1i] & QCOW2_L1E_OFFSET_MASK))
+		return false;
+	*sl = qcow2_cache_lookup(&s->l2c, (s->l1[l1i] & QCOW2_L1E_OFFSET_MASK) +
+						  (l2i / per) * s->l2c.slice_size);
+	if (!*sl)
+		return false;
+	*idx = (unsigned int)(l2i % per);
+	e = qcow2_l2_get(s, *sl, *idx);
+	return (e == 0 || e == QCOW2_OFLAG_ZERO) && !qcow2_inflight_overlaps(s, c, c + 1);
+}
+
+/* With the lock held (released here on success): take @req as an allocating write. */
+static int submit_alloc(struct blk_node *bs, struct blk_req *req)
+{
+	struct qcow2_state *s = bs->opaque;
+	struct seg sg = { .rel = 0, .len = req->len };
+	uint64_t cl = req->off >> s->cluster_bits;
+	struct qcow2_slice *sl;
+	struct qcow2_child *c;
+	unsigned int idx;
+	int cnt;
+
+	if (!alloc_candidate(bs, req, &sl, &idx) || !(c = child_get(s)))
+		return -EAGAIN;
+	cnt = child_iov(c, req, &sg);
+	if (cnt < 0 || !qcow2_rsv_take_zero(s, &c->host)) {
+		child_put(s, c);
+		return -EAGAIN;
+	}
+	sl->pin++;
+	c->sl = sl;
+	c->idx = idx;
+	c->fl = (struct qcow2_inflight){ .start = cl, .end = cl + 1, .next = s->inflight };
+	s->inflight = &c->fl;
+	req->drv[0] = 1;
+	req->drv[1] = 0;
+	req->drv[2] = qcow2_io_begin(s);
+	req->drv[3] = (uintptr_t)c;
+	s->stat_fast_rw++;
+	s->stat_fast_alloc++;
+	qcow2_unlock(s);
+	c->parent = req;
+	c->req = (struct blk_req){ .op = BLK_OP_WRITE,
+				   .off = c->host + qcow2_offset_in_cluster(s, req->off),
+				   .len = req->len,
+				   .iov = c->iov,
+				   .iovcnt = cnt,
+				   .cb = alloc_done };
+	blk_req_submit(s->data, &c->req);
+	return 0;
+}
+
 static int submit_flush(struct blk_node *bs, struct blk_req *req)
 {
 	struct qcow2_state *s = bs->opaque;
@@ -275,6 +417,8 @@ int qcow2_submit(struct blk_node *bs, struct blk_req *req)
 	if (req->op == BLK_OP_FLUSH)
 		return submit_flush(bs, req);
 	r = s->corrupt ? -EAGAIN : translate(bs, req, segs, &n);
+	if (r == -EAGAIN && !s->corrupt && submit_alloc(bs, req) == 0)
+		return 0;
 	if (r == 0) {
 		req->drv[2] = qcow2_io_begin(s);
 		s->stat_fast_rw++;

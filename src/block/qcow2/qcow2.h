@@ -224,6 +224,7 @@ struct qcow2_state {
 	struct qcow2_cleaner *cleaner;
 	uint64_t stat_alloc, stat_syncs;
 	uint64_t stat_fast_rw, stat_fast_flush; /* requests the async path took */
+	uint64_t stat_fast_alloc;		/* allocating writes among them */
 };
 
 /* ---- helpers ------------------------------------------------------------------------- */
@@ -328,6 +329,8 @@ int qcow2_rt_init(struct blk_node *bs, struct err *err);
  * (which sets need_sync).  *zero: they read as zeroes. */
 int qcow2_alloc_for_use(struct blk_node *bs, uint64_t n, uint64_t *off, uint64_t *got, bool *zero);
 int qcow2_rsv_take(struct qcow2_state *s, uint64_t want, uint64_t *off, uint64_t *got, bool *zero);
+/* One ready cluster that reads as zeroes, without I/O; false when there is none. */
+bool qcow2_rsv_take_zero(struct qcow2_state *s, uint64_t *off);
 /* At a flush, after the pointers were written: reserve for the next epoch. */
 int qcow2_rsv_refill(struct blk_node *bs);
 /* After the refcount blocks and table were written: the next sync makes them ready. */
@@ -402,6 +405,9 @@ int qcow2_pwritev(struct blk_node *bs, uint64_t off, uint64_t len, const struct 
 int qcow2_read_mapped(struct blk_node *bs, const struct qcow2_map *m, uint64_t off, uint64_t len,
 		      uint8_t *buf);
 int qcow2_discard(struct blk_node *bs, uint64_t off, uint64_t len);
+/* Allocations in flight (guest clusters): overlap test, removal (wakes waiters). */
+bool qcow2_inflight_overlaps(const struct qcow2_state *s, uint64_t c0, uint64_t c1);
+void qcow2_inflight_remove(struct qcow2_state *s, struct qcow2_inflight *fl);
 /* Wait (releasing s->lock) until no allocation of guest clusters [c0, c1) is in flight. */
 void qcow2_wait_inflight(struct qcow2_state *s, uint64_t c0, uint64_t c1);
 int qcow2_write_zeroes(struct blk_node *bs, uint64_t off, uint64_t len, unsigned int flags);

@@ -22,6 +22,7 @@
 #include "util/log.h"
 
 #define RSV_MIN 16u		    /* clusters */
+#define RSV_TOPUP 64u		    /* clusters reserved after a direct allocation */
 #define RSV_MAX_BYTES (64ull << 20) /* at most this much is reserved (leaked on a crash) */
 #define RSV_STAMP_NONE UINT64_MAX
 
@@ -66,43 +67,54 @@ static int rsv_push(struct qcow2_state *s, uint64_t c, uint64_t n, bool zero)
 	return 0;
 }
 
+/* The run to take from: the first ready one, else the first one. */
+static struct qcow2_rsv *pick(struct qcow2_state *s)
+{
+	for (size_t i = 0; i < s->nrsv; i++)
+		if (rsv_ready(s, &s->rsv[i]))
+			return &s->rsv[i];
+	return s->nrsv ? &s->rsv[0] : NULL;
+}
+
+/* Up to @want clusters from run @v; a run not ready yet makes the pointers wait for a
+ * dependency sync, as a direct allocation does. */
+static void take(struct qcow2_state *s, struct qcow2_rsv *v, uint64_t want, uint64_t *off,
+		 uint64_t *got, bool *zero)
+{
+	*off = v->c << s->cluster_bits;
+	*got = MIN(want, v->n);
+	*zero = v->zero;
+	if (!rsv_ready(s, v))
+		s->need_sync = true;
+	v->c += *got;
+	v->n -= *got;
+	if (!v->n) {
+		memmove(v, v + 1, (size_t)(s->rsv + s->nrsv - v - 1) * sizeof(*v));
+		s->nrsv--;
+	}
+	s->rsv_used += *got;
+}
+
 int qcow2_rsv_take(struct qcow2_state *s, uint64_t want, uint64_t *off, uint64_t *got, bool *zero)
 {
-	*got = 0;
-	for (size_t i = 0; i < s->nrsv; i++) {
-		struct qcow2_rsv *v = &s->rsv[i];
+	struct qcow2_rsv *v = pick(s);
 
-		if (!rsv_ready(s, v))
-			continue;
-		*off = v->c << s->cluster_bits;
-		*got = MIN(want, v->n);
-		*zero = v->zero;
-		v->c += *got;
-		v->n -= *got;
-		if (!v->n) {
-			memmove(v, v + 1, (s->nrsv - i - 1) * sizeof(*v));
-			s->nrsv--;
-		}
-		s->rsv_used += *got;
-		return 0;
-	}
+	*got = 0;
+	if (v)
+		take(s, v, want, off, got, zero);
 	return 0;
 }
 
-int qcow2_alloc_for_use(struct blk_node *bs, uint64_t n, uint64_t *off, uint64_t *got, bool *zero)
+bool qcow2_rsv_take_zero(struct qcow2_state *s, uint64_t *off)
 {
-	struct qcow2_state *s = bs->opaque;
-	int r = qcow2_rsv_take(s, n, off, got, zero);
+	struct qcow2_rsv *v = pick(s);
+	uint64_t got;
+	bool zero;
 
-	if (r < 0 || *got)
-		return r;
-	r = qcow2_alloc_clusters(bs, n, off, got, zero);
-	if (r < 0)
-		return r;
-	/* neither the refcount nor the file length is durable yet */
-	s->need_sync = true;
-	s->rsv_missed += *got;
-	return 0;
+	if (!v || !v->zero)
+		return false;
+	take(s, v, 1, off, &got, &zero);
+	return true;
 }
 
 /* A reused (not fresh) run reads as zeroes only once punched. */
@@ -126,23 +138,18 @@ static void extend_file(struct blk_node *bs, uint64_t end)
 		s->extended = true;
 }
 
-int qcow2_rsv_refill(struct blk_node *bs)
+/* Reserve @n more clusters (refcounts raised in the cache, file extended). */
+static int reserve(struct blk_node *bs, uint64_t n)
 {
 	struct qcow2_state *s = bs->opaque;
-	uint64_t have = rsv_count(s), want, end = 0;
+	uint64_t have = 0, end = 0;
 	int r = 0;
 
-	/* nothing was allocated in this epoch (a reading session never writes) */
-	if (s->read_only || bs->open_flags & BLK_O_NO_FLUSH || !(s->rsv_used + s->rsv_missed))
-		return 0;
-	/* aim at twice what the last epoch used, within bounds */
-	want = MIN(MAX((uint64_t)RSV_MIN, 2 * (s->rsv_used + s->rsv_missed)), rsv_cap(s));
-	s->rsv_used = s->rsv_missed = 0;
-	while (have < want) {
+	while (have < n) {
 		uint64_t off, got;
 		bool fresh;
 
-		r = qcow2_alloc_clusters(bs, want - have, &off, &got, &fresh);
+		r = qcow2_alloc_clusters(bs, n - have, &off, &got, &fresh);
 		if (r < 0)
 			break;
 		if (!fresh)
@@ -158,6 +165,40 @@ int qcow2_rsv_refill(struct blk_node *bs)
 	if (end)
 		extend_file(bs, end);
 	return r == -ENOSPC || r == -EFBIG ? 0 : r;
+}
+
+int qcow2_alloc_for_use(struct blk_node *bs, uint64_t n, uint64_t *off, uint64_t *got, bool *zero)
+{
+	struct qcow2_state *s = bs->opaque;
+	int r = qcow2_rsv_take(s, n, off, got, zero);
+
+	if (r < 0 || *got)
+		return r;
+	r = qcow2_alloc_clusters(bs, n, off, got, zero);
+	if (r < 0)
+		return r;
+	/* neither the refcount nor the file length is durable yet */
+	s->need_sync = true;
+	s->rsv_missed += *got;
+	/* between flushes too, keep some clusters for the async path (reserved without I/O
+	 * in the loop; they need the same dependency sync until a flush made them ready) */
+	if (!s->closing && !s->read_only)
+		r = reserve(bs, RSV_TOPUP);
+	return r;
+}
+
+int qcow2_rsv_refill(struct blk_node *bs)
+{
+	struct qcow2_state *s = bs->opaque;
+	uint64_t have = rsv_count(s), want;
+
+	/* nothing was allocated in this epoch (a reading session never writes) */
+	if (s->read_only || bs->open_flags & BLK_O_NO_FLUSH || !(s->rsv_used + s->rsv_missed))
+		return 0;
+	/* aim at twice what the last epoch used, within bounds */
+	want = MIN(MAX((uint64_t)RSV_MIN, 2 * (s->rsv_used + s->rsv_missed)), rsv_cap(s));
+	s->rsv_used = s->rsv_missed = 0;
+	return have < want ? reserve(bs, want - have) : 0;
 }
 
 void qcow2_rsv_stamp(struct qcow2_state *s)

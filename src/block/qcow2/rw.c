@@ -276,7 +276,7 @@ struct wplan {
 	struct qcow2_inflight fl;
 };
 
-static bool inflight_overlaps(const struct qcow2_state *s, uint64_t c0, uint64_t c1)
+bool qcow2_inflight_overlaps(const struct qcow2_state *s, uint64_t c0, uint64_t c1)
 {
 	for (const struct qcow2_inflight *f = s->inflight; f; f = f->next)
 		if (c0 < f->end && f->start < c1)
@@ -284,7 +284,7 @@ static bool inflight_overlaps(const struct qcow2_state *s, uint64_t c0, uint64_t
 	return false;
 }
 
-static void inflight_remove(struct qcow2_state *s, struct qcow2_inflight *fl)
+void qcow2_inflight_remove(struct qcow2_state *s, struct qcow2_inflight *fl)
 {
 	struct qcow2_inflight **pp = &s->inflight;
 
@@ -404,7 +404,7 @@ static int plan_claim(struct blk_node *bs, uint64_t off, uint64_t len, struct wp
 		r = plan_write(bs, off, len, p);
 		if (r < 0 || p->kind == PLAN_INPLACE)
 			return r;
-		if (!inflight_overlaps(s, p->c0, p->c0 + p->k))
+		if (!qcow2_inflight_overlaps(s, p->c0, p->c0 + p->k))
 			break;
 		pthread_cond_wait(&s->cond, &s->lock);
 	}
@@ -659,7 +659,7 @@ static int write_step(struct blk_node *bs, uint64_t off, uint64_t len, const str
 	}
 	if (r < 0 && p.kind == PLAN_NEW && !s->data_file)
 		qcow2_update_refcount(bs, p.host, p.k << s->cluster_bits, -1);
-	inflight_remove(s, &p.fl);
+	qcow2_inflight_remove(s, &p.fl);
 	qcow2_unlock(s);
 	return r;
 }

@@ -202,11 +202,60 @@ static void test_empty_mixed(void **state)
 	unlink(qt_img);
 }
 
+/* Empty image: writes into unallocated (or zeroed) clusters take reserved clusters in the
+ * loop; two writes into one new cluster in the same batch (one waits for the other);
+ * everything reads back after a flush and a reopen, and qemu-img check finds it clean. */
+static void test_alloc_fast(void **state)
+{
+	struct aio_ctx *ctx = aio_ctx_new();
+	struct blk_node *bs;
+	struct qcow2_state *s;
+	uint8_t b[BS];
+
+	(void)state;
+	qt_create("cluster_size=64k", "256M");
+	bs = qt_open(NULL);
+	s = qt_state(bs);
+	assert_int_equal(blk_attach_ctx(bs, ctx), 0);
+	/* no reservation yet: the first allocations go through the pool and reserve */
+	run(ctx, bs, BLK_OP_WRITE, 1 << 20, 0, BS, 1);
+	assert_int_equal(flush_async(ctx, bs), 0);
+	/* ready reservations and cached L2 slices: the whole batch allocates in the loop */
+	for (int i = 0; i < QD; i++)
+		assert_int_equal(blk_pread(bs, (128ull << 20) + ((uint64_t)i << 20), b, BS), 0);
+	{
+		uint64_t alloc = s->stat_fast_alloc;
+
+		run(ctx, bs, BLK_OP_WRITE, 1 << 20, 128ull << 20, BS, 2);
+		assert_int_equal(s->stat_fast_alloc - alloc, QD);
+	}
+	/* a zeroed cluster is allocated again; two writes into one new cluster */
+	assert_int_equal(blk_write_zeroes(bs, 0, 65536, BLK_REQ_MAY_UNMAP), 0);
+	run(ctx, bs, BLK_OP_WRITE, 8192, 0, BS, 3);
+	run(ctx, bs, BLK_OP_READ, 8192, 0, BS, 3);
+	run(ctx, bs, BLK_OP_READ, 1 << 20, 128ull << 20, BS, 2);
+	assert_int_equal(blk_pread(bs, BS, b, BS), 0); /* between the writes: zeroes */
+	assert_int_equal(b[0], 0);
+	assert_int_equal(flush_async(ctx, bs), 0);
+	blk_close(bs);
+	aio_ctx_free(ctx);
+	assert_int_equal(qt_check(), 0);
+	bs = qt_open(NULL);
+	ctx = aio_ctx_new();
+	assert_int_equal(blk_attach_ctx(bs, ctx), 0);
+	run(ctx, bs, BLK_OP_READ, 1 << 20, 128ull << 20, BS, 2);
+	run(ctx, bs, BLK_OP_READ, 8192, 0, BS, 3);
+	blk_close(bs);
+	aio_ctx_free(ctx);
+	unlink(qt_img);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_prealloc_fast),
 		cmocka_unit_test(test_empty_mixed),
+		cmocka_unit_test(test_alloc_fast),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
