@@ -22,42 +22,6 @@
 #define CACHE_MIN_SLICES 16u
 #define CACHE_MAX_BYTES (1ull << 32)
 
-uint64_t qcow2_be64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return be64toh(v);
-}
-
-uint32_t qcow2_be32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return be32toh(v);
-}
-
-uint16_t qcow2_be16(const uint8_t *p)
-{
-	uint16_t v;
-
-	memcpy(&v, p, 2);
-	return be16toh(v);
-}
-
-void qcow2_put_be64(uint8_t *p, uint64_t v)
-{
-	v = htobe64(v);
-	memcpy(p, &v, 8);
-}
-
-void qcow2_put_be32(uint8_t *p, uint32_t v)
-{
-	v = htobe32(v);
-	memcpy(p, &v, 4);
-}
-
 void qcow2_lock(struct qcow2_state *s)
 {
 	pthread_mutex_lock(&s->lock);

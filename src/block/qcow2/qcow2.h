@@ -13,9 +13,11 @@
 #ifndef QT_BLOCK_QCOW2_QCOW2_H
 #define QT_BLOCK_QCOW2_QCOW2_H
 
+#include <endian.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/uio.h>
 
 #include "block/block-driver.h"
@@ -246,11 +248,42 @@ static inline uint64_t qcow2_l1_entries_for(const struct qcow2_state *s, uint64_
 	return (size + (1ull << shift) - 1) >> shift;
 }
 
-uint64_t qcow2_be64(const uint8_t *p);
-uint32_t qcow2_be32(const uint8_t *p);
-uint16_t qcow2_be16(const uint8_t *p);
-void qcow2_put_be64(uint8_t *p, uint64_t v);
-void qcow2_put_be32(uint8_t *p, uint32_t v);
+/* Big-endian fields (inline: L2 entries are decoded on every request). */
+static inline uint64_t qcow2_be64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return be64toh(v);
+}
+
+static inline uint32_t qcow2_be32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return be32toh(v);
+}
+
+static inline uint16_t qcow2_be16(const uint8_t *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, 2);
+	return be16toh(v);
+}
+
+static inline void qcow2_put_be64(uint8_t *p, uint64_t v)
+{
+	v = htobe64(v);
+	memcpy(p, &v, 8);
+}
+
+static inline void qcow2_put_be32(uint8_t *p, uint32_t v)
+{
+	v = htobe32(v);
+	memcpy(p, &v, 4);
+}
 
 /* Lock helpers that also assert nothing silly. */
 void qcow2_lock(struct qcow2_state *s);
