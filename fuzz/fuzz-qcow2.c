@@ -85,7 +85,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			return 0;
 		}
 	}
-	snprintf(cfg, sizeof(cfg), "@file=/proc/self/fd/%d@format=qcow2", fd);
+	/* no cache cleaner thread per input */
+	snprintf(cfg, sizeof(cfg), "@file=/proc/self/fd/%d@format=qcow2@cache-clean-interval=0",
+		 fd);
 	err_init(&err);
 	if (blk_open_str(cfg, BLK_O_RDWR | BLK_O_NO_BACKING, &bs, &err) == 0) {
 		exercise(bs, true);
