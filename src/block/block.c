@@ -8,9 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/opts.h"
+#if HAVE_NBD
+#include "qemu-helper.h"
+#endif
 
 #define BLK_PROBE_BUF 2048
 
@@ -169,6 +173,15 @@ const char *blk_probe_format(const uint8_t *buf, size_t len, const char *filenam
 			best = blk_drivers[i];
 		}
 	}
+#if HAVE_NBD
+	/* nothing native: a magic only QEMU knows (served by the QEMU helper) */
+	if (best == &blk_driver_raw) {
+		const char *q = qemu_helper_probe_magic(buf, len);
+
+		if (q)
+			return q;
+	}
+#endif
 	return best->name;
 }
 
@@ -231,20 +244,101 @@ static int parse_generic(struct opts *opts, unsigned int *flags, bool *write_cac
 	return 0;
 }
 
+/*
+ * The QEMU helper (qemu-helper.h) serves what we do not implement natively: formats QEMU
+ * knows, URLs only QEMU opens, or anything with helper=qemu.  The node is an nbd node.
+ */
+static bool helper_knows(const char *fmt)
+{
+#if HAVE_NBD
+	return qemu_helper_knows_format(fmt);
+#else
+	(void)fmt;
+	return false;
+#endif
+}
+
+static bool helper_url(const char *file)
+{
+#if HAVE_NBD
+	return file && qemu_helper_is_url(file);
+#else
+	(void)file;
+	return false;
+#endif
+}
+
+/* After the native probe said raw: the format qemu-img sees in a local file, or NULL. */
+static const char *helper_probe(const char *file, char *fmt, size_t len)
+{
+#if HAVE_NBD
+	struct err e;
+
+	err_init(&e);
+	if (qemu_helper_probe(file, fmt, len, &e) == 0 && strcmp(fmt, "raw"))
+		return fmt;
+	if (e.code)
+		log_debug("block", "%s: qemu-img probe: %s", file, e.msg);
+#else
+	(void)file;
+	(void)fmt;
+	(void)len;
+#endif
+	return NULL;
+}
+
+static int open_helper(struct opts *opts, const char *file, const char *fmt, unsigned int flags,
+		       struct blk_node **out, struct err *err)
+{
+	const struct blk_driver *nbd = blk_find_driver("nbd");
+
+	if (!nbd)
+		return err_set(err, -ENOTSUP,
+			       "'%s' needs the QEMU helper, which needs the nbd "
+			       "driver (built without libnbd)",
+			       file ? file : fmt);
+	if (opts_set(opts, "helper", "qemu") < 0 || (fmt && opts_set(opts, "driver", fmt) < 0))
+		return err_set(err, -ENOMEM, "out of memory");
+	log_debug("block", "%s: %s through the QEMU helper", file, fmt ? fmt : "(probed)");
+	return blk_open_node(nbd, file, NULL, opts, flags, out, err);
+}
+
+static int parse_helper(struct opts *opts, int *mode, struct err *err)
+{
+	static const char *const names[] = { "auto", "qemu", "off", NULL };
+
+	return opts_get_enum(opts, "helper", names, 0, mode, err);
+}
+
+enum {
+	HELPER_AUTO,
+	HELPER_QEMU,
+	HELPER_OFF
+};
+
 int blk_open(struct opts *opts, unsigned int flags, struct blk_node **out, struct err *err)
 {
 	const struct blk_driver *drv = NULL, *proto_drv;
 	struct blk_node *proto = NULL, *bs = NULL;
 	const char *dname = NULL, *file = NULL;
 	bool write_cache = true, discard_ignore = false;
-	int r;
+	char qfmt[64];
+	int helper, r;
 
 	r = parse_generic(opts, &flags, &write_cache, &discard_ignore, err);
+	if (r == 0)
+		r = parse_helper(opts, &helper, err);
+	if (r == 0)
+		r = opts_get_str(opts, "driver", NULL, &dname, err);
 	if (r < 0)
 		return r;
-	r = opts_get_str(opts, "driver", NULL, &dname, err);
-	if (r < 0)
-		return r;
+	if (helper == HELPER_QEMU || helper_url(opts_peek(opts, "file")) ||
+	    (dname && !blk_find_driver(dname) && helper != HELPER_OFF && helper_knows(dname))) {
+		r = open_helper(opts, opts_peek(opts, "file"), dname, flags, &bs, err);
+		if (r < 0)
+			return r;
+		goto done;
+	}
 	if (dname) {
 		drv = blk_find_driver(dname);
 		if (!drv) {
@@ -276,8 +370,24 @@ int blk_open(struct opts *opts, unsigned int flags, struct blk_node **out, struc
 		r = probe_node(proto, &fmt, err);
 		if (r < 0)
 			goto fail;
+		/* nothing native matched: ask qemu-img (it also knows dmg by name...) */
+		if (!strcmp(fmt, "raw") && proto_drv == &blk_driver_file && helper != HELPER_OFF &&
+		    helper_probe(file, qfmt, sizeof(qfmt)))
+			fmt = qfmt;
 		drv = blk_find_driver(fmt);
 		log_debug("block", "%s: probed format %s", file, fmt);
+		if (!drv) { /* a format QEMU knows goes through the helper */
+			close_node(proto);
+			if (helper == HELPER_OFF)
+				return err_set(err, -ENOTSUP,
+					       "'%s' is a %s image, which needs the QEMU helper "
+					       "(helper=off)",
+					       file, fmt);
+			r = open_helper(opts, file, fmt, flags, &bs, err);
+			if (r < 0)
+				return r;
+			goto done;
+		}
 	}
 	r = blk_open_node(drv, file, proto, opts, flags, &bs, err);
 	if (r < 0)

@@ -167,13 +167,24 @@ static int parse_tmr(const uint8_t *ent, uint32_t len, struct ring_entry *e)
 	return 1;
 }
 
-/* action/reset_ring zeroes head and tail (and completes what was in the ring): the only
- * way cmd_tail changes behind our back.  Start over at the new tail. */
+static uint32_t ring_dist(const struct ring *r, uint32_t from, uint32_t to)
+{
+	return to >= from ? to - from : r->cmdr_size - from + to;
+}
+
+/*
+ * action/reset_ring zeroes head and tail (and fails what was in the ring): the only way
+ * cmd_tail changes behind our back, and the only way cmd_head can fall behind our cursor.
+ * Start over at the new tail.  (A reset is meant for a daemon that starts; one done
+ * under a live daemon whose tail was 0 is seen only once head is behind the cursor.)
+ */
 static void check_reset(struct ring *r)
 {
 	uint32_t tail = __atomic_load_n(mb_word(r, MB_TAIL_OFF), __ATOMIC_ACQUIRE);
+	uint32_t head = __atomic_load_n(mb_word(r, MB_HEAD_OFF), __ATOMIC_ACQUIRE);
 
-	if (tail == r->published)
+	if (tail == r->published &&
+	    (head >= r->cmdr_size || ring_dist(r, tail, head) >= ring_dist(r, tail, r->cursor)))
 		return;
 	log_warn("ring: reset by the kernel (cmd_tail %u, ours %u); commands in flight are "
 		 "forgotten",
@@ -325,5 +336,5 @@ int ring_kick(struct ring *r)
 
 uint32_t ring_pending_bytes(const struct ring *r)
 {
-	return r->cursor >= r->tail ? r->cursor - r->tail : r->cmdr_size - r->tail + r->cursor;
+	return ring_dist(r, r->tail, r->cursor);
 }

@@ -172,6 +172,13 @@ void aio_notify(struct aio_ctx *ctx)
 	(void)!write(ctx->evfd, &one, sizeof(one));
 }
 
+/* Owner fields are written by the loop thread and read by any thread: atomics. */
+static bool aio_is_owner(const struct aio_ctx *ctx)
+{
+	return __atomic_load_n(&ctx->has_owner, __ATOMIC_ACQUIRE) &&
+	       pthread_equal(__atomic_load_n(&ctx->owner, __ATOMIC_RELAXED), pthread_self());
+}
+
 void aio_bh_schedule(struct aio_ctx *ctx, struct aio_bh *bh)
 {
 	bool was_empty;
@@ -182,7 +189,7 @@ void aio_bh_schedule(struct aio_ctx *ctx, struct aio_bh *bh)
 	*ctx->bh_tail = bh;
 	ctx->bh_tail = &bh->next;
 	pthread_mutex_unlock(&ctx->bh_lock);
-	if (was_empty && !(ctx->has_owner && pthread_equal(ctx->owner, pthread_self())))
+	if (was_empty && !aio_is_owner(ctx))
 		aio_notify(ctx);
 }
 
@@ -221,8 +228,8 @@ int aio_poll(struct aio_ctx *ctx, bool blocking)
 	struct epoll_event ev[AIO_MAX_EVENTS];
 	int n, count = 0;
 
-	ctx->owner = pthread_self();
-	ctx->has_owner = true;
+	__atomic_store_n(&ctx->owner, pthread_self(), __ATOMIC_RELAXED);
+	__atomic_store_n(&ctx->has_owner, true, __ATOMIC_RELEASE);
 	for (int i = 0; i < AIO_MAX_HOOKS; i++)
 		if (ctx->hooks[i].fn)
 			ctx->hooks[i].fn(ctx->hooks[i].opaque);
@@ -256,7 +263,7 @@ int aio_poll(struct aio_ctx *ctx, bool blocking)
 
 bool aio_in_ctx_thread(const struct aio_ctx *ctx)
 {
-	return !ctx->has_owner || pthread_equal(ctx->owner, pthread_self());
+	return !__atomic_load_n(&ctx->has_owner, __ATOMIC_ACQUIRE) || aio_is_owner(ctx);
 }
 
 static pthread_key_t default_key;

@@ -7,7 +7,7 @@ need qemu-img
 SIM=$BUILD_DIR/tests/func/transport/qemu-tcmu-simtest
 
 step "memory image"
-"$SIM" --qd 64 --count 800 --delay-ms 400 ooo "@driver=memory@size=16M" || fail "ooo on memory"
+"$SIM" --qd 64 --count 800 --delay-ms 1000 ooo "@driver=memory@size=16M" || fail "ooo on memory"
 step "raw file (io_uring)"
 img=$T/ooo.raw
 qemu-img create -q -f raw "$img" 16M

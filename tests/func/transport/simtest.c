@@ -246,18 +246,36 @@ static void io_finish(struct env *e, struct io *io)
 		    (unsigned long long)io->lba, io->nlb);
 }
 
-/* Poll once and account what completed. */
+static struct io all_ios[MAX_QD];
+
+/* Account every command that completed (in whichever group it was submitted). */
+static unsigned int account(struct env *e)
+{
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < MAX_QD; i++) {
+		if (all_ios[i].busy && all_ios[i].c.done) {
+			io_finish(e, &all_ios[i]);
+			n++;
+		}
+	}
+	return n;
+}
+
+/* Account what completed already; if nothing did, wait for the next kick. */
 static void reap(struct env *e, struct io *ios, unsigned int n)
 {
-	int r = sim_poll(e->sim, 20000);
+	int r;
 
+	(void)ios, (void)n;
+	if (account(e))
+		return;
+	r = sim_poll(e->sim, 20000);
 	if (r == -ETIMEDOUT)
-		DIE("no completion for 20 s");
+		DIE("no completion for 20 s (%u commands in the ring)", sim_inflight(e->sim));
 	if (r < 0)
 		DIE("ring broken: %s", sim_error(e->sim));
-	for (unsigned int i = 0; i < n; i++)
-		if (ios[i].busy && ios[i].c.done)
-			io_finish(e, &ios[i]);
+	account(e);
 }
 
 static void wait_all(struct env *e, struct io *ios, unsigned int n)
@@ -265,6 +283,7 @@ static void wait_all(struct env *e, struct io *ios, unsigned int n)
 	for (;;) {
 		bool busy = false;
 
+		account(e);
 		for (unsigned int i = 0; i < n; i++)
 			busy |= ios[i].busy;
 		if (!busy)
@@ -346,27 +365,25 @@ static void scn_random(struct env *e, struct io *ios)
 	report(e, "random");
 }
 
-/* Slow writes first, fast I/O after them: every fast command completes earlier. */
+/* Slow writes first (at the ring's tail), fast I/O after them: the fast commands
+ * complete while the slow ones are still running.  With in-order completion none could
+ * be reported before the first slow one. */
 static void scn_ooo(struct env *e, struct io *ios)
 {
 	unsigned int nslow = 4, nfast = MIN(opt.qd, (unsigned int)MAX_QD) - nslow;
-	unsigned long first_slow = ~0ul, last_fast = 0;
+	unsigned long first_slow = ~0ul;
 
 	for (unsigned int i = 0; i < nslow; i++) {
 		io_prepare(&ios[i], true, i * 8, 8, i);
 		io_submit(e, &ios[i]);
 	}
 	random_io(e, ios + nslow, nfast, opt.count, opt.slow_bytes / BLK);
-	for (unsigned int i = 0; i < nslow; i++)
-		if (!ios[i].busy)
-			DIE("a slow command finished before the fast ones");
 	wait_all(e, ios, nslow + nfast);
 	for (unsigned int i = 0; i < nslow; i++)
 		first_slow = MIN(first_slow, ios[i].done_seq);
-	for (unsigned int i = nslow; i < nslow + nfast; i++)
-		last_fast = MAX(last_fast, ios[i].done_seq);
-	if (last_fast > first_slow)
-		DIE("fast commands waited for slow ones");
+	printf("ooo: %lu fast commands completed before the first slow one\n", first_slow - 1);
+	if (first_slow - 1 < MIN(100u, opt.count))
+		DIE("only %lu fast commands completed before the first slow one", first_slow - 1);
 	verify_all(e, ios);
 	report(e, "ooo");
 }
@@ -441,6 +458,10 @@ static void scn_reset(struct env *e, struct io *ios)
 {
 	unsigned int busy = 0;
 
+	/* a completed command first: the daemon's tail is not 0 when the reset comes */
+	io_prepare(&ios[8], false, e->size / BLK - 8, 8, 0);
+	io_submit(e, &ios[8]);
+	wait_all(e, &ios[8], 1);
 	for (unsigned int i = 0; i < 8; i++) {
 		io_prepare(&ios[i], true, i * 16, 16, i + 3);
 		io_submit(e, &ios[i]);
@@ -567,7 +588,7 @@ static void parse(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	static struct io ios[MAX_QD];
+	struct io *ios = all_ios;
 	struct env e;
 
 	parse(argc, argv);

@@ -4,8 +4,9 @@
 #  - identity and capacity (sg3_utils), 64 MiB of random data written with O_DIRECT
 #    reads back identical and lands in the image file;
 #  - mkfs.ext4 then fsck -f clean;
-#  - SIGKILL of the daemon in the middle of a write, a new daemon takes the device over
-#    (block_dev, reset_ring): the initiator's I/O completes after retries, data intact;
+#  - SIGKILL of the daemon in the middle of a write, and of mkfs.ext4: a new daemon takes
+#    the device over (block_dev, reset_ring), the initiator's I/O completes after
+#    retries, the data is intact, fsck -f is clean;
 #  - SIGTERM drains and exits 0; devices created while no daemon runs are taken over;
 #  - refused devices: a bad config string, a missing image, a dev_size beyond the image:
 #    enable fails and our log says why;
@@ -96,6 +97,40 @@ check_sigkill_restart() {
 	rm -f /run/p32
 }
 
+# SIGKILL while mkfs.ext4 writes (and discards) the whole disk; after the takeover mkfs
+# finishes and fsck -f finds the file system clean.
+kill_mid_mkfs() {
+	local stat=/sys/block/$(basename "$DEV")/stat base i
+	base=$(awk '{ print $7 }' "$stat")
+	rm -f /run/mkfs.rc /run/mkfs.mid
+	(
+		mkfs.ext4 -q -F -E lazy_itable_init=0 "$DEV"
+		echo $? >/run/mkfs.rc
+	) &
+	# kill as soon as mkfs has written 1 MiB
+	for i in $(seq 500); do
+		[ -e /run/mkfs.rc ] && break
+		[ "$(awk '{ print $7 }' "$stat")" -gt $((base + 2048)) ] && break
+		sleep 0.01
+	done
+	[ -e /run/mkfs.rc ] && echo no >/run/mkfs.mid || echo yes >/run/mkfs.mid
+	qt_stop qemu-tcmu KILL
+	qt_log "daemon killed; in the middle of mkfs: $(cat /run/mkfs.mid)"
+	sleep 1
+	qt_daemon_start --no-dbus -v
+}
+
+check_mkfs_after_kill() {
+	local i
+	for i in $(seq 900); do
+		[ -e /run/mkfs.rc ] && break
+		sleep 0.1
+	done
+	[ "$(cat /run/mkfs.rc)" = 0 ] || qt_fail "mkfs failed ($(cat /run/mkfs.rc))"
+	fsck.ext4 -f -n "$DEV"
+	[ "$(cat /run/mkfs.mid)" = yes ] || qt_fail "mkfs had finished before the kill"
+}
+
 # SIGTERM (checked: exit 0), a device created while no daemon runs, a new daemon.
 stop_create_start() {
 	qt_daemon_stop
@@ -110,7 +145,7 @@ stop_create_start() {
 check_sigterm_and_takeover() {
 	[ "$STOP_RC" = 0 ]
 	grep -q 'draining and closing 1 device' "$QT_LOG"
-	[ "$(grep -c 'd0: serving.*taken over' "$QT_LOG")" = 2 ]
+	[ "$(grep -c 'd0: serving.*taken over' "$QT_LOG")" = 3 ]
 	grep -q 'disk1: serving.*taken over' "$QT_LOG"
 	qt_pattern /run/p8 8
 	dd if=/run/p8 of="$DEV1" bs=1M oflag=direct status=none
@@ -221,6 +256,8 @@ qt_check "fio randwrite verify at iodepth 32" check_fio_verify
 qt_check "mkfs.ext4 and fsck -f clean" check_mkfs_fsck
 kill_mid_write
 qt_check "SIGKILL mid-write, restart, dd completes" check_sigkill_restart
+kill_mid_mkfs
+qt_check "SIGKILL mid-mkfs, restart: mkfs completes, fsck -f clean" check_mkfs_after_kill
 stop_create_start
 qt_check "SIGTERM exits 0; devices made meanwhile are taken over" check_sigterm_and_takeover
 qt_check "bad config, missing image, oversized dev_size refused" check_refused

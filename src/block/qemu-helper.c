@@ -1,0 +1,838 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The QEMU helper (qemu-nbd child processes) and probing with qemu-img: see qemu-helper.h. */
+#include "qemu-helper.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "block.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/opts.h"
+
+#define HELPER_PROG "qemu-nbd"
+#define PROBE_PROG "qemu-img"
+#define HELPER_MAX_ARGS 48
+#define STOP_GRACE_MS 5000 /* after our disconnect it flushes and exits on its own */
+#define TERM_GRACE_MS 2000
+#define PROBE_TIMEOUT_MS 30000
+
+extern char **environ;
+
+struct qemu_helper {
+	pthread_mutex_t lock; /* pid, starts, status: describe() may run concurrently */
+	char *prog;
+	char *argv[HELPER_MAX_ARGS];
+	int argc;
+	char *desc;
+	bool read_only;
+	pid_t pid; /* running child, or 0 */
+	unsigned int starts;
+	int out_fd; /* memfd: the child's stdout and stderr */
+};
+
+/* ---- processes ---------------------------------------------------------------------- */
+
+static char *find_prog(const char *name)
+{
+	const char *path = getenv("PATH");
+	char buf[4096];
+
+	if (!path || !*path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	while (*path) {
+		size_t n = strcspn(path, ":");
+
+		if (n &&
+		    snprintf(buf, sizeof(buf), "%.*s/%s", (int)n, path, name) < (int)sizeof(buf) &&
+		    access(buf, X_OK) == 0)
+			return strdup(buf);
+		path += n + (path[n] == ':');
+	}
+	return NULL;
+}
+
+/* Move @fd to a number >= 10 (so dup2() onto 0..3 in the child cannot clobber it). */
+static int fd_high(int fd)
+{
+	int h;
+
+	if (fd < 0 || fd >= 10)
+		return fd;
+	h = fcntl(fd, F_DUPFD_CLOEXEC, 10);
+	close(fd);
+	return h;
+}
+
+static void put_pid(char *dst, pid_t pid) /* async-signal-safe */
+{
+	char tmp[24];
+	int n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + pid % 10);
+		pid /= 10;
+	} while (pid);
+	while (n)
+		*dst++ = tmp[--n];
+	*dst = '\0';
+}
+
+/* Our environment without LISTEN_*, plus LISTEN_FDS=1 and a LISTEN_PID= slot when
+ * @activation (the child writes its own pid there). */
+static char **build_env(bool activation, char **pid_slot)
+{
+	size_t n = 0, k = 0;
+	char **env;
+
+	while (environ[n])
+		n++;
+	env = calloc(n + 3, sizeof(*env));
+	if (!env)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "LISTEN_", 7))
+			env[k++] = environ[i];
+	if (activation) {
+		static char fds[] = "LISTEN_FDS=1";
+
+		*pid_slot = calloc(1, 40);
+		if (!*pid_slot) {
+			free(env);
+			return NULL;
+		}
+		strcpy(*pid_slot, "LISTEN_PID=");
+		env[k++] = fds;
+		env[k++] = *pid_slot;
+	}
+	return env;
+}
+
+/*
+ * Start @argv: stdin /dev/null, stdout and stderr into @out_fd, and @listen_fd (>= 0) as
+ * fd 3 by systemd socket activation.  Between fork and exec only async-signal-safe calls.
+ */
+static int spawn(const char *prog, char *const argv[], int out_fd, int listen_fd, pid_t *out)
+{
+	char *pid_slot = NULL, **env = build_env(listen_fd >= 0, &pid_slot);
+	int devnull = fd_high(open("/dev/null", O_RDONLY | O_CLOEXEC));
+	sigset_t all;
+	pid_t pid;
+	int r = 0;
+
+	if (!env || devnull < 0) {
+		r = env ? -errno : -ENOMEM;
+		goto out;
+	}
+	sigemptyset(&all);
+	pid = fork();
+	if (pid == 0) {
+		if (pid_slot)
+			put_pid(pid_slot + strlen("LISTEN_PID="), getpid());
+		sigprocmask(SIG_SETMASK, &all, NULL); /* our threads may block signals */
+		if (dup2(devnull, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0 ||
+		    (listen_fd >= 0 && dup2(listen_fd, 3) < 0))
+			_exit(126);
+		close_range(listen_fd >= 0 ? 4 : 3, ~0u, 0);
+		execve(prog, argv, env);
+		_exit(127);
+	}
+	if (pid < 0)
+		r = -errno;
+	else
+		*out = pid;
+out:
+	if (devnull >= 0)
+		close(devnull);
+	free(pid_slot);
+	free(env);
+	return r;
+}
+
+static int pidfd_open_(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+/* Wait up to @ms for @pid to exit; true (and *status) once reaped. */
+static bool wait_pid(pid_t pid, int ms, int *status)
+{
+	int pfd = pidfd_open_(pid);
+	pid_t r;
+
+	if (pfd >= 0) {
+		struct pollfd p = { .fd = pfd, .events = POLLIN };
+
+		while (poll(&p, 1, ms) < 0 && errno == EINTR)
+			;
+		close(pfd);
+	}
+	do
+		r = waitpid(pid, status, ms < 0 ? 0 : WNOHANG);
+	while (r < 0 && errno == EINTR);
+	return r == pid || (r < 0 && errno == ECHILD);
+}
+
+/* The last non-empty line of @fd's contents (a memfd), for messages. */
+static void last_line(int fd, char *buf, size_t len)
+{
+	struct stat st;
+	char tail[1024];
+	off_t from;
+	ssize_t n;
+	char *end, *start;
+
+	buf[0] = '\0';
+	if (fstat(fd, &st) < 0 || st.st_size == 0)
+		return;
+	from = st.st_size > (off_t)sizeof(tail) - 1 ? st.st_size - (off_t)sizeof(tail) + 1 : 0;
+	n = pread(fd, tail, sizeof(tail) - 1, from);
+	if (n <= 0)
+		return;
+	tail[n] = '\0';
+	end = tail + n;
+	while (end > tail && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' '))
+		*--end = '\0';
+	for (;;) {
+		start = strrchr(tail, '\n');
+		start = start ? start + 1 : tail;
+		if (start == tail || !strstr(start, ": Try `"))
+			break;
+		start[-1] = '\0'; /* "Try `qemu-nbd --help'": the line before says more */
+	}
+	snprintf(buf, len, "%s", start);
+}
+
+static void describe_status(int st, char *buf, size_t len)
+{
+	if (WIFEXITED(st))
+		snprintf(buf, len, "exited with status %d", WEXITSTATUS(st));
+	else if (WIFSIGNALED(st))
+		snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(st),
+			 strsignal(WTERMSIG(st)));
+	else
+		snprintf(buf, len, "stopped (status 0x%x)", st);
+}
+
+/* ---- the helper ------------------------------------------------------------------------ */
+
+static bool has_prefix(const char *s, const char *p)
+{
+	return !strncmp(s, p, strlen(p));
+}
+
+bool qemu_helper_is_url(const char *file)
+{
+	static const char *const prefixes[] = {
+		"http://", "https://", "ftp://",	  "ftps://",	     "ssh://",
+		"nfs://",  "iscsi://", "iser://",	  "gluster://",	     "gluster+tcp://",
+		"rbd:",	   "json:",    "gluster+unix://", "gluster+rdma://", NULL,
+	};
+
+	for (int i = 0; prefixes[i]; i++)
+		if (has_prefix(file, prefixes[i]))
+			return true;
+	return false;
+}
+
+static bool is_read_only_url(const char *file)
+{
+	return has_prefix(file, "http://") || has_prefix(file, "https://") ||
+	       has_prefix(file, "ftp://") || has_prefix(file, "ftps://");
+}
+
+/* Append ",key=value" to @buf (QEMU's escaping: a comma in a value is doubled). */
+static int kv_append(char **buf, size_t *len, size_t *cap, const char *key, const char *val)
+{
+	size_t need = *len + strlen(key) + 2 * strlen(val) + 3;
+
+	if (need > *cap) {
+		char *n = realloc(*buf, need * 2);
+
+		if (!n)
+			return -ENOMEM;
+		*buf = n;
+		*cap = need * 2;
+	}
+	*len += (size_t)sprintf(*buf + *len, "%s%s=", *len ? "," : "", key);
+	for (const char *p = val; *p; p++) {
+		(*buf)[(*len)++] = *p;
+		if (*p == ',')
+			(*buf)[(*len)++] = ',';
+	}
+	(*buf)[*len] = '\0';
+	return 0;
+}
+
+/* One argument: @opt followed by @val ("--cache=" "none"). */
+static int add_arg(struct qemu_helper *h, const char *opt, const char *val, struct err *err)
+{
+	char *a = NULL;
+
+	if (h->argc >= HELPER_MAX_ARGS - 1)
+		return err_set(err, -E2BIG, "qemu helper: too many options");
+	if (asprintf(&a, "%s%s", opt, val) < 0)
+		return err_set(err, -ENOMEM, "out of memory");
+	h->argv[h->argc++] = a;
+	return 0;
+}
+
+static bool is_object_key(const char *k)
+{
+	return !strcmp(k, "object") || has_prefix(k, "object.");
+}
+
+/* A key of ours that becomes one of qemu-nbd's options, or is the daemon's ("id"). */
+static bool is_own_key(const char *k)
+{
+	return !strcmp(k, "id") || !strcmp(k, "cache") || !strcmp(k, "discard") ||
+	       !strcmp(k, "read-only") || is_object_key(k);
+}
+
+/* The unused keys that pass through to QEMU. */
+static size_t count_passthrough(const struct opts *o)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < o->n; i++)
+		n += !o->v[i].used && !is_own_key(o->v[i].key);
+	return n;
+}
+
+/*
+ * "driver=FMT,<the image's child>,<every unused key>" for --image-opts.  --image-opts
+ * takes no protocol prefix in file.filename (as qemu-img), so an http(s)/ftp(s) URL
+ * becomes the curl driver's url option.
+ */
+static int image_opts(struct opts *o, const char *fmt, const char *file, char **out,
+		      struct err *err)
+{
+	size_t len = 0, cap = 0;
+	char *buf = NULL;
+	int r = kv_append(&buf, &len, &cap, "driver", fmt);
+
+	if (r == 0 && file && is_read_only_url(file)) {
+		char scheme[8];
+
+		snprintf(scheme, sizeof(scheme), "%.*s", (int)strcspn(file, ":"), file);
+		r = kv_append(&buf, &len, &cap, "file.driver", scheme);
+		if (r == 0)
+			r = kv_append(&buf, &len, &cap, "file.url", file);
+	} else if (r == 0 && file) {
+		r = kv_append(&buf, &len, &cap, "file.filename", file);
+	}
+	for (size_t i = 0; r == 0 && i < o->n; i++) {
+		struct opt *e = &o->v[i];
+
+		if (e->used || is_own_key(e->key)) {
+			/* cache, discard, read-only: qemu-nbd's own options */
+			e->used |= strcmp(e->key, "id") && !is_object_key(e->key);
+			continue;
+		}
+		r = kv_append(&buf, &len, &cap, e->key, e->value);
+		e->used = true;
+	}
+	if (r < 0) {
+		free(buf);
+		return err_set(err, r, "out of memory");
+	}
+	*out = buf;
+	return 0;
+}
+
+/* Our cache modes for qemu-nbd: writethrough/directsync are done by our front end (FUA
+ * and flushes), so the helper keeps its cache; the page-cache bypass carries over. */
+static const char *helper_cache_mode(struct opts *o)
+{
+	const char *c = opts_peek(o, "cache");
+
+	if (!c || !strcmp(c, "writethrough"))
+		return "writeback";
+	if (!strcmp(c, "directsync"))
+		return "none";
+	return c;
+}
+
+static int build_args(struct qemu_helper *h, struct opts *o, const char *fmt, const char *file,
+		      struct err *err)
+{
+	const char *d = opts_peek(o, "discard"), *aio = NULL;
+	char *img = NULL;
+	int r;
+
+	h->argv[h->argc++] = strdup(HELPER_PROG);
+	r = opts_get_str(o, "aio", NULL, &aio, err);
+	if (r == 0 && file && (qemu_helper_is_url(file) || strstr(file, "://")) &&
+	    !is_read_only_url(file)) {
+		/* ssh://, nfs://, nbd://, rbd:...: only QEMU's filename parsing knows these,
+		 * and it takes no other options (give QEMU's structured names instead) */
+		if (count_passthrough(o))
+			return err_set(
+				err, -EINVAL,
+				"qemu helper: with file=%.*s..., give the protocol's own "
+				"options instead (file.driver=..., as qemu-img --image-opts)",
+				(int)strcspn(file, ":"), file);
+		r = add_arg(h, "--format=", fmt, err);
+		if (r == 0)
+			img = strdup(file);
+	} else {
+		if (r == 0)
+			r = image_opts(o, fmt, file, &img, err);
+		if (r == 0)
+			r = add_arg(h, "--image-opts", "", err);
+	}
+	for (size_t i = 0; r == 0 && i < o->n; i++) {
+		if (!is_object_key(o->v[i].key))
+			continue;
+		o->v[i].used = true;
+		r = add_arg(h, "--object=", o->v[i].value, err);
+	}
+	if (r == 0)
+		r = add_arg(h, "--cache=", helper_cache_mode(o), err);
+	if (r == 0 && aio)
+		r = add_arg(h, "--aio=", aio, err);
+	if (r == 0)
+		r = add_arg(h, "--discard=",
+			    d && (!strcmp(d, "ignore") || !strcmp(d, "off")) ? "ignore" : "unmap",
+			    err);
+	if (r == 0)
+		r = add_arg(h, "--allocation-depth", "", err);
+	if (r == 0 && h->read_only)
+		r = add_arg(h, "--read-only", "", err);
+	if (r == 0)
+		r = img ? add_arg(h, "", img, err) : err_set(err, -ENOMEM, "out of memory");
+	free(img);
+	if (r == 0 && !h->argv[0])
+		r = err_set(err, -ENOMEM, "out of memory");
+	return r;
+}
+
+int qemu_helper_new(struct opts *o, unsigned int flags, struct qemu_helper **out, struct err *err)
+{
+	struct qemu_helper *h = calloc(1, sizeof(*h));
+	const char *file = NULL, *fmt = NULL;
+	char probed[64];
+	int r;
+
+	if (!h)
+		return err_set(err, -ENOMEM, "out of memory");
+	pthread_mutex_init(&h->lock, NULL);
+	h->out_fd = -1;
+	r = opts_get_str(o, "file", NULL, &file, err);
+	if (r == 0)
+		r = opts_get_str(o, "driver", NULL, &fmt, err);
+	if (r == 0 && !file && !opts_has(o, "file.filename") && !opts_has(o, "file.driver"))
+		r = err_set(err, -EINVAL, "no image given (option 'file')");
+	if (r == 0 && !fmt && !file)
+		r = err_set(err, -EINVAL, "qemu helper: give the format (option 'format')");
+	if (r == 0 && !fmt && (r = qemu_helper_probe(file, probed, sizeof(probed), err)) == 0)
+		fmt = probed;
+	if (r < 0)
+		goto fail;
+	h->read_only = !(flags & BLK_O_RDWR) || (file && is_read_only_url(file));
+	h->prog = find_prog(HELPER_PROG);
+	if (!h->prog) {
+		r = err_set(err, -ENOENT,
+			    "the QEMU helper needs %s (Debian: qemu-utils), "
+			    "not found in PATH",
+			    HELPER_PROG);
+		goto fail;
+	}
+	r = build_args(h, o, fmt, file, err);
+	if (r < 0)
+		goto fail;
+	h->out_fd = fd_high(memfd_create("qemu-helper-output", MFD_CLOEXEC));
+	if (h->out_fd < 0 || asprintf(&h->desc, "%s image '%s'", fmt,
+				      file ? file : opts_peek(o, "file.filename")) < 0) {
+		r = err_set_errno(err, -errno, "qemu helper");
+		goto fail;
+	}
+	*out = h;
+	return 0;
+fail:
+	qemu_helper_free(h);
+	return r;
+}
+
+void qemu_helper_free(struct qemu_helper *h)
+{
+	if (!h)
+		return;
+	qemu_helper_stop(h);
+	for (int i = 0; i < h->argc; i++)
+		free(h->argv[i]);
+	if (h->out_fd >= 0)
+		close(h->out_fd);
+	free(h->prog);
+	free(h->desc);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+}
+
+/* A listening socket in a private directory, and our connection to it; the name is gone
+ * before the helper runs, so nobody else can connect. */
+static int make_sockets(int *lfd, int *cfd)
+{
+	const char *tmp = getenv("TMPDIR");
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char dir[80];
+	int r = 0;
+
+	snprintf(dir, sizeof(dir), "%s/qemu-tcmu.XXXXXX",
+		 tmp && *tmp && strlen(tmp) < 40 ? tmp : "/tmp");
+	if (!mkdtemp(dir))
+		return -errno;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/nbd", dir);
+	*lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	*cfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (*lfd < 0 || *cfd < 0 || bind(*lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(*lfd, 1) < 0 || connect(*cfd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		r = -errno;
+	unlink(sa.sun_path);
+	rmdir(dir);
+	if (r < 0) {
+		if (*lfd >= 0)
+			close(*lfd);
+		if (*cfd >= 0)
+			close(*cfd);
+		return r;
+	}
+	*lfd = fd_high(*lfd);
+	return *lfd < 0 ? -errno : 0;
+}
+
+int qemu_helper_start(struct qemu_helper *h, int *sock, struct err *err)
+{
+	char why[512];
+	int lfd = -1, cfd = -1, r;
+
+	if (qemu_helper_wait_exit(h, 200, why, sizeof(why)))
+		log_err("qemu helper for %s: %s", h->desc, why); /* it died: say how */
+	qemu_helper_stop(h);
+	pthread_mutex_lock(&h->lock);
+	if (h->starts >= 2) {
+		pthread_mutex_unlock(&h->lock);
+		return err_set(err, -ENOLINK, "the QEMU helper died after its restart");
+	}
+	pthread_mutex_unlock(&h->lock);
+	r = make_sockets(&lfd, &cfd);
+	if (r < 0)
+		return err_set_errno(err, r, "qemu helper: cannot create its socket");
+	if (ftruncate(h->out_fd, 0) < 0 || lseek(h->out_fd, 0, SEEK_SET) < 0)
+		log_warn("qemu helper: cannot reset its output buffer: %s", strerror(errno));
+	pthread_mutex_lock(&h->lock);
+	r = spawn(h->prog, h->argv, h->out_fd, lfd, &h->pid);
+	if (r == 0 && h->starts++)
+		log_warn("qemu helper for %s restarted (pid %d); it will not be restarted again",
+			 h->desc, (int)h->pid);
+	pthread_mutex_unlock(&h->lock);
+	close(lfd);
+	if (r < 0) {
+		close(cfd);
+		return err_set_errno(err, r, "cannot start %s", h->prog);
+	}
+	log_debug("nbd", "qemu helper for %s: pid %d", h->desc, (int)h->pid);
+	*sock = cfd;
+	return 0;
+}
+
+bool qemu_helper_wait_exit(struct qemu_helper *h, int ms, char *why, size_t len)
+{
+	char st[96], line[384];
+	pid_t pid;
+	int status = 0;
+
+	pthread_mutex_lock(&h->lock);
+	pid = h->pid;
+	pthread_mutex_unlock(&h->lock);
+	if (pid <= 0 || !wait_pid(pid, ms, &status))
+		return false;
+	pthread_mutex_lock(&h->lock);
+	h->pid = 0;
+	pthread_mutex_unlock(&h->lock);
+	describe_status(status, st, sizeof(st));
+	last_line(h->out_fd, line, sizeof(line));
+	snprintf(why, len, "the QEMU helper (%s) %s%s%s", HELPER_PROG, st, line[0] ? ": " : "",
+		 line);
+	return true;
+}
+
+void qemu_helper_stop(struct qemu_helper *h)
+{
+	char why[512];
+	pid_t pid;
+
+	pthread_mutex_lock(&h->lock);
+	pid = h->pid;
+	pthread_mutex_unlock(&h->lock);
+	if (pid <= 0)
+		return;
+	if (qemu_helper_wait_exit(h, STOP_GRACE_MS, why, sizeof(why)))
+		return;
+	log_warn("qemu helper for %s (pid %d) did not exit; terminating it", h->desc, (int)pid);
+	kill(pid, SIGTERM);
+	if (qemu_helper_wait_exit(h, TERM_GRACE_MS, why, sizeof(why)))
+		return;
+	kill(pid, SIGKILL);
+	qemu_helper_wait_exit(h, -1, why, sizeof(why));
+}
+
+bool qemu_helper_is_read_only(const struct qemu_helper *h)
+{
+	return h->read_only;
+}
+
+const char *qemu_helper_describe(const struct qemu_helper *h)
+{
+	return h->desc;
+}
+
+void qemu_helper_describe_long(struct qemu_helper *h, char *buf, size_t len)
+{
+	size_t n;
+
+	pthread_mutex_lock(&h->lock);
+	n = (size_t)snprintf(buf, len, "qemu helper: pid %d, started %u time(s):", (int)h->pid,
+			     h->starts);
+	pthread_mutex_unlock(&h->lock);
+	for (int i = 0; i < h->argc && n < len; i++)
+		n += (size_t)snprintf(buf + n, len - n, " %s", h->argv[i]);
+	if (n < len)
+		snprintf(buf + n, len - n, "\n");
+}
+
+/* ---- probing by magic ----------------------------------------------------------------- */
+
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint32_t le32(const uint8_t *p)
+{
+	return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
+}
+
+static bool at(const uint8_t *buf, size_t len, size_t off, const char *magic, size_t n)
+{
+	return len >= off + n && !memcmp(buf + off, magic, n);
+}
+
+/* vmdk's text descriptor, as QEMU's vmdk_probe: after comment lines and blanks, the
+ * first line is "version=1|2|3". */
+static bool is_vmdk_text(const uint8_t *buf, size_t len)
+{
+	const char *p = (const char *)buf, *end = p + len;
+
+	while (p < end) {
+		if (*p == '#') {
+			while (p < end && *p != '\n')
+				p++;
+			p++;
+			continue;
+		}
+		if (*p == ' ') {
+			while (p < end && *p == ' ')
+				p++;
+			continue;
+		}
+		for (char v = '1'; v <= '3'; v++) {
+			char want[16];
+
+			snprintf(want, sizeof(want), "version=%c\n", v);
+			if (end - p >= 10 && !memcmp(p, want, 10))
+				return true;
+			snprintf(want, sizeof(want), "version=%c\r\n", v);
+			if (end - p >= 11 && !memcmp(p, want, 11))
+				return true;
+		}
+		return false;
+	}
+	return false;
+}
+
+const char *qemu_helper_probe_magic(const uint8_t *buf, size_t len)
+{
+	static const char cloop[] = "#!/bin/sh\n#V2.0 Format\nmodprobe cloop file=$0 && mount -r "
+				    "-t iso9660 /dev/cloop $1\n";
+
+	if (at(buf, len, 0, "QFI\xfb", 4) && len >= 8)
+		return be32(buf + 4) == 1 ? "qcow" : "qcow2";
+	if (at(buf, len, 0, "KDMV", 4) || at(buf, len, 0, "COWD", 4))
+		return "vmdk";
+	if (at(buf, len, 0, "vhdxfile", 8))
+		return "vhdx";
+	if (at(buf, len, 0, "conectix", 8))
+		return "vpc";
+	if (at(buf, len, 0, "QED\0", 4))
+		return "qed";
+	if (at(buf, len, 0, "LUKS\xba\xbe", 6))
+		return "luks";
+	if (len >= 0x44 && le32(buf + 0x40) == 0xbeda107f)
+		return "vdi";
+	if (at(buf, len, 0, "WithoutFreeSpace", 16) || at(buf, len, 0, "WithouFreSpacExt", 16))
+		return "parallels";
+	if (at(buf, len, 0, "Bochs Virtual HD Image", 22))
+		return "bochs";
+	if (at(buf, len, 0, cloop, sizeof(cloop) - 1))
+		return "cloop";
+	if (is_vmdk_text(buf, len))
+		return "vmdk";
+	return NULL;
+}
+
+/* ---- probing with qemu-img ------------------------------------------------------------ */
+
+/* Run @argv to completion (bounded), output into a memfd returned in *out_fd. */
+static int run_capture(char *const argv[], int *out_fd, int *status)
+{
+	char *prog = find_prog(argv[0]);
+	int fd = fd_high(memfd_create("qemu-img-output", MFD_CLOEXEC));
+	pid_t pid;
+	int r;
+
+	if (!prog || fd < 0) {
+		r = prog ? -errno : -ENOENT;
+		goto fail;
+	}
+	r = spawn(prog, argv, fd, -1, &pid);
+	if (r < 0)
+		goto fail;
+	if (!wait_pid(pid, PROBE_TIMEOUT_MS, status)) {
+		kill(pid, SIGKILL);
+		wait_pid(pid, -1, status);
+		r = -ETIMEDOUT;
+		goto fail;
+	}
+	free(prog);
+	*out_fd = fd;
+	return 0;
+fail:
+	free(prog);
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+/* The string value of @key at the top level of a JSON object. */
+static int json_top_string(const char *js, const char *key, char *out, size_t len)
+{
+	size_t klen = strlen(key);
+	int depth = 0;
+
+	for (const char *p = js; *p; p++) {
+		if (*p == '{' || *p == '[') {
+			depth++;
+		} else if (*p == '}' || *p == ']') {
+			depth--;
+		} else if (*p == '"') {
+			const char *q = strchr(p + 1, '"');
+
+			if (!q)
+				return -EINVAL;
+			if (depth == 1 && (size_t)(q - p - 1) == klen &&
+			    !strncmp(p + 1, key, klen)) {
+				const char *v = q + 1, *e;
+
+				v += strspn(v, " \t\n:");
+				if (*v != '"' || !(e = strchr(v + 1, '"')) ||
+				    (size_t)(e - v - 1) >= len)
+					return -EINVAL;
+				snprintf(out, len, "%.*s", (int)(e - v - 1), v + 1);
+				return 0;
+			}
+			p = q;
+		}
+	}
+	return -ENOENT;
+}
+
+static char *read_all(int fd)
+{
+	struct stat st;
+	char *buf;
+
+	if (fstat(fd, &st) < 0)
+		return NULL;
+	buf = calloc(1, (size_t)st.st_size + 1);
+	if (buf && st.st_size && pread(fd, buf, (size_t)st.st_size, 0) != st.st_size) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+int qemu_helper_probe(const char *filename, char *fmt, size_t len, struct err *err)
+{
+	char path[4096];
+	char *argv[] = { PROBE_PROG, "info", "--output=json", "-U", path, NULL };
+	char *js, line[384];
+	int fd, status, r;
+
+	/* a relative name with a colon would read as a protocol prefix */
+	snprintf(path, sizeof(path), "%s%s",
+		 filename[0] != '/' && !qemu_helper_is_url(filename) ? "./" : "", filename);
+	r = run_capture(argv, &fd, &status);
+	if (r < 0)
+		return err_set_errno(err, r, "cannot run %s to probe '%s'", PROBE_PROG, filename);
+	js = read_all(fd);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !js) {
+		last_line(fd, line, sizeof(line));
+		r = err_set(err, -EINVAL, "%s", line[0] ? line : "qemu-img info failed");
+	} else if (json_top_string(js, "format", fmt, len) < 0) {
+		r = err_set(err, -EINVAL, "qemu-img info '%s': no format in its answer", filename);
+	}
+	free(js);
+	close(fd);
+	return r;
+}
+
+static char *qemu_formats; /* " raw qcow2 vmdk ... " from qemu-img --help */
+static pthread_once_t formats_once = PTHREAD_ONCE_INIT;
+
+static void formats_init(void)
+{
+	char *argv[] = { PROBE_PROG, "--help", NULL };
+	const char *tag = "Supported formats:";
+	char *out, *p, *nl;
+	int fd, status;
+
+	if (run_capture(argv, &fd, &status) < 0)
+		return;
+	out = read_all(fd);
+	close(fd);
+	p = out ? strstr(out, tag) : NULL;
+	if (p) {
+		p += strlen(tag);
+		nl = strchr(p, '\n');
+		if (nl)
+			*nl = '\0';
+		if (asprintf(&qemu_formats, "%s ", p) < 0)
+			qemu_formats = NULL;
+	}
+	free(out);
+}
+
+bool qemu_helper_knows_format(const char *name)
+{
+	char word[80];
+
+	pthread_once(&formats_once, formats_init);
+	if (!qemu_formats || strlen(name) > 60 || strchr(name, ' '))
+		return false;
+	snprintf(word, sizeof(word), " %s ", name);
+	return strstr(qemu_formats, word) != NULL;
+}
