@@ -3,7 +3,8 @@
 #   - tcmu-runner first, then qemu-tcmu: we register through its HandlerManager1;
 #     targetcli lists user:qemu next to tcmu-runner's user:qcow;
 #   - both daemons serve their own backstores at the same time (tcm_loop, verified I/O);
-#   - 20 create/delete cycles of user:qemu objects: no failure, each one served;
+#   - 20 create/delete cycles of user:qemu objects: no failure, each one served and
+#     closed; then 20 back-to-back create/delete pairs: every command succeeds;
 #   - a bad config string is refused with our message (tcmu-runner forwards CheckConfig);
 #   - tcmu-runner stops: targetcli still lists user:qemu (we own the bus name now) and
 #     a new user:qemu object works.
@@ -13,6 +14,8 @@ trap lio_cleanup EXIT
 
 S=/mnt/scratch
 CYCLES=${CYCLES:-20}
+# the interpreter targetcli runs with (its rtslib and D-Bus code are used directly)
+TC_PY=$(sed -n '1s/^#! *//p' "$(command -v targetcli)")
 
 setup() {
 	lio_start_dbus || return 1
@@ -68,22 +71,55 @@ check_both_serve() {
 	[ -z "$(lio_leftovers)" ] || qt_fail "left behind: $(lio_leftovers)"
 }
 
+# CYCLES times: create a user:qemu object as targetcli does (CheckConfig over D-Bus, then
+# rtslib's UserBackedStorageObject), wait until our daemon serves it, delete it, wait
+# until it closed it.  One Python process: targetcli's start-up costs seconds under TCG.
 check_cycles() {
-	local i before after
 	truncate -s 16M $S/cyc.img
-	before=$(grep -c 'cyc: serving' "$QT_LOG") || before=0
-	for i in $(seq "$CYCLES"); do
-		echo "/backstores/user:qemu create name=cyc$i size=16M cfgstring=@id=cyc@file=$S/cyc.img"
-		echo "/backstores/user:qemu delete cyc$i"
-	done | qt_targetcli >/run/cycles.out 2>&1
-	grep -c 'Created user-backed storage object' /run/cycles.out
-	[ "$(grep -c 'Created user-backed storage object cyc' /run/cycles.out)" = "$CYCLES" ] ||
-		{ cat /run/cycles.out; qt_fail "not every creation succeeded"; }
-	[ "$(grep -c 'Deleted storage object cyc' /run/cycles.out)" = "$CYCLES" ]
-	! grep -qi 'failed\|error' /run/cycles.out
-	after=$(grep -c 'cyc: serving' "$QT_LOG")
-	[ $((after - before)) = "$CYCLES" ] || qt_fail "served $((after - before)) of $CYCLES"
+	"$TC_PY" - "$CYCLES" "$S/cyc.img" "$QT_LOG" <<-'EOF'
+		import sys, time
+		from rtslib_fb import UserBackedStorageObject
+		from targetcli.ui_backstore import UIBackstores
+		n, img, log = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+		iface = dict((k, i) for k, i, _ in UIBackstores._user_backstores(None))["qemu"]
+		def wait_log(what):
+		    for _ in range(300):
+		        if what in open(log).read():
+		            return
+		        time.sleep(0.1)
+		    sys.exit("no '%s' in the daemon's log within 30 s" % what)
+		for i in range(1, n + 1):
+		    cfg = "qemu/@id=cyc%d@file=%s" % (i, img)
+		    ok, msg = iface.CheckConfig("(s)", cfg)
+		    if not ok:
+		        sys.exit("CheckConfig refused %s: %s" % (cfg, msg))
+		    so = UserBackedStorageObject("cyc%d" % i, size=16 << 20, config=cfg)
+		    wait_log("cyc%d: serving %s" % (i, img))
+		    so.delete()
+		    wait_log("cyc%d: closed" % i)
+		print("%d cycles: created, served, deleted, closed" % n)
+	EOF
 	[ -z "$(lio_leftovers)" ] || qt_fail "left behind: $(lio_leftovers)"
+}
+
+# The same through targetcli with no pause: objects deleted before the daemon saw them
+# are fine, but every command succeeds, nothing is left and the daemon still works.
+check_storm() {
+	local i
+	truncate -s 16M $S/storm.img
+	for i in $(seq "$CYCLES"); do
+		echo "/backstores/user:qemu create name=storm$i size=16M cfgstring=@id=storm$i@file=$S/storm.img"
+		echo "/backstores/user:qemu delete storm$i"
+	done | qt_targetcli >/run/storm.out 2>&1
+	[ "$(grep -c 'Created user-backed storage object storm' /run/storm.out)" = "$CYCLES" ] ||
+		{ cat /run/storm.out; qt_fail "not every creation succeeded"; }
+	[ "$(grep -c 'Deleted storage object storm' /run/storm.out)" = "$CYCLES" ]
+	! grep -qi 'failed\|error' /run/storm.out
+	[ -z "$(lio_leftovers)" ] || qt_fail "left behind: $(lio_leftovers)"
+	qt_alive qemu-tcmu
+	sleep 2
+	! ls /sys/class/uio/ 2>/dev/null | grep -q . || qt_fail "UIO devices left: $(ls /sys/class/uio)"
+	grep -c 'storm[0-9]*: serving' "$QT_LOG" || true
 }
 
 check_bad_forwarded() {
@@ -119,7 +155,8 @@ setup || exit 1
 qt_check "tcmu-runner first: registered via HandlerManager1, targetcli lists both" \
 	check_registered
 qt_check "both daemons serve their own backstores (tcm_loop, verified I/O)" check_both_serve
-qt_check "$CYCLES create/delete cycles of user:qemu through targetcli" check_cycles
+qt_check "$CYCLES create/serve/delete cycles of user:qemu (targetcli's code)" check_cycles
+qt_check "$CYCLES create/delete pairs back to back through targetcli" check_storm
 qt_check "a bad config string is refused with our message" check_bad_forwarded
 qt_check "tcmu-runner stops: we take the bus name, user:qemu keeps working" check_runner_gone
 qt_summary
