@@ -2,7 +2,8 @@
 # Guest test: qcow2 images served by qemu-tcmu, set up with targetcli, checked afterwards
 # by QEMU's own qemu-img:
 #   - the seed with a qcow2 image over iSCSI: open-iscsi writes random data, reads it back;
-#     after the export is deleted, `qemu-img check` is clean and `qemu-img dd` finds the data;
+#     after the export is deleted, `qemu-img check` is clean and `qemu-img compare` finds
+#     exactly that data in the image;
 #   - a qcow2 image (cache=none) on tcm_loop: mkfs.ext4, files, fsck -f clean, files read
 #     back, fio verify=crc32c, blkdiscard of a range reads back as zeroes; afterwards
 #     `qemu-img check` clean and `qemu-img map` shows the discarded range unallocated.
@@ -41,8 +42,10 @@ check_seed_qcow2() {
 		/backstores/user:qemu delete qemulun
 	EOF
 	qemu-img check $S/test.qcow2
-	qemu-img dd -f qcow2 -O raw bs=1M skip=512 count=32 if=$S/test.qcow2 of=/run/back.raw
-	cmp /run/p32 /run/back.raw
+	# the whole image, as QEMU reads it: the pattern at 512 MiB, zeroes elsewhere
+	truncate -s 1G /run/expect.raw
+	dd if=/run/p32 of=/run/expect.raw bs=1M seek=512 conv=notrunc status=none
+	qemu-img compare -f qcow2 -F raw $S/test.qcow2 /run/expect.raw
 }
 
 check_loop_qcow2() {
@@ -89,7 +92,7 @@ check_loop_qcow2() {
 }
 
 setup || exit 1
-qt_check "seed with qcow2 over iSCSI; qemu-img check and dd afterwards" check_seed_qcow2
+qt_check "seed with qcow2 over iSCSI; qemu-img check and compare afterwards" check_seed_qcow2
 qt_check "qcow2 on tcm_loop: mkfs, fsck, fio verify, discard; qemu-img check and map" \
 	check_loop_qcow2
 qt_check "SIGTERM: exit 0" qt_daemon_stop
