@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The QEMU helper (qemu-nbd child processes) and probing with qemu-img: see qemu-helper.h. */
 #include "qemu-helper.h"
+#include "qemu-helper-int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,11 +25,9 @@
 #include "util/opts.h"
 
 #define HELPER_PROG "qemu-nbd"
-#define PROBE_PROG "qemu-img"
 #define HELPER_MAX_ARGS 48
 #define STOP_GRACE_MS 5000 /* after our disconnect it flushes and exits on its own */
 #define TERM_GRACE_MS 2000
-#define PROBE_TIMEOUT_MS 30000
 
 extern char **environ;
 
@@ -46,7 +45,7 @@ struct qemu_helper {
 
 /* ---- processes ---------------------------------------------------------------------- */
 
-static char *find_prog(const char *name)
+char *qh_find_prog(const char *name)
 {
 	const char *path = getenv("PATH");
 	char buf[4096];
@@ -66,7 +65,7 @@ static char *find_prog(const char *name)
 }
 
 /* Move @fd to a number >= 10 (so dup2() onto 0..3 in the child cannot clobber it). */
-static int fd_high(int fd)
+int qh_fd_high(int fd)
 {
 	int h;
 
@@ -125,10 +124,10 @@ static char **build_env(bool activation, char **pid_slot)
  * Start @argv: stdin /dev/null, stdout and stderr into @out_fd, and @listen_fd (>= 0) as
  * fd 3 by systemd socket activation.  Between fork and exec only async-signal-safe calls.
  */
-static int spawn(const char *prog, char *const argv[], int out_fd, int listen_fd, pid_t *out)
+int qh_spawn(const char *prog, char *const argv[], int out_fd, int listen_fd, pid_t *out)
 {
 	char *pid_slot = NULL, **env = build_env(listen_fd >= 0, &pid_slot);
-	int devnull = fd_high(open("/dev/null", O_RDONLY | O_CLOEXEC));
+	int devnull = qh_fd_high(open("/dev/null", O_RDONLY | O_CLOEXEC));
 	sigset_t all;
 	pid_t pid;
 	int r = 0;
@@ -168,7 +167,7 @@ static int pidfd_open_(pid_t pid)
 }
 
 /* Wait up to @ms for @pid to exit; true (and *status) once reaped. */
-static bool wait_pid(pid_t pid, int ms, int *status)
+bool qh_wait_pid(pid_t pid, int ms, int *status)
 {
 	int pfd = pidfd_open_(pid);
 	pid_t r;
@@ -187,7 +186,7 @@ static bool wait_pid(pid_t pid, int ms, int *status)
 }
 
 /* The last non-empty line of @fd's contents (a memfd), for messages. */
-static void last_line(int fd, char *buf, size_t len)
+void qh_last_line(int fd, char *buf, size_t len)
 {
 	struct stat st;
 	char tail[1024];
@@ -443,7 +442,7 @@ int qemu_helper_new(struct opts *o, unsigned int flags, struct qemu_helper **out
 	if (r < 0)
 		goto fail;
 	h->read_only = !(flags & BLK_O_RDWR) || (file && is_read_only_url(file));
-	h->prog = find_prog(HELPER_PROG);
+	h->prog = qh_find_prog(HELPER_PROG);
 	if (!h->prog) {
 		r = err_set(err, -ENOENT,
 			    "the QEMU helper needs %s (Debian: qemu-utils), "
@@ -454,7 +453,7 @@ int qemu_helper_new(struct opts *o, unsigned int flags, struct qemu_helper **out
 	r = build_args(h, o, fmt, file, err);
 	if (r < 0)
 		goto fail;
-	h->out_fd = fd_high(memfd_create("qemu-helper-output", MFD_CLOEXEC));
+	h->out_fd = qh_fd_high(memfd_create("qemu-helper-output", MFD_CLOEXEC));
 	if (h->out_fd < 0 || asprintf(&h->desc, "%s image '%s'", fmt,
 				      file ? file : opts_peek(o, "file.filename")) < 0) {
 		r = err_set_errno(err, -errno, "qemu helper");
@@ -510,7 +509,7 @@ static int make_sockets(int *lfd, int *cfd)
 			close(*cfd);
 		return r;
 	}
-	*lfd = fd_high(*lfd);
+	*lfd = qh_fd_high(*lfd);
 	return *lfd < 0 ? -errno : 0;
 }
 
@@ -534,7 +533,7 @@ int qemu_helper_start(struct qemu_helper *h, int *sock, struct err *err)
 	if (ftruncate(h->out_fd, 0) < 0 || lseek(h->out_fd, 0, SEEK_SET) < 0)
 		log_warn("qemu helper: cannot reset its output buffer: %s", strerror(errno));
 	pthread_mutex_lock(&h->lock);
-	r = spawn(h->prog, h->argv, h->out_fd, lfd, &h->pid);
+	r = qh_spawn(h->prog, h->argv, h->out_fd, lfd, &h->pid);
 	if (r == 0 && h->starts++)
 		log_warn("qemu helper for %s restarted (pid %d); it will not be restarted again",
 			 h->desc, (int)h->pid);
@@ -558,13 +557,13 @@ bool qemu_helper_wait_exit(struct qemu_helper *h, int ms, char *why, size_t len)
 	pthread_mutex_lock(&h->lock);
 	pid = h->pid;
 	pthread_mutex_unlock(&h->lock);
-	if (pid <= 0 || !wait_pid(pid, ms, &status))
+	if (pid <= 0 || !qh_wait_pid(pid, ms, &status))
 		return false;
 	pthread_mutex_lock(&h->lock);
 	h->pid = 0;
 	pthread_mutex_unlock(&h->lock);
 	describe_status(status, st, sizeof(st));
-	last_line(h->out_fd, line, sizeof(line));
+	qh_last_line(h->out_fd, line, sizeof(line));
 	snprintf(why, len, "the QEMU helper (%s) %s%s%s", HELPER_PROG, st, line[0] ? ": " : "",
 		 line);
 	return true;
@@ -612,227 +611,4 @@ void qemu_helper_describe_long(struct qemu_helper *h, char *buf, size_t len)
 		n += (size_t)snprintf(buf + n, len - n, " %s", h->argv[i]);
 	if (n < len)
 		snprintf(buf + n, len - n, "\n");
-}
-
-/* ---- probing by magic ----------------------------------------------------------------- */
-
-static uint32_t be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
-}
-
-static bool at(const uint8_t *buf, size_t len, size_t off, const char *magic, size_t n)
-{
-	return len >= off + n && !memcmp(buf + off, magic, n);
-}
-
-/* vmdk's text descriptor, as QEMU's vmdk_probe: after comment lines and blanks, the
- * first line is "version=1|2|3". */
-static bool is_vmdk_text(const uint8_t *buf, size_t len)
-{
-	const char *p = (const char *)buf, *end = p + len;
-
-	while (p < end) {
-		if (*p == '#') {
-			while (p < end && *p != '\n')
-				p++;
-			p++;
-			continue;
-		}
-		if (*p == ' ') {
-			while (p < end && *p == ' ')
-				p++;
-			continue;
-		}
-		for (char v = '1'; v <= '3'; v++) {
-			char want[16];
-
-			snprintf(want, sizeof(want), "version=%c\n", v);
-			if (end - p >= 10 && !memcmp(p, want, 10))
-				return true;
-			snprintf(want, sizeof(want), "version=%c\r\n", v);
-			if (end - p >= 11 && !memcmp(p, want, 11))
-				return true;
-		}
-		return false;
-	}
-	return false;
-}
-
-const char *qemu_helper_probe_magic(const uint8_t *buf, size_t len)
-{
-	static const char cloop[] = "#!/bin/sh\n#V2.0 Format\nmodprobe cloop file=$0 && mount -r "
-				    "-t iso9660 /dev/cloop $1\n";
-
-	if (at(buf, len, 0, "QFI\xfb", 4) && len >= 8)
-		return be32(buf + 4) == 1 ? "qcow" : "qcow2";
-	if (at(buf, len, 0, "KDMV", 4) || at(buf, len, 0, "COWD", 4))
-		return "vmdk";
-	if (at(buf, len, 0, "vhdxfile", 8))
-		return "vhdx";
-	if (at(buf, len, 0, "conectix", 8))
-		return "vpc";
-	if (at(buf, len, 0, "QED\0", 4))
-		return "qed";
-	if (at(buf, len, 0, "LUKS\xba\xbe", 6))
-		return "luks";
-	if (len >= 0x44 && le32(buf + 0x40) == 0xbeda107f)
-		return "vdi";
-	if (at(buf, len, 0, "WithoutFreeSpace", 16) || at(buf, len, 0, "WithouFreSpacExt", 16))
-		return "parallels";
-	if (at(buf, len, 0, "Bochs Virtual HD Image", 22))
-		return "bochs";
-	if (at(buf, len, 0, cloop, sizeof(cloop) - 1))
-		return "cloop";
-	if (is_vmdk_text(buf, len))
-		return "vmdk";
-	return NULL;
-}
-
-/* ---- probing with qemu-img ------------------------------------------------------------ */
-
-/* Run @argv to completion (bounded), output into a memfd returned in *out_fd. */
-static int run_capture(char *const argv[], int *out_fd, int *status)
-{
-	char *prog = find_prog(argv[0]);
-	int fd = fd_high(memfd_create("qemu-img-output", MFD_CLOEXEC));
-	pid_t pid;
-	int r;
-
-	if (!prog || fd < 0) {
-		r = prog ? -errno : -ENOENT;
-		goto fail;
-	}
-	r = spawn(prog, argv, fd, -1, &pid);
-	if (r < 0)
-		goto fail;
-	if (!wait_pid(pid, PROBE_TIMEOUT_MS, status)) {
-		kill(pid, SIGKILL);
-		wait_pid(pid, -1, status);
-		r = -ETIMEDOUT;
-		goto fail;
-	}
-	free(prog);
-	*out_fd = fd;
-	return 0;
-fail:
-	free(prog);
-	if (fd >= 0)
-		close(fd);
-	return r;
-}
-
-/* The string value of @key at the top level of a JSON object. */
-static int json_top_string(const char *js, const char *key, char *out, size_t len)
-{
-	size_t klen = strlen(key);
-	int depth = 0;
-
-	for (const char *p = js; *p; p++) {
-		if (*p == '{' || *p == '[') {
-			depth++;
-		} else if (*p == '}' || *p == ']') {
-			depth--;
-		} else if (*p == '"') {
-			const char *q = strchr(p + 1, '"');
-
-			if (!q)
-				return -EINVAL;
-			if (depth == 1 && (size_t)(q - p - 1) == klen &&
-			    !strncmp(p + 1, key, klen)) {
-				const char *v = q + 1, *e;
-
-				v += strspn(v, " \t\n:");
-				if (*v != '"' || !(e = strchr(v + 1, '"')) ||
-				    (size_t)(e - v - 1) >= len)
-					return -EINVAL;
-				snprintf(out, len, "%.*s", (int)(e - v - 1), v + 1);
-				return 0;
-			}
-			p = q;
-		}
-	}
-	return -ENOENT;
-}
-
-static char *read_all(int fd)
-{
-	struct stat st;
-	char *buf;
-
-	if (fstat(fd, &st) < 0)
-		return NULL;
-	buf = calloc(1, (size_t)st.st_size + 1);
-	if (buf && st.st_size && pread(fd, buf, (size_t)st.st_size, 0) != st.st_size) {
-		free(buf);
-		return NULL;
-	}
-	return buf;
-}
-
-int qemu_helper_probe(const char *filename, char *fmt, size_t len, struct err *err)
-{
-	char path[4096];
-	char *argv[] = { PROBE_PROG, "info", "--output=json", "-U", path, NULL };
-	char *js, line[384];
-	int fd, status, r;
-
-	/* a relative name with a colon would read as a protocol prefix */
-	snprintf(path, sizeof(path), "%s%s",
-		 filename[0] != '/' && !qemu_helper_is_url(filename) ? "./" : "", filename);
-	r = run_capture(argv, &fd, &status);
-	if (r < 0)
-		return err_set_errno(err, r, "cannot run %s to probe '%s'", PROBE_PROG, filename);
-	js = read_all(fd);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !js) {
-		last_line(fd, line, sizeof(line));
-		r = err_set(err, -EINVAL, "%s", line[0] ? line : "qemu-img info failed");
-	} else if (json_top_string(js, "format", fmt, len) < 0) {
-		r = err_set(err, -EINVAL, "qemu-img info '%s': no format in its answer", filename);
-	}
-	free(js);
-	close(fd);
-	return r;
-}
-
-static char *qemu_formats; /* " raw qcow2 vmdk ... " from qemu-img --help */
-static pthread_once_t formats_once = PTHREAD_ONCE_INIT;
-
-static void formats_init(void)
-{
-	char *argv[] = { PROBE_PROG, "--help", NULL };
-	const char *tag = "Supported formats:";
-	char *out, *p, *nl;
-	int fd, status;
-
-	if (run_capture(argv, &fd, &status) < 0)
-		return;
-	out = read_all(fd);
-	close(fd);
-	p = out ? strstr(out, tag) : NULL;
-	if (p) {
-		p += strlen(tag);
-		nl = strchr(p, '\n');
-		if (nl)
-			*nl = '\0';
-		if (asprintf(&qemu_formats, "%s ", p) < 0)
-			qemu_formats = NULL;
-	}
-	free(out);
-}
-
-bool qemu_helper_knows_format(const char *name)
-{
-	char word[80];
-
-	pthread_once(&formats_once, formats_init);
-	if (!qemu_formats || strlen(name) > 60 || strchr(name, ' '))
-		return false;
-	snprintf(word, sizeof(word), " %s ", name);
-	return strstr(qemu_formats, word) != NULL;
 }

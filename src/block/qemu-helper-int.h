@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Process helpers shared by the QEMU helper (qemu-helper.c) and probing (qemu-probe.c). */
+#ifndef QT_BLOCK_QEMU_HELPER_INT_H
+#define QT_BLOCK_QEMU_HELPER_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* The program's full path on PATH (malloc'd), or NULL. */
+char *qh_find_prog(const char *name);
+/* Move @fd above the standard descriptors (closing the old one); returns the new fd. */
+int qh_fd_high(int fd);
+/* Start @prog with stdout/stderr on @out_fd and, if @listen_fd >= 0, systemd socket
+ * activation (LISTEN_FDS=1 on fd 3).  0 and *out = pid, or -errno. */
+int qh_spawn(const char *prog, char *const argv[], int out_fd, int listen_fd, pid_t *out);
+/* Reap @pid within @ms milliseconds; true and *status when it ended. */
+bool qh_wait_pid(pid_t pid, int ms, int *status);
+/* The last non-empty line written to @fd (a memfd). */
+void qh_last_line(int fd, char *buf, size_t len);
+
+#endif

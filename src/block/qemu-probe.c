@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Format probing for the QEMU helper: magics of the formats only QEMU opens, and
+ * `qemu-img info --output=json` when no magic matches (see qemu-helper.h). */
+#include "qemu-helper.h"
+#include "qemu-helper-int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util/err.h"
+#include "util/log.h"
+
+#define PROBE_PROG "qemu-img"
+#define PROBE_TIMEOUT_MS 30000
+
+/* ---- probing by magic ----------------------------------------------------------------- */
+
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint32_t le32(const uint8_t *p)
+{
+	return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
+}
+
+static bool at(const uint8_t *buf, size_t len, size_t off, const char *magic, size_t n)
+{
+	return len >= off + n && !memcmp(buf + off, magic, n);
+}
+
+/* vmdk's text descriptor, as QEMU's vmdk_probe: after comment lines and blanks, the
+ * first line is "version=1|2|3". */
+static bool is_vmdk_text(const uint8_t *buf, size_t len)
+{
+	const char *p = (const char *)buf, *end = p + len;
+
+	while (p < end) {
+		if (*p == '#') {
+			while (p < end && *p != '\n')
+				p++;
+			p++;
+			continue;
+		}
+		if (*p == ' ') {
+			while (p < end && *p == ' ')
+				p++;
+			continue;
+		}
+		for (char v = '1'; v <= '3'; v++) {
+			char want[16];
+
+			snprintf(want, sizeof(want), "version=%c\n", v);
+			if (end - p >= 10 && !memcmp(p, want, 10))
+				return true;
+			snprintf(want, sizeof(want), "version=%c\r\n", v);
+			if (end - p >= 11 && !memcmp(p, want, 11))
+				return true;
+		}
+		return false;
+	}
+	return false;
+}
+
+const char *qemu_helper_probe_magic(const uint8_t *buf, size_t len)
+{
+	static const char cloop[] = "#!/bin/sh\n#V2.0 Format\nmodprobe cloop file=$0 && mount -r "
+				    "-t iso9660 /dev/cloop $1\n";
+
+	if (at(buf, len, 0, "QFI\xfb", 4) && len >= 8)
+		return be32(buf + 4) == 1 ? "qcow" : "qcow2";
+	if (at(buf, len, 0, "KDMV", 4) || at(buf, len, 0, "COWD", 4))
+		return "vmdk";
+	if (at(buf, len, 0, "vhdxfile", 8))
+		return "vhdx";
+	if (at(buf, len, 0, "conectix", 8))
+		return "vpc";
+	if (at(buf, len, 0, "QED\0", 4))
+		return "qed";
+	if (at(buf, len, 0, "LUKS\xba\xbe", 6))
+		return "luks";
+	if (len >= 0x44 && le32(buf + 0x40) == 0xbeda107f)
+		return "vdi";
+	if (at(buf, len, 0, "WithoutFreeSpace", 16) || at(buf, len, 0, "WithouFreSpacExt", 16))
+		return "parallels";
+	if (at(buf, len, 0, "Bochs Virtual HD Image", 22))
+		return "bochs";
+	if (at(buf, len, 0, cloop, sizeof(cloop) - 1))
+		return "cloop";
+	if (is_vmdk_text(buf, len))
+		return "vmdk";
+	return NULL;
+}
+
+/* ---- probing with qemu-img ------------------------------------------------------------ */
+
+/* Run @argv to completion (bounded), output into a memfd returned in *out_fd. */
+static int run_capture(char *const argv[], int *out_fd, int *status)
+{
+	char *prog = qh_find_prog(argv[0]);
+	int fd = qh_fd_high(memfd_create("qemu-img-output", MFD_CLOEXEC));
+	pid_t pid;
+	int r;
+
+	if (!prog || fd < 0) {
+		r = prog ? -errno : -ENOENT;
+		goto fail;
+	}
+	r = qh_spawn(prog, argv, fd, -1, &pid);
+	if (r < 0)
+		goto fail;
+	if (!qh_wait_pid(pid, PROBE_TIMEOUT_MS, status)) {
+		kill(pid, SIGKILL);
+		qh_wait_pid(pid, -1, status);
+		r = -ETIMEDOUT;
+		goto fail;
+	}
+	free(prog);
+	*out_fd = fd;
+	return 0;
+fail:
+	free(prog);
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+/* The string value of @key at the top level of a JSON object. */
+static int json_top_string(const char *js, const char *key, char *out, size_t len)
+{
+	size_t klen = strlen(key);
+	int depth = 0;
+
+	for (const char *p = js; *p; p++) {
+		if (*p == '{' || *p == '[') {
+			depth++;
+		} else if (*p == '}' || *p == ']') {
+			depth--;
+		} else if (*p == '"') {
+			const char *q = strchr(p + 1, '"');
+
+			if (!q)
+				return -EINVAL;
+			if (depth == 1 && (size_t)(q - p - 1) == klen &&
+			    !strncmp(p + 1, key, klen)) {
+				const char *v = q + 1, *e;
+
+				v += strspn(v, " \t\n:");
+				if (*v != '"' || !(e = strchr(v + 1, '"')) ||
+				    (size_t)(e - v - 1) >= len)
+					return -EINVAL;
+				snprintf(out, len, "%.*s", (int)(e - v - 1), v + 1);
+				return 0;
+			}
+			p = q;
+		}
+	}
+	return -ENOENT;
+}
+
+static char *read_all(int fd)
+{
+	struct stat st;
+	char *buf;
+
+	if (fstat(fd, &st) < 0)
+		return NULL;
+	buf = calloc(1, (size_t)st.st_size + 1);
+	if (buf && st.st_size && pread(fd, buf, (size_t)st.st_size, 0) != st.st_size) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+int qemu_helper_probe(const char *filename, char *fmt, size_t len, struct err *err)
+{
+	char path[4096];
+	char *argv[] = { PROBE_PROG, "info", "--output=json", "-U", path, NULL };
+	char *js, line[384];
+	int fd, status, r;
+
+	/* a relative name with a colon would read as a protocol prefix */
+	snprintf(path, sizeof(path), "%s%s",
+		 filename[0] != '/' && !qemu_helper_is_url(filename) ? "./" : "", filename);
+	r = run_capture(argv, &fd, &status);
+	if (r < 0)
+		return err_set_errno(err, r, "cannot run %s to probe '%s'", PROBE_PROG, filename);
+	js = read_all(fd);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !js) {
+		qh_last_line(fd, line, sizeof(line));
+		r = err_set(err, -EINVAL, "%s", line[0] ? line : "qemu-img info failed");
+	} else if (json_top_string(js, "format", fmt, len) < 0) {
+		r = err_set(err, -EINVAL, "qemu-img info '%s': no format in its answer", filename);
+	}
+	free(js);
+	close(fd);
+	return r;
+}
+
+static char *qemu_formats; /* " raw qcow2 vmdk ... " from qemu-img --help */
+static pthread_once_t formats_once = PTHREAD_ONCE_INIT;
+
+static void formats_init(void)
+{
+	char *argv[] = { PROBE_PROG, "--help", NULL };
+	const char *tag = "Supported formats:";
+	char *out, *p, *nl;
+	int fd, status;
+
+	if (run_capture(argv, &fd, &status) < 0)
+		return;
+	out = read_all(fd);
+	close(fd);
+	p = out ? strstr(out, tag) : NULL;
+	if (p) {
+		p += strlen(tag);
+		nl = strchr(p, '\n');
+		if (nl)
+			*nl = '\0';
+		if (asprintf(&qemu_formats, "%s ", p) < 0)
+			qemu_formats = NULL;
+	}
+	free(out);
+}
+
+bool qemu_helper_knows_format(const char *name)
+{
+	char word[80];
+
+	pthread_once(&formats_once, formats_init);
+	if (!qemu_formats || strlen(name) > 60 || strchr(name, ' '))
+		return false;
+	snprintf(word, sizeof(word), " %s ", name);
+	return strstr(qemu_formats, word) != NULL;
+}
