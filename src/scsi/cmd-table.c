@@ -21,8 +21,8 @@
 	}
 
 /* Flags of the READ and WRITE families. */
-#define RD_FLAGS (SCSI_DF_DATA_IN | SCSI_DF_LBA_RANGE | SCSI_DF_MAX_XFER)
-#define WR_FLAGS (SCSI_DF_DATA_OUT | SCSI_DF_LBA_RANGE | SCSI_DF_MAX_XFER | SCSI_DF_WRITES)
+#define RD_FLAGS (SCSI_DF_DATA_IN | SCSI_DF_LBA_RANGE)
+#define WR_FLAGS (SCSI_DF_DATA_OUT | SCSI_DF_LBA_RANGE | SCSI_DF_WRITES)
 
 /* ---- SPC ------------------------------------------------------------------------------ */
 
@@ -223,7 +223,7 @@ static const struct scsi_cmd_desc write_16 = {
 #define VFY16_USAGE                                                                           \
 	U(0xff, 0x16, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, \
 	  0x3f, 0)
-#define VFY_FLAGS (SCSI_DF_DATA_OUT | SCSI_DF_LBA_RANGE | SCSI_DF_MAX_XFER)
+#define VFY_FLAGS (SCSI_DF_DATA_OUT | SCSI_DF_LBA_RANGE)
 
 static const struct scsi_cmd_desc verify_10 = {
 	"VERIFY(10)", SCSI_OP_VERIFY_10, 10,   SCSI_NO_SA, VFY10_USAGE,

@@ -35,7 +35,6 @@ struct thread_pool;
 #define SCSI_DF_LBA_RANGE (1u << 4)    /* parse sets lba/nlb: range-checked by the core */
 #define SCSI_DF_NO_MEDIUM_OK (1u << 5) /* allowed while stopped (START STOP UNIT) */
 #define SCSI_DF_NO_UA (1u << 6)	       /* does not report or clear unit attentions */
-#define SCSI_DF_MAX_XFER (1u << 7)     /* nlb limited by max_sectors (B0 max transfer) */
 #define SCSI_DF_LBP (1u << 8)	       /* needs logical block provisioning (LBPME) */
 #define SCSI_DF_LOCK_ALL (1u << 9)     /* orders against every write (whole medium) */
 
