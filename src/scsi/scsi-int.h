@@ -180,6 +180,9 @@ int sbc_unmap_range(struct scsi_lun *lun, uint64_t lba, uint64_t nlb);
 /* Limits shared by VPD B0 and the handlers. */
 #define SCSI_MAX_UNMAP_DESC 256
 #define SCSI_MAX_CAW_BLOCKS 255
+/* WRITE SAME blocks per command (B0 MAXIMUM WRITE SAME LENGTH): LIO's own limit, which
+ * bounds the work of one command (a 0xffff-block WRITE SAME(10) is always allowed). */
+#define SCSI_MAX_WS_BLOCKS 0xffff
 
 uint32_t scsi_lun_max_caw(const struct scsi_lun *lun);
 uint32_t scsi_lun_max_unmap_lbas(const struct scsi_lun *lun);

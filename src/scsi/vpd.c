@@ -171,6 +171,7 @@ static size_t vpd_block_limits(const struct scsi_lun *lun, uint8_t *b)
 		put_be32(b + 24, SCSI_MAX_UNMAP_DESC);
 		put_be32(b + 28, gran ? gran : 1);
 	}
+	put_be64(b + 36, SCSI_MAX_WS_BLOCKS);
 	return 64;
 }
 

@@ -164,6 +164,7 @@ static void test_vpd_limits(void **state)
 	put_be32(want + 20, 0xffffffff); /* MAXIMUM UNMAP LBA COUNT */
 	put_be32(want + 24, 256);	 /* MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT */
 	put_be32(want + 28, 1);		 /* OPTIMAL UNMAP GRANULARITY */
+	put_be64(want + 36, 0xffff);	 /* MAXIMUM WRITE SAME LENGTH (LIO's) */
 	r = vpd(0xb0, b, 255);
 	expect_good(&r);
 	assert_int_equal(r.data_in_len, 64);
