@@ -138,6 +138,14 @@ enum scsi_sense spc_parse_rsoc(struct scsi_cmd *cmd);
 enum scsi_sense spc_rsoc(struct scsi_cmd *cmd);
 /* vpd.c */
 enum scsi_sense spc_vpd(struct scsi_cmd *cmd, uint8_t page);
+/* The LUN's NAA designator (VPD 0x83); false while it has no unit serial.  Calls
+ * get_serial, so it may run on a pool thread. */
+bool scsi_lun_naa(const struct scsi_lun *lun, uint8_t naa[16]);
+/* xcopy.c */
+enum scsi_sense spc_parse_xcopy(struct scsi_cmd *cmd);
+enum scsi_sense spc_xcopy(struct scsi_cmd *cmd);
+enum scsi_sense spc_parse_rcr(struct scsi_cmd *cmd);
+enum scsi_sense spc_rcr_op_params(struct scsi_cmd *cmd);
 /* mode.c */
 enum scsi_sense spc_parse_mode_sense(struct scsi_cmd *cmd);
 enum scsi_sense spc_mode_sense(struct scsi_cmd *cmd);
