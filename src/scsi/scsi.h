@@ -78,7 +78,8 @@ struct scsi_lun_params {
 	const char *revision;  /* 4 chars, NULL = a default */
 	const char *cfgstring; /* for VPD 0x83's vendor-specific designator (may be NULL) */
 	/* The unit serial (VPD 0x80, NAA in 0x83).  LIO writes wwn/vpd_unit_serial after
-	 * the device is enabled, so it is fetched when asked; NULL = none. */
+	 * the device is enabled, so it is fetched when asked; NULL = none.  Called in the
+	 * loop thread and, for EXTENDED COPY, on a pool thread: it must be thread-safe. */
 	int (*get_serial)(void *opaque, char *buf, size_t len);
 	void *serial_opaque;
 	bool read_only; /* write-protect even when the node is writable */
