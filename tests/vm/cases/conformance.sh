@@ -14,8 +14,8 @@
 #
 # Environment (all optional):
 #   CU_FILEIO=0           skip the fileio runs (then only the floors are checked)
-#   CU_SCSI="pattern..."  iscsi-test-cu patterns over iSCSI (default SCSI)
-#   CU_LINUX="pattern..." patterns over SG_IO (default LINUX)
+#   CU_SCSI="pattern..."  iscsi-test-cu patterns over iSCSI (default SCSI; empty: none)
+#   CU_LINUX="pattern..." patterns over SG_IO (default LINUX; empty: none)
 # Run: tests/vm/run.sh -t 2700 tests/vm/cases/conformance.sh
 set -uo pipefail
 . "$VM_HARNESS/guest/lib.sh"
@@ -26,8 +26,8 @@ D=/mnt/cu
 IMG=$D/lun.img
 IQN_BASE=iqn.2003-01.org.qemu-tcmu.vm:cu
 CU_FILEIO=${CU_FILEIO:-1}
-CU_SCSI=${CU_SCSI:-SCSI}
-CU_LINUX=${CU_LINUX:-LINUX}
+CU_SCSI=${CU_SCSI-SCSI}
+CU_LINUX=${CU_LINUX-LINUX}
 # Floors: qemu-tcmu's recorded counts (docs/CONFORMANCE.md) less the tests that the
 # kernel, not the handler, decides and that flip with timing (Reserve6.Logout).
 CU_FLOOR_SCSI=${CU_FLOOR_SCSI:-211}
