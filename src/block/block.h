@@ -75,6 +75,7 @@ struct blk_limits {
 #define BLK_STATUS_EOF (1u << 4)	  /* the range reaches the end of the node */
 #define BLK_STATUS_COMPRESSED (1u << 5)	  /* stored compressed (qcow2) */
 #define BLK_STATUS_RAW (1u << 6)	  /* driver only: the status is *file's at *map */
+#define BLK_STATUS_RECURSE (1u << 7)	  /* driver only: DATA, but holes in *file read as zero */
 
 enum blk_op {
 	BLK_OP_READ,

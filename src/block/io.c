@@ -377,9 +377,10 @@ int blk_block_status(struct blk_node *bs, uint64_t off, uint64_t len, uint64_t *
 		if (!bs->backing || off >= (uint64_t)blk_getlength(bs->backing))
 			r |= BLK_STATUS_ZERO;
 	}
-	/* a mapped range that is a hole below reads as zeroes (QEMU does the same) */
+	/* a mapped range that is a hole below reads as zeroes: QEMU asks the file only when the
+	 * format says so (BDRV_BLOCK_RECURSE: qcow2 with preallocated metadata) */
 	if ((r & BLK_STATUS_DATA) && !(r & BLK_STATUS_ZERO) && (r & BLK_STATUS_OFFSET_VALID) && f &&
-	    f != bs) {
+	    f != bs && ((r & BLK_STATUS_RECURSE) || bs->drv->kind != BLK_DRIVER_FORMAT)) {
 		uint64_t fn;
 		int r2 = blk_block_status(f, m, n, &fn, NULL, NULL);
 
@@ -392,6 +393,7 @@ int blk_block_status(struct blk_node *bs, uint64_t off, uint64_t len, uint64_t *
 			}
 		}
 	}
+	r &= ~BLK_STATUS_RECURSE;
 	if (off + n >= size)
 		r |= BLK_STATUS_EOF;
 	*pnum = n;

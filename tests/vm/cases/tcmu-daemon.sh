@@ -100,19 +100,35 @@ check_sigkill_restart() {
 # SIGKILL while mkfs.ext4 writes (and discards) the whole disk; after the takeover mkfs
 # finishes and fsck -f finds the file system clean.
 kill_mid_mkfs() {
-	local stat=/sys/block/$(basename "$DEV")/stat base i
+	local stat=/sys/block/$(basename "$DEV")/stat base i pid
 	base=$(awk '{ print $7 }' "$stat")
 	rm -f /run/mkfs.rc /run/mkfs.mid
 	(
-		mkfs.ext4 -q -F -E lazy_itable_init=0 "$DEV"
+		mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$DEV"
 		echo $? >/run/mkfs.rc
 	) &
-	# kill as soon as mkfs has written 1 MiB
-	for i in $(seq 500); do
+	# let mkfs write 1 MiB, then freeze the daemon (SIGSTOP) so that mkfs cannot finish
+	# between our look and the kill, however slow or loaded the VM is
+	for i in $(seq 3000); do
 		[ -e /run/mkfs.rc ] && break
 		[ "$(awk '{ print $7 }' "$stat")" -gt $((base + 2048)) ] && break
 		sleep 0.01
 	done
+	pid=$(qt_pid qemu-tcmu)
+	kill -STOP "$pid"
+	if [ -e /run/mkfs.rc ]; then
+		# it was faster than our polling: run it again against the frozen daemon, and
+		# wait until its commands sit in the ring (the disk's in-flight counter)
+		rm -f /run/mkfs.rc
+		(
+			mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$DEV"
+			echo $? >/run/mkfs.rc
+		) &
+		for i in $(seq 1000); do
+			[ "$(awk '{ print $1 + $2 }' "/sys/block/$(basename "$DEV")/inflight")" -gt 0 ] && break
+			sleep 0.01
+		done
+	fi
 	[ -e /run/mkfs.rc ] && echo no >/run/mkfs.mid || echo yes >/run/mkfs.mid
 	qt_stop qemu-tcmu KILL
 	qt_log "daemon killed; in the middle of mkfs: $(cat /run/mkfs.mid)"

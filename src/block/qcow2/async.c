@@ -1,0 +1,290 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The async fast path.  Reads and writes whose clusters are mapped (L2 slice cached,
+ * allocated subclusters, COPIED for writes: no metadata change) are translated under a
+ * try-lock into contiguous host runs, each forwarded to the data node as a child request;
+ * zero and unallocated-without-backing reads are filled in place.  Flushes with no dirty
+ * metadata go straight to the file.  Anything else returns -ENOTSUP and the core runs the
+ * blocking code on the thread pool.
+ *
+ * Runs in the attached loop only (submissions and completions), so the free list of
+ * child requests needs no lock.  The parent's drv[] fields: [0] children pending,
+ * [1] first error, [2] I/O epoch slot.
+ */
+#include "qcow2.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/iov.h"
+
+#define SEG_MAX 64
+#define CHILD_IOV_INLINE 8
+
+struct qcow2_child {
+	struct blk_req req;
+	struct blk_req *parent;
+	struct qcow2_state *s;
+	struct iovec *iov;
+	int iov_cap;
+	struct qcow2_child *next;
+	struct iovec inline_iov[CHILD_IOV_INLINE];
+};
+
+struct qcow2_async {
+	struct qcow2_child *free;
+};
+
+struct seg {
+	uint64_t rel, len, host;
+	bool zero;
+};
+
+static struct qcow2_async *get_async(struct qcow2_state *s)
+{
+	if (!s->async)
+		s->async = calloc(1, sizeof(*s->async));
+	return s->async;
+}
+
+static struct qcow2_child *child_get(struct qcow2_state *s)
+{
+	struct qcow2_async *a = get_async(s);
+	struct qcow2_child *c;
+
+	if (!a)
+		return NULL;
+	c = a->free;
+	if (c) {
+		a->free = c->next;
+		return c;
+	}
+	c = calloc(1, sizeof(*c));
+	if (c) {
+		c->iov = c->inline_iov;
+		c->iov_cap = CHILD_IOV_INLINE;
+		c->s = s;
+	}
+	return c;
+}
+
+static void child_put(struct qcow2_state *s, struct qcow2_child *c)
+{
+	c->next = s->async->free;
+	s->async->free = c;
+}
+
+void qcow2_async_free(struct qcow2_state *s)
+{
+	struct qcow2_child *c, *n;
+
+	if (!s->async)
+		return;
+	for (c = s->async->free; c; c = n) {
+		n = c->next;
+		if (c->iov != c->inline_iov)
+			free(c->iov);
+		free(c);
+	}
+	free(s->async);
+	s->async = NULL;
+}
+
+static void parent_put(struct qcow2_state *s, struct blk_req *parent)
+{
+	if (--parent->drv[0])
+		return;
+	if (parent->op != BLK_OP_FLUSH)
+		qcow2_io_end(s, (unsigned int)parent->drv[2]);
+	blk_req_complete(parent, (int)(intptr_t)parent->drv[1]);
+}
+
+static void child_done(struct blk_req *req, int ret)
+{
+	struct qcow2_child *c = container_of(req, struct qcow2_child, req);
+	struct blk_req *parent = c->parent;
+	struct qcow2_state *s = c->s;
+
+	if (ret < 0 && !parent->drv[1])
+		parent->drv[1] = (uintptr_t)(intptr_t)ret;
+	child_put(s, c);
+	parent_put(s, parent);
+}
+
+/* The mapping of the cluster at @guest without I/O: -EAGAIN when the slice is not cached. */
+static int map_cached(struct blk_node *bs, uint64_t guest, struct qcow2_map *m)
+{
+	struct qcow2_state *s = bs->opaque;
+	uint64_t l1i = guest >> (s->cluster_bits + s->l2_bits);
+	uint64_t l2i = (guest >> s->cluster_bits) & ((1ull << s->l2_bits) - 1);
+	uint64_t per_slice = s->l2c.slice_size / s->l2_entry_size, l2off;
+	struct qcow2_slice *sl;
+	unsigned int idx;
+
+	if (l1i >= s->l1_size)
+		return -EAGAIN;
+	l2off = s->l1[l1i] & QCOW2_L1E_OFFSET_MASK;
+	if (!l2off)
+		return qcow2_decode(bs, 0, 0, m);
+	sl = qcow2_cache_lookup(&s->l2c, l2off + (l2i / per_slice) * s->l2c.slice_size);
+	if (!sl)
+		return -EAGAIN;
+	idx = (unsigned int)(l2i % per_slice);
+	return qcow2_decode(bs, qcow2_l2_get(s, sl, idx), qcow2_l2_get_bitmap(s, sl, idx), m);
+}
+
+static int add_seg(struct seg *segs, int *n, uint64_t rel, uint64_t len, bool zero, uint64_t host)
+{
+	struct seg *last = *n ? &segs[*n - 1] : NULL;
+
+	if (last && last->zero == zero && last->rel + last->len == rel &&
+	    (zero || last->host + last->len == host)) {
+		last->len += len;
+		return 0;
+	}
+	if (*n == SEG_MAX)
+		return -EAGAIN;
+	segs[(*n)++] = (struct seg){ .rel = rel, .len = len, .host = host, .zero = zero };
+	return 0;
+}
+
+/* Translate the request into segments; -EAGAIN when the fast path cannot take it. */
+static int translate(struct blk_node *bs, const struct blk_req *req, struct seg *segs, int *n)
+{
+	struct qcow2_state *s = bs->opaque;
+	bool write = req->op == BLK_OP_WRITE;
+	uint64_t rel = 0, sc_size = 1ull << s->sc_bits;
+
+	*n = 0;
+	while (rel < req->len) {
+		uint64_t guest = req->off + rel, in = qcow2_offset_in_cluster(s, guest);
+		uint64_t len = MIN(req->len - rel, sc_size - (in & (sc_size - 1)));
+		enum qcow2_sc_type t;
+		struct qcow2_map m;
+		int r = map_cached(bs, guest, &m);
+
+		if (r < 0)
+			return -EAGAIN;
+		t = qcow2_sc_type(s, &m, (unsigned int)(in >> s->sc_bits));
+		if (t == QCOW2_SC_DATA && (!write || (m.copied && m.has_host)))
+			r = add_seg(segs, n, rel, len, false, m.host + in);
+		else if (!write && (t == QCOW2_SC_ZERO || (t == QCOW2_SC_UNALLOC && !bs->backing)))
+			r = add_seg(segs, n, rel, len, true, 0);
+		else
+			return -EAGAIN;
+		if (r < 0)
+			return r;
+		if (write && s->data == bs->file && qcow2_check_overlap(s, m.host + in, len, 0) < 0)
+			return -EAGAIN; /* the blocking path reports it */
+		rel += len;
+	}
+	return 0;
+}
+
+static int child_iov(struct qcow2_child *c, const struct blk_req *parent, const struct seg *sg)
+{
+	int n = iov_slice(c->iov, c->iov_cap, parent->iov, parent->iovcnt, sg->rel, sg->len);
+
+	if (n == -E2BIG) {
+		struct iovec *v = malloc(sizeof(*v) * (size_t)parent->iovcnt);
+
+		if (!v)
+			return -ENOMEM;
+		if (c->iov != c->inline_iov)
+			free(c->iov);
+		c->iov = v;
+		c->iov_cap = parent->iovcnt;
+		n = iov_slice(c->iov, c->iov_cap, parent->iov, parent->iovcnt, sg->rel, sg->len);
+	}
+	return n;
+}
+
+static void submit_rw(struct blk_node *bs, struct blk_req *req, const struct seg *segs, int n)
+{
+	struct qcow2_state *s = bs->opaque;
+
+	req->drv[0] = 1; /* bias: completes only after every child is submitted */
+	req->drv[1] = 0;
+	for (int i = 0; i < n; i++) {
+		struct qcow2_child *c;
+		int cnt;
+
+		if (segs[i].zero) {
+			iov_memset(req->iov, req->iovcnt, segs[i].rel, 0, segs[i].len);
+			continue;
+		}
+		c = child_get(s);
+		cnt = c ? child_iov(c, req, &segs[i]) : -ENOMEM;
+		if (cnt < 0) {
+			if (c)
+				child_put(s, c);
+			req->drv[1] = (uintptr_t)(intptr_t)cnt;
+			break;
+		}
+		c->parent = req;
+		c->req = (struct blk_req){ .op = req->op,
+					   .off = segs[i].host,
+					   .len = segs[i].len,
+					   .iov = c->iov,
+					   .iovcnt = cnt,
+					   .cb = child_done };
+		req->drv[0]++;
+		blk_req_submit(s->data, &c->req);
+	}
+	parent_put(s, req);
+}
+
+static bool meta_clean(const struct qcow2_state *s)
+{
+	return !s->l2c.ndirty && !s->rbc.ndirty && !s->l1_any_dirty && !s->rt_any_dirty &&
+	       !s->t_dirty && !s->data_file;
+}
+
+static int submit_flush(struct blk_node *bs, struct blk_req *req)
+{
+	struct qcow2_state *s = bs->opaque;
+	struct qcow2_child *c = meta_clean(s) ? child_get(s) : NULL;
+
+	s->stat_fast_flush += c != NULL;
+	qcow2_unlock(s);
+	if (!c)
+		return -ENOTSUP;
+	req->drv[0] = 1;
+	req->drv[1] = 0;
+	c->parent = req;
+	c->req = (struct blk_req){ .op = BLK_OP_FLUSH, .cb = child_done };
+	blk_req_submit(bs->file, &c->req);
+	return 0;
+}
+
+int qcow2_submit(struct blk_node *bs, struct blk_req *req)
+{
+	struct qcow2_state *s = bs->opaque;
+	struct seg segs[SEG_MAX];
+	int n = 0, r;
+
+	if (req->op != BLK_OP_READ && req->op != BLK_OP_WRITE && req->op != BLK_OP_FLUSH)
+		return -ENOTSUP;
+	if (pthread_mutex_trylock(&s->lock))
+		return -ENOTSUP;
+	if (req->op == BLK_OP_FLUSH)
+		return submit_flush(bs, req);
+	r = s->corrupt ? -EAGAIN : translate(bs, req, segs, &n);
+	if (r == 0) {
+		req->drv[2] = qcow2_io_begin(s);
+		s->stat_fast_rw++;
+	}
+	qcow2_unlock(s);
+	if (r < 0)
+		return -ENOTSUP;
+	submit_rw(bs, req, segs, n);
+	return 0;
+}
+
+int qcow2_attach_ctx(struct blk_node *bs, struct aio_ctx *ctx)
+{
+	struct qcow2_state *s = bs->opaque;
+
+	return s->data_file ? blk_attach_ctx(s->data_file, ctx) : 0;
+}

@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The cluster map: L1 table in memory, L2 slices in the cache, decoding entries into
+ * per-subcluster states, allocating and copying L2 tables.  Callers hold s->lock.
+ */
+#include "qcow2.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+uint64_t qcow2_l2_get(const struct qcow2_state *s, const struct qcow2_slice *sl, unsigned int i)
+{
+	return qcow2_be64(sl->data + (size_t)i * s->l2_entry_size);
+}
+
+uint64_t qcow2_l2_get_bitmap(const struct qcow2_state *s, const struct qcow2_slice *sl,
+			     unsigned int i)
+{
+	return s->ext_l2 ? qcow2_be64(sl->data + (size_t)i * 16 + 8) : 0;
+}
+
+void qcow2_l2_set(struct qcow2_state *s, struct qcow2_slice *sl, unsigned int i, uint64_t entry,
+		  uint64_t bitmap)
+{
+	qcow2_put_be64(sl->data + (size_t)i * s->l2_entry_size, entry);
+	if (s->ext_l2)
+		qcow2_put_be64(sl->data + (size_t)i * 16 + 8, bitmap);
+	qcow2_cache_mark_dirty(&s->l2c, sl);
+}
+
+int qcow2_decode(struct blk_node *bs, uint64_t entry, uint64_t bitmap, struct qcow2_map *m)
+{
+	struct qcow2_state *s = bs->opaque;
+
+	memset(m, 0, sizeof(*m));
+	m->entry = entry;
+	if (entry & QCOW2_OFLAG_COMPRESSED) {
+		if (s->data_file)
+			return qcow2_corrupt(bs, "compressed cluster with an external data file");
+		m->compressed = true;
+		m->host = entry & s->coffset_mask;
+		return 0;
+	}
+	m->host = entry & QCOW2_L2E_OFFSET_MASK;
+	m->copied = entry & QCOW2_OFLAG_COPIED;
+	m->has_host = m->host || (s->data_file && m->copied);
+	if (m->host & (s->cluster_size - 1))
+		return qcow2_corrupt(bs, "L2 entry 0x%" PRIx64 " points to an unaligned offset",
+				     entry);
+	if (m->has_host && !s->data_file && m->host >= s->host_limit)
+		return qcow2_corrupt(bs, "L2 entry 0x%" PRIx64 " points beyond the image file",
+				     entry);
+	if (!s->ext_l2) {
+		if (entry & QCOW2_OFLAG_ZERO)
+			m->bitmap = 1ull << 32;
+		else if (m->has_host)
+			m->bitmap = 1;
+		return 0;
+	}
+	if ((bitmap & (bitmap >> 32) & 0xffffffffull) || (!m->has_host && (bitmap & 0xffffffffull)))
+		return qcow2_corrupt(bs, "invalid subcluster bitmap 0x%" PRIx64, bitmap);
+	m->bitmap = bitmap;
+	return 0;
+}
+
+enum qcow2_sc_type qcow2_sc_type(const struct qcow2_state *s, const struct qcow2_map *m,
+				 unsigned int sc)
+{
+	(void)s;
+	if (m->compressed)
+		return QCOW2_SC_COMPRESSED;
+	if (m->bitmap & (1ull << sc))
+		return QCOW2_SC_DATA;
+	if (m->bitmap & (1ull << (32 + sc)))
+		return QCOW2_SC_ZERO;
+	return QCOW2_SC_UNALLOC;
+}
+
+void qcow2_l1_set(struct qcow2_state *s, uint32_t i, uint64_t entry)
+{
+	s->l1[i] = entry;
+	s->l1_dirty[i / 64] = 1;
+	s->l1_any_dirty = true;
+}
+
+int qcow2_write_l1(struct blk_node *bs)
+{
+	struct qcow2_state *s = bs->opaque;
+	uint8_t buf[512];
+
+	if (!s->l1_any_dirty)
+		return 0;
+	for (uint32_t sec = 0; sec < DIV_ROUND_UP(s->l1_size, 64); sec++) {
+		uint32_t n = MIN(64, s->l1_size - sec * 64);
+		int r;
+
+		if (!s->l1_dirty[sec])
+			continue;
+		for (uint32_t i = 0; i < n; i++)
+			qcow2_put_be64(buf + i * 8, s->l1[sec * 64 + i]);
+		if (qcow2_check_overlap(s, s->l1_offset + sec * 512, n * 8, QCOW2_OL_L1) < 0)
+			return qcow2_corrupt(bs, "L1 table overlaps other metadata");
+		r = blk_pwrite(bs->file, s->l1_offset + sec * 512, buf, n * 8, 0);
+		if (r < 0)
+			return r;
+		s->l1_dirty[sec] = 0;
+	}
+	s->l1_any_dirty = false;
+	return 0;
+}
+
+static int check_l2_offset(struct blk_node *bs, uint64_t l1i, uint64_t l2off)
+{
+	struct qcow2_state *s = bs->opaque;
+
+	if ((l2off & (s->cluster_size - 1)) || l2off + s->cluster_size > s->host_limit ||
+	    qcow2_check_overlap(s, l2off, s->cluster_size, 0) < 0)
+		return qcow2_corrupt(
+			bs, "L1 entry %" PRIu64 " points to an invalid L2 table 0x%" PRIx64, l1i,
+			l2off);
+	return 0;
+}
+
+/* A new L2 table for L1 entry @l1i: zeroes, or a copy of the shared table @old. */
+static int new_l2_table(struct blk_node *bs, uint64_t l1i, uint64_t old)
+{
+	struct qcow2_state *s = bs->opaque;
+	uint64_t off, got;
+	uint8_t *buf = NULL;
+	bool fresh;
+	int r;
+
+	if (old) {
+		/* a shared table (snapshot) is never modified in place: no dirty slices */
+		buf = malloc(s->cluster_size);
+		if (!buf)
+			return -ENOMEM;
+		r = blk_pread(bs->file, old, buf, s->cluster_size);
+		if (r < 0)
+			goto out;
+	}
+	r = qcow2_alloc_clusters(bs, 1, &off, &got, &fresh);
+	if (r < 0)
+		goto out;
+	qcow2_cache_discard(&s->l2c, off, s->cluster_size);
+	r = blk_pwrite(bs->file, off, buf ? buf : qcow2_zero_buf(), s->cluster_size, 0);
+	if (r < 0)
+		goto out;
+	s->t_dirty = true;
+	qcow2_l1_set(s, (uint32_t)l1i, off | QCOW2_OFLAG_COPIED);
+	if (old)
+		r = qcow2_free_later(bs, old, s->cluster_size);
+out:
+	free(buf);
+	return r;
+}
+
+int qcow2_get_l2(struct blk_node *bs, uint64_t guest, bool alloc, struct qcow2_slice **out,
+		 unsigned int *idx)
+{
+	struct qcow2_state *s = bs->opaque;
+	uint64_t l1i = guest >> (s->cluster_bits + s->l2_bits);
+	uint64_t l2i = (guest >> s->cluster_bits) & ((1ull << s->l2_bits) - 1);
+	uint64_t per_slice = s->l2c.slice_size / s->l2_entry_size, l2off;
+	int r;
+
+	*out = NULL;
+	if (l1i >= s->l1_size)
+		return alloc ? -EINVAL : 0;
+	l2off = s->l1[l1i] & QCOW2_L1E_OFFSET_MASK;
+	if (alloc && (!l2off || !(s->l1[l1i] & QCOW2_OFLAG_COPIED))) {
+		if (l2off && (r = check_l2_offset(bs, l1i, l2off)) < 0)
+			return r;
+		r = new_l2_table(bs, l1i, l2off);
+		if (r < 0)
+			return r;
+		l2off = s->l1[l1i] & QCOW2_L1E_OFFSET_MASK;
+	}
+	if (!l2off)
+		return 0;
+	if ((r = check_l2_offset(bs, l1i, l2off)) < 0)
+		return r;
+	*idx = (unsigned int)(l2i % per_slice);
+	return qcow2_cache_get(bs, &s->l2c, l2off + (l2i / per_slice) * s->l2c.slice_size, out);
+}
+
+int qcow2_get_map(struct blk_node *bs, uint64_t guest, struct qcow2_map *m)
+{
+	struct qcow2_state *s = bs->opaque;
+	struct qcow2_slice *sl;
+	unsigned int idx;
+	int r = qcow2_get_l2(bs, guest, false, &sl, &idx);
+
+	if (r < 0)
+		return r;
+	if (!sl)
+		return qcow2_decode(bs, 0, 0, m);
+	r = qcow2_decode(bs, qcow2_l2_get(s, sl, idx), qcow2_l2_get_bitmap(s, sl, idx), m);
+	qcow2_cache_put(sl);
+	return r;
+}
+
+unsigned int qcow2_io_begin(struct qcow2_state *s)
+{
+	unsigned int slot = (unsigned int)(s->epoch & 1);
+
+	__atomic_add_fetch(&s->io_count[slot], 1, __ATOMIC_ACQ_REL);
+	return slot;
+}
+
+void qcow2_io_end(struct qcow2_state *s, unsigned int slot)
+{
+	__atomic_sub_fetch(&s->io_count[slot], 1, __ATOMIC_ACQ_REL);
+}

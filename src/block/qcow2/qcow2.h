@@ -1,0 +1,390 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * qcow2 format driver: private header shared by the driver's files.
+ *
+ * Spec: QEMU docs/interop/qcow2.rst.  Everything on disk is big-endian; the L1 table and
+ * the refcount table are kept in memory in host order, L2 tables and refcount blocks in
+ * 4 KiB slice caches in disk order.  docs/QCOW2.md describes the write ordering.
+ *
+ * Locking: one mutex (s->lock) protects all metadata: caches, L1, refcount table,
+ * allocator, in-flight allocation list, deferred frees.  It is held during metadata I/O
+ * (cache misses, write-back) but never during guest data I/O.
+ */
+#ifndef QT_BLOCK_QCOW2_QCOW2_H
+#define QT_BLOCK_QCOW2_QCOW2_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "block/block-driver.h"
+#include "util/compiler.h"
+
+struct err;
+
+#define QCOW2_MAGIC 0x514649fbu /* "QFI\xfb" */
+#define QCOW2_V2_HDR_LEN 72
+#define QCOW2_V3_HDR_LEN 104
+#define QCOW2_MIN_CLUSTER_BITS 9
+#define QCOW2_MAX_CLUSTER_BITS 21
+#define QCOW2_MAX_L1_BYTES (32u << 20) /* QEMU's limit */
+#define QCOW2_MAX_RT_BYTES (8u << 20)  /* QEMU's limit */
+#define QCOW2_MAX_BACKING_NAME 1023
+#define QCOW2_MAX_SNAPSHOTS 65536
+#define QCOW2_SLICE_MAX 4096u
+
+/* header extension types */
+#define QCOW2_EXT_END 0x00000000u
+#define QCOW2_EXT_BACKING_FMT 0xe2792acau
+#define QCOW2_EXT_FEATURES 0x6803f857u
+#define QCOW2_EXT_BITMAPS 0x23852875u
+#define QCOW2_EXT_CRYPTO 0x0537be77u
+#define QCOW2_EXT_DATA_FILE 0x44415441u
+
+/* feature bits */
+#define QCOW2_INCOMPAT_DIRTY (1ull << 0)
+#define QCOW2_INCOMPAT_CORRUPT (1ull << 1)
+#define QCOW2_INCOMPAT_DATA_FILE (1ull << 2)
+#define QCOW2_INCOMPAT_COMPRESSION (1ull << 3)
+#define QCOW2_INCOMPAT_EXTL2 (1ull << 4)
+#define QCOW2_INCOMPAT_KNOWN 0x1full
+#define QCOW2_COMPAT_LAZY_REFCOUNTS (1ull << 0)
+#define QCOW2_AUTOCLEAR_BITMAPS (1ull << 0)
+#define QCOW2_AUTOCLEAR_DATA_FILE_RAW (1ull << 1)
+#define QCOW2_AUTOCLEAR_KNOWN 0x3ull
+
+/* header field offsets */
+#define QCOW2_HDR_RT_OFFSET 48
+#define QCOW2_HDR_INCOMPAT 72
+#define QCOW2_HDR_AUTOCLEAR 88
+
+/* L1/L2 entries */
+#define QCOW2_OFLAG_COPIED (1ull << 63)
+#define QCOW2_OFLAG_COMPRESSED (1ull << 62)
+#define QCOW2_OFLAG_ZERO (1ull << 0)
+#define QCOW2_L1E_OFFSET_MASK 0x00fffffffffffe00ull
+#define QCOW2_L2E_OFFSET_MASK 0x00fffffffffffe00ull
+#define QCOW2_L1E_RESERVED 0x7f000000000001ffull
+#define QCOW2_RTE_OFFSET_MASK 0xfffffffffffffe00ull
+#define QCOW2_SC_PER_CLUSTER 32 /* extended L2 */
+
+#define QCOW2_COMPRESSION_ZLIB 0
+#define QCOW2_COMPRESSION_ZSTD 1
+
+/* ---- slice cache (cache.c) ------------------------------------------------------------ */
+
+struct qcow2_slice {
+	uint64_t off; /* host offset; UINT64_MAX = empty */
+	uint8_t *data;
+	unsigned int pin;
+	bool dirty;
+	bool ref; /* clock bit */
+	struct qcow2_slice *hnext;
+};
+
+struct qcow2_cache {
+	const char *name;
+	unsigned int slice_size;
+	unsigned int n;
+	unsigned int hand;
+	unsigned int hmask;
+	unsigned int ndirty;
+	uint8_t *mem;
+	struct qcow2_slice *e;
+	struct qcow2_slice **hash;
+	uint64_t hits, misses;
+};
+
+/* ---- deferred frees and in-flight allocations ----------------------------------------- */
+
+struct qcow2_free {
+	uint64_t off, len; /* host byte range whose clusters lose one reference */
+	uint64_t gen;	   /* UINT64_MAX until the reference removal was written */
+	uint64_t epoch;	   /* I/O epoch when queued (safe once s->epoch >= epoch + 2) */
+};
+
+struct qcow2_inflight {
+	uint64_t start, end; /* guest cluster indexes [start, end) being changed */
+	struct qcow2_inflight *next;
+};
+
+struct qcow2_snapshot {
+	uint64_t l1_offset;
+	uint32_t l1_size;
+	char *id, *name;
+	uint64_t vm_state_size, disk_size, date_sec;
+};
+
+struct qcow2_bitmap {
+	uint64_t table_offset;
+	uint32_t table_size;
+	uint32_t flags;
+	unsigned int granularity_bits;
+	char *name;
+};
+
+struct qcow2_async;
+
+struct qcow2_state {
+	/* geometry: immutable after open */
+	unsigned int version;
+	unsigned int cluster_bits;
+	uint64_t cluster_size;
+	unsigned int l2_bits; /* log2(entries per L2 table) */
+	unsigned int l2_entry_size;
+	bool ext_l2;
+	unsigned int sc_bits; /* log2(subcluster size) */
+	unsigned int nsc;     /* subclusters per cluster: 32 or 1 */
+	unsigned int refcount_order;
+	uint64_t refcount_max;
+	unsigned int rb_bits; /* log2(refcounts per refcount block) */
+	unsigned int csize_shift;
+	uint64_t csize_mask, coffset_mask;
+	uint64_t size; /* virtual */
+	uint64_t incompat, compat, autoclear;
+	unsigned int compression_type;
+	uint32_t header_length;
+	char *backing_name, *backing_fmt, *data_file_name;
+	bool lazy; /* lazy refcounts in effect (dirty bit set while open) */
+	bool data_file_raw;
+	bool read_only;
+
+	/* the node that holds guest data: bs->file, or the external data file */
+	struct blk_node *data;
+	struct blk_node *data_file; /* owned, external */
+
+	/* L1 table and refcount table, host order */
+	uint64_t l1_offset;
+	uint32_t l1_size;
+	uint64_t *l1;
+	uint8_t *l1_dirty; /* one flag per 512-byte sector of the table */
+	uint64_t rt_offset;
+	uint32_t rt_clusters;
+	uint64_t rt_size; /* entries */
+	uint64_t *rt;
+	uint8_t *rt_dirty; /* one flag per 512-byte sector */
+	bool l1_any_dirty, rt_any_dirty;
+
+	struct qcow2_snapshot *snaps;
+	unsigned int nb_snapshots;
+	uint64_t snapshots_offset, snapshots_len;
+	struct qcow2_bitmap *bitmaps;
+	unsigned int nb_bitmaps;
+	uint64_t bm_dir_offset, bm_dir_size;
+
+	struct qcow2_cache l2c, rbc;
+
+	/* allocation */
+	uint64_t free_cursor; /* first cluster index that may be free */
+	uint64_t fresh_from;  /* host clusters >= this were never written: read as zeroes */
+	uint64_t host_limit;  /* metadata must point below this (grows with allocation) */
+	uint64_t file_len_open;
+	uint32_t *repair_counts; /* during repair: expected refcounts of [0, repair_n) */
+	uint64_t repair_n;
+
+	/* write ordering (docs/QCOW2.md) */
+	bool t_dirty;	     /* new tables/blocks written since the last sync */
+	bool r_written;	     /* refcount data written since the last sync */
+	uint64_t sync_count; /* our own dependency syncs */
+	struct qcow2_free *frees;
+	size_t nfrees, frees_cap;
+
+	/* concurrency */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct qcow2_inflight *inflight;
+	uint64_t epoch;		   /* data I/O epoch; see qcow2_io_begin() */
+	unsigned long io_count[2]; /* data I/O in flight per epoch parity (atomic) */
+	bool corrupt;		   /* metadata problem found: refuse writes */
+
+	int meta_prealloc; /* 0 unknown, 1 no, 2 yes (QEMU's metadata-preallocation check) */
+
+	struct qcow2_async *async;
+	uint64_t stat_alloc, stat_syncs;
+	uint64_t stat_fast_rw, stat_fast_flush; /* requests the async path took */
+};
+
+/* ---- helpers ------------------------------------------------------------------------- */
+
+static inline uint64_t qcow2_offset_in_cluster(const struct qcow2_state *s, uint64_t off)
+{
+	return off & (s->cluster_size - 1);
+}
+
+static inline uint64_t qcow2_size_to_clusters(const struct qcow2_state *s, uint64_t len)
+{
+	return (len + s->cluster_size - 1) >> s->cluster_bits;
+}
+
+static inline uint64_t qcow2_l1_entries_for(const struct qcow2_state *s, uint64_t size)
+{
+	unsigned int shift = s->cluster_bits + s->l2_bits;
+
+	return (size + (1ull << shift) - 1) >> shift;
+}
+
+uint64_t qcow2_be64(const uint8_t *p);
+uint32_t qcow2_be32(const uint8_t *p);
+uint16_t qcow2_be16(const uint8_t *p);
+void qcow2_put_be64(uint8_t *p, uint64_t v);
+void qcow2_put_be32(uint8_t *p, uint32_t v);
+
+/* Lock helpers that also assert nothing silly. */
+void qcow2_lock(struct qcow2_state *s);
+void qcow2_unlock(struct qcow2_state *s);
+
+/* ---- header.c ------------------------------------------------------------------------- */
+
+/* Parse and validate the header and its extensions; fills geometry fields. */
+int qcow2_read_header(struct blk_node *bs, struct err *err);
+/* Rewrite a header field range in place (never the extensions). */
+int qcow2_write_header_field(struct blk_node *bs, unsigned int off, const void *buf,
+			     unsigned int len);
+int qcow2_set_incompat(struct blk_node *bs, uint64_t incompat);
+/* Does [off, off+len) overlap metadata other than @allow (a QCOW2_OL_* mask)? */
+#define QCOW2_OL_HEADER (1u << 0)
+#define QCOW2_OL_L1 (1u << 1)
+#define QCOW2_OL_RT (1u << 2)
+#define QCOW2_OL_SNAPSHOTS (1u << 3)
+#define QCOW2_OL_INACTIVE_L1 (1u << 4)
+#define QCOW2_OL_BITMAP_DIR (1u << 5)
+#define QCOW2_OL_ALL 0x3fu
+int qcow2_check_overlap(struct qcow2_state *s, uint64_t off, uint64_t len, unsigned int allow);
+/* Report and remember a metadata inconsistency; returns -EIO. */
+int qcow2_corrupt(struct blk_node *bs, const char *fmt, ...) PRINTF_FMT(2, 3);
+
+/* ---- cache.c -------------------------------------------------------------------------- */
+
+int qcow2_cache_init(struct qcow2_cache *c, const char *name, unsigned int slice_size,
+		     unsigned int n);
+void qcow2_cache_release(struct qcow2_cache *c);
+/* A pinned slice holding host bytes [off, off + slice_size); read on a miss. */
+int qcow2_cache_get(struct blk_node *bs, struct qcow2_cache *c, uint64_t off,
+		    struct qcow2_slice **out);
+/* As get, but the caller fills the slice (new table): no read. */
+int qcow2_cache_get_empty(struct blk_node *bs, struct qcow2_cache *c, uint64_t off,
+			  struct qcow2_slice **out);
+/* A cached slice or NULL, no I/O, not pinned (the fast path, under the lock). */
+struct qcow2_slice *qcow2_cache_lookup(struct qcow2_cache *c, uint64_t off);
+void qcow2_cache_put(struct qcow2_slice *sl);
+void qcow2_cache_mark_dirty(struct qcow2_cache *c, struct qcow2_slice *sl);
+/* Write back every dirty slice (L2: with the dependencies written first). */
+int qcow2_cache_writeback(struct blk_node *bs, struct qcow2_cache *c);
+/* Drop slices in [off, off+len) (a freed table); dirty ones are discarded. */
+void qcow2_cache_discard(struct qcow2_cache *c, uint64_t off, uint64_t len);
+int qcow2_write_slice(struct blk_node *bs, struct qcow2_cache *c, struct qcow2_slice *sl);
+
+/* ---- refcount.c ----------------------------------------------------------------------- */
+
+int qcow2_get_refcount(struct blk_node *bs, uint64_t cluster, uint64_t *out);
+/* Set one cluster's refcount (repair). */
+int qcow2_set_refcount(struct blk_node *bs, uint64_t cluster, uint64_t value);
+/* Add @delta to the refcount of every cluster touching [off, off+len). */
+int qcow2_update_refcount(struct blk_node *bs, uint64_t off, uint64_t len, int delta);
+/* Allocate up to @n contiguous free clusters (at least 1); *got = how many; *fresh when
+ * they were never written (read as zeroes). */
+int qcow2_alloc_clusters(struct blk_node *bs, uint64_t n, uint64_t *off, uint64_t *got,
+			 bool *fresh);
+/* Queue the reference drop of [off, off+len) until its removal is durable. */
+int qcow2_free_later(struct blk_node *bs, uint64_t off, uint64_t len);
+/* Free an L2 entry's host storage later (normal or compressed). */
+int qcow2_free_entry_later(struct blk_node *bs, uint64_t entry);
+/* Apply frees whose removal was written before a sync and whose I/O drained. */
+int qcow2_apply_ripe_frees(struct blk_node *bs, bool punch);
+void qcow2_frees_written(struct qcow2_state *s);
+int qcow2_write_rt(struct blk_node *bs);
+int qcow2_rt_init(struct blk_node *bs, struct err *err);
+
+/* ---- flush ordering (qcow2.c) ---------------------------------------------------------- */
+
+int qcow2_sync(struct blk_node *bs);
+/* Make every reference target durable so pointers (L2/L1 entries) may be written. */
+int qcow2_write_deps(struct blk_node *bs);
+int qcow2_flush_meta(struct blk_node *bs);
+
+/* ---- cluster.c ------------------------------------------------------------------------ */
+
+/* One guest cluster's mapping. */
+struct qcow2_map {
+	uint64_t entry;	 /* raw L2 entry */
+	uint64_t bitmap; /* extended L2: alloc bits 0-31, zero bits 32-63; else synthesized */
+	uint64_t host;	 /* host cluster offset when has_host */
+	bool has_host;
+	bool compressed;
+	bool copied;
+};
+
+enum qcow2_sc_type {
+	QCOW2_SC_UNALLOC, /* backing or zeroes */
+	QCOW2_SC_ZERO,
+	QCOW2_SC_DATA,
+	QCOW2_SC_COMPRESSED,
+};
+
+/* Decode an L2 entry (+bitmap); -EIO for invalid combinations. */
+int qcow2_decode(struct blk_node *bs, uint64_t entry, uint64_t bitmap, struct qcow2_map *m);
+enum qcow2_sc_type qcow2_sc_type(const struct qcow2_state *s, const struct qcow2_map *m,
+				 unsigned int sc);
+/* The L2 slice holding guest cluster @guest (pinned) and the entry index in it.
+ * !alloc: *out = NULL when no L2 table exists.  alloc: allocate or copy the table. */
+int qcow2_get_l2(struct blk_node *bs, uint64_t guest, bool alloc, struct qcow2_slice **out,
+		 unsigned int *idx);
+/* Map the cluster containing @guest. */
+int qcow2_get_map(struct blk_node *bs, uint64_t guest, struct qcow2_map *m);
+uint64_t qcow2_l2_get(const struct qcow2_state *s, const struct qcow2_slice *sl, unsigned int i);
+uint64_t qcow2_l2_get_bitmap(const struct qcow2_state *s, const struct qcow2_slice *sl,
+			     unsigned int i);
+void qcow2_l2_set(struct qcow2_state *s, struct qcow2_slice *sl, unsigned int i, uint64_t entry,
+		  uint64_t bitmap);
+void qcow2_l1_set(struct qcow2_state *s, uint32_t i, uint64_t entry);
+int qcow2_write_l1(struct blk_node *bs);
+/* Data I/O accounting for deferred frees. */
+unsigned int qcow2_io_begin(struct qcow2_state *s);	     /* under s->lock */
+void qcow2_io_end(struct qcow2_state *s, unsigned int slot); /* any thread */
+
+/* ---- rw.c / zero.c ---------------------------------------------------------------------- */
+
+int qcow2_preadv(struct blk_node *bs, uint64_t off, uint64_t len, const struct iovec *iov,
+		 int iovcnt, unsigned int flags);
+int qcow2_pwritev(struct blk_node *bs, uint64_t off, uint64_t len, const struct iovec *iov,
+		  int iovcnt, unsigned int flags);
+/* Read guest bytes [off, off+len) of one cluster as mapped by @m into @buf. */
+int qcow2_read_mapped(struct blk_node *bs, const struct qcow2_map *m, uint64_t off, uint64_t len,
+		      uint8_t *buf);
+int qcow2_discard(struct blk_node *bs, uint64_t off, uint64_t len);
+int qcow2_write_zeroes(struct blk_node *bs, uint64_t off, uint64_t len, unsigned int flags);
+int qcow2_block_status(struct blk_node *bs, uint64_t off, uint64_t len, uint64_t *pnum,
+		       uint64_t *map, struct blk_node **file);
+const uint8_t *qcow2_zero_buf(void); /* QCOW2_ZERO_BUF bytes of zeroes */
+#define QCOW2_ZERO_BUF (1u << 21)
+
+/* ---- compress.c ----------------------------------------------------------------------- */
+
+/* Read and inflate the compressed cluster of @entry into @out (cluster_size bytes). */
+int qcow2_read_compressed(struct blk_node *bs, uint64_t entry, uint8_t *out);
+void qcow2_compressed_range(const struct qcow2_state *s, uint64_t entry, uint64_t *off,
+			    uint64_t *len);
+
+/* ---- snapshot.c / bitmap.c ------------------------------------------------------------- */
+
+int qcow2_read_snapshots(struct blk_node *bs, struct err *err);
+void qcow2_free_snapshots(struct qcow2_state *s);
+int qcow2_read_bitmaps(struct blk_node *bs, uint64_t nb, uint64_t dir_size, uint64_t dir_off,
+		       struct err *err);
+/* A writer that does not maintain bitmaps marks them in use (spec, "Bitmaps"). */
+int qcow2_bitmaps_mark_in_use(struct blk_node *bs, struct err *err);
+void qcow2_free_bitmaps(struct qcow2_state *s);
+
+/* ---- repair.c ------------------------------------------------------------------------- */
+
+/* Rebuild refcounts from the metadata (dirty lazy-refcount image). */
+int qcow2_repair_refcounts(struct blk_node *bs, struct err *err);
+
+/* ---- async.c -------------------------------------------------------------------------- */
+
+int qcow2_submit(struct blk_node *bs, struct blk_req *req);
+int qcow2_attach_ctx(struct blk_node *bs, struct aio_ctx *ctx);
+void qcow2_async_free(struct qcow2_state *s);
+
+#endif

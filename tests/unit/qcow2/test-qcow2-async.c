@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The qcow2 async fast path: mapped clusters go straight to the file (one or several
+ * child requests), everything else through the thread pool; data and flushes correct. */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "qcow2-test.h"
+#include "util/aio.h"
+
+#define QD 64
+#define BS 4096
+#define MAXLEN (192 * 1024)
+
+struct io {
+	struct blk_req req;
+	struct iovec iov[3];
+	int *pending;
+	int ret;
+};
+
+static uint8_t bufs[QD][MAXLEN] __attribute__((aligned(4096)));
+static struct io ios[QD];
+
+static void io_done(struct blk_req *req, int ret)
+{
+	struct io *io = (struct io *)req;
+
+	io->ret = ret;
+	(*io->pending)--;
+}
+
+static uint8_t tag(uint64_t off, int gen)
+{
+	return (uint8_t)((off >> 12) * 13 + (uint64_t)gen * 7 + 1);
+}
+
+/* QD requests of @len at offsets i*stride+skew, as three iovecs each; then wait. */
+static void run(struct aio_ctx *ctx, struct blk_node *bs, enum blk_op op, uint64_t stride,
+		uint64_t skew, uint64_t len, int gen)
+{
+	int pending = QD;
+
+	for (int i = 0; i < QD; i++) {
+		uint64_t off = (uint64_t)i * stride + skew;
+		size_t a = len / 4, b = len / 2;
+
+		if (op == BLK_OP_WRITE)
+			memset(bufs[i], tag(off, gen), len);
+		else
+			memset(bufs[i], 0xee, len);
+		ios[i] = (struct io){ .pending = &pending, .ret = 1 };
+		ios[i].iov[0] = (struct iovec){ bufs[i], a };
+		ios[i].iov[1] = (struct iovec){ bufs[i] + a, b };
+		ios[i].iov[2] = (struct iovec){ bufs[i] + a + b, len - a - b };
+		ios[i].req = (struct blk_req){ .op = op,
+					       .off = off,
+					       .len = len,
+					       .iov = ios[i].iov,
+					       .iovcnt = 3,
+					       .cb = io_done };
+		blk_req_submit(bs, &ios[i].req);
+	}
+	while (pending > 0)
+		aio_poll(ctx, true);
+	for (int i = 0; i < QD; i++) {
+		uint64_t off = (uint64_t)i * stride + skew;
+
+		assert_int_equal(ios[i].ret, 0);
+		if (op == BLK_OP_READ)
+			for (uint64_t k = 0; k < len; k++)
+				if (bufs[i][k] != tag(off, gen))
+					fail_msg("offset %llu+%llu: 0x%02x, want 0x%02x",
+						 (unsigned long long)off, (unsigned long long)k,
+						 bufs[i][k], tag(off, gen));
+	}
+}
+
+static int flush_async(struct aio_ctx *ctx, struct blk_node *bs)
+{
+	int pending = 1;
+
+	ios[0] = (struct io){ .pending = &pending, .ret = 1 };
+	ios[0].req = (struct blk_req){ .op = BLK_OP_FLUSH, .cb = io_done };
+	blk_req_submit(bs, &ios[0].req);
+	while (pending > 0)
+		aio_poll(ctx, true);
+	return ios[0].ret;
+}
+
+static void test_prealloc_fast(void **state)
+{
+	struct aio_ctx *ctx = aio_ctx_new();
+	struct blk_node *bs;
+	struct qcow2_state *s;
+	uint64_t fast;
+
+	(void)state;
+	qt_create("preallocation=metadata", "64M");
+	bs = qt_open(NULL);
+	s = qt_state(bs);
+	assert_int_equal(blk_attach_ctx(bs, ctx), 0);
+	run(ctx, bs, BLK_OP_WRITE, 1 << 20, 0, BS, 1); /* warms the L2 slices */
+	fast = s->stat_fast_rw;
+	for (int gen = 2; gen < 5; gen++) {
+		run(ctx, bs, BLK_OP_WRITE, 1 << 20, 8192, 3 * BS, gen);
+		run(ctx, bs, BLK_OP_READ, 1 << 20, 8192, 3 * BS, gen);
+		/* spanning three clusters, starting mid-cluster */
+		run(ctx, bs, BLK_OP_WRITE, 1 << 20, 32768, 160 * 1024, gen);
+		run(ctx, bs, BLK_OP_READ, 1 << 20, 32768, 160 * 1024, gen);
+	}
+	assert_int_equal(s->stat_fast_rw - fast, 12 * QD);
+	fast = s->stat_fast_flush;
+	assert_int_equal(flush_async(ctx, bs), 0);
+	assert_int_equal(s->stat_fast_flush, fast + 1);
+	blk_close(bs);
+	aio_ctx_free(ctx);
+	assert_int_equal(qt_check(), 0);
+	unlink(qt_img);
+}
+
+/* Empty image: allocating writes go to the pool; reads of scattered clusters take the
+ * fast path with several children; unallocated reads are zero-filled. */
+static void test_empty_mixed(void **state)
+{
+	struct aio_ctx *ctx = aio_ctx_new();
+	struct blk_node *bs;
+	struct qcow2_state *s;
+	int pending = 1;
+
+	(void)state;
+	qt_create("cluster_size=64k", "128M");
+	bs = qt_open(NULL);
+	s = qt_state(bs);
+	assert_int_equal(blk_attach_ctx(bs, ctx), 0);
+	/* reverse order, so neighbouring guest clusters are not neighbours on the host */
+	for (int i = 127; i >= 0; i--) {
+		uint8_t b[BS];
+
+		memset(b, tag((uint64_t)i << 16, 9), BS);
+		for (uint64_t k = 0; k < 16; k++)
+			assert_int_equal(blk_pwrite(bs, ((uint64_t)i << 16) + k * BS, b, BS, 0), 0);
+	}
+	run(ctx, bs, BLK_OP_WRITE, 2 << 20, 65536, 2 * BS, 3); /* 64 new clusters via the pool */
+	run(ctx, bs, BLK_OP_READ, 2 << 20, 65536, 2 * BS, 3);
+	assert_int_equal(flush_async(ctx, bs), 0); /* dirty metadata: the pool path */
+	{
+		uint64_t fast = s->stat_fast_rw;
+
+		/* 128 KiB starting in cluster 0 spans clusters 0-2, mapped non-contiguously */
+		memset(bufs[0], 0xee, 3 * BS);
+		ios[0] = (struct io){ .pending = &pending, .ret = 1 };
+		ios[0].iov[0] = (struct iovec){ bufs[0], 3 * BS };
+		ios[0].req = (struct blk_req){ .op = BLK_OP_READ,
+					       .off = 65536 - BS,
+					       .len = 3 * BS,
+					       .iov = ios[0].iov,
+					       .iovcnt = 1,
+					       .cb = io_done };
+		blk_req_submit(bs, &ios[0].req);
+		while (pending > 0)
+			aio_poll(ctx, true);
+		assert_int_equal(ios[0].ret, 0);
+		assert_int_equal(s->stat_fast_rw, fast + 1);
+		assert_int_equal(bufs[0][0], tag(0, 9));
+		assert_int_equal(bufs[0][BS], tag(1 << 16, 3)); /* the QD run rewrote it */
+		assert_int_equal(bufs[0][2 * BS], tag(1 << 16, 3));
+	}
+	/* unallocated: zero-filled in the fast path */
+	run(ctx, bs, BLK_OP_WRITE, 1 << 20, 64ull << 20, BS, 4);
+	pending = 1;
+	memset(bufs[1], 0xee, BS);
+	ios[1] = (struct io){ .pending = &pending, .ret = 1 };
+	ios[1].iov[0] = (struct iovec){ bufs[1], BS };
+	ios[1].req = (struct blk_req){ .op = BLK_OP_READ,
+				       .off = (64ull << 20) + BS,
+				       .len = BS,
+				       .iov = ios[1].iov,
+				       .iovcnt = 1,
+				       .cb = io_done };
+	blk_req_submit(bs, &ios[1].req);
+	while (pending > 0)
+		aio_poll(ctx, true);
+	assert_int_equal(ios[1].ret, 0);
+	for (int k = 0; k < BS; k++)
+		assert_int_equal(bufs[1][k], 0);
+	blk_close(bs);
+	aio_ctx_free(ctx);
+	assert_int_equal(qt_check(), 0);
+	/* and everything is there after reopening */
+	bs = qt_open(NULL);
+	ctx = aio_ctx_new();
+	assert_int_equal(blk_attach_ctx(bs, ctx), 0);
+	run(ctx, bs, BLK_OP_READ, 2 << 20, 65536, 2 * BS, 3);
+	run(ctx, bs, BLK_OP_READ, 1 << 20, 64ull << 20, BS, 4);
+	blk_close(bs);
+	aio_ctx_free(ctx);
+	unlink(qt_img);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_prealloc_fast),
+		cmocka_unit_test(test_empty_mixed),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
