@@ -21,8 +21,8 @@
 	}
 
 /* Flags of the READ and WRITE families. */
-#define RD_FLAGS (SCSI_DF_DATA_IN | SCSI_DF_LBA_RANGE | SCSI_DF_MAX_XFER)
-#define WR_FLAGS (SCSI_DF_DATA_OUT | SCSI_DF_LBA_RANGE | SCSI_DF_MAX_XFER | SCSI_DF_WRITES)
+#define RD_FLAGS (SCSI_DF_DATA_IN | SCSI_DF_LBA_RANGE)
+#define WR_FLAGS (SCSI_DF_DATA_OUT | SCSI_DF_LBA_RANGE | SCSI_DF_WRITES)
 
 /* ---- SPC ------------------------------------------------------------------------------ */
 
@@ -119,6 +119,31 @@ static const struct scsi_cmd_desc rsoc = {
 	SCSI_DF_DATA_IN | SCSI_DF_NO_MEDIUM_OK,
 	spc_parse_rsoc,
 	spc_rsoc,
+	NULL,
+	NULL,
+};
+
+static const struct scsi_cmd_desc extended_copy = {
+	"EXTENDED COPY(LID1)",
+	SCSI_OP_EXTENDED_COPY,
+	16,
+	SCSI_XCOPY_LID1,
+	U(0xff, 0x1f, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0),
+	SCSI_DF_PARAM_OUT | SCSI_DF_WRITES | SCSI_DF_LOCK_ALL,
+	spc_parse_xcopy,
+	NULL,
+	NULL,
+	spc_xcopy,
+};
+static const struct scsi_cmd_desc rcr_op_params = {
+	"RECEIVE COPY OPERATING PARAMETERS",
+	SCSI_OP_RECEIVE_COPY_RESULTS,
+	16,
+	SCSI_RCR_OPERATING_PARAMS,
+	U(0xff, 0x1f, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0),
+	SCSI_DF_DATA_IN | SCSI_DF_NO_MEDIUM_OK,
+	spc_parse_rcr,
+	spc_rcr_op_params,
 	NULL,
 	NULL,
 };
@@ -223,7 +248,7 @@ static const struct scsi_cmd_desc write_16 = {
 #define VFY16_USAGE                                                                           \
 	U(0xff, 0x16, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, \
 	  0x3f, 0)
-#define VFY_FLAGS (SCSI_DF_DATA_OUT | SCSI_DF_LBA_RANGE | SCSI_DF_MAX_XFER)
+#define VFY_FLAGS (SCSI_DF_DATA_OUT | SCSI_DF_LBA_RANGE)
 
 static const struct scsi_cmd_desc verify_10 = {
 	"VERIFY(10)", SCSI_OP_VERIFY_10, 10,   SCSI_NO_SA, VFY10_USAGE,
@@ -371,6 +396,12 @@ static const struct scsi_cmd_desc *const sai_16_table[SA_MAX] = {
 	[SCSI_SAI_READ_CAPACITY_16] = &read_capacity_16,
 	[SCSI_SAI_GET_LBA_STATUS] = &get_lba_status,
 };
+static const struct scsi_cmd_desc *const xcopy_table[SA_MAX] = {
+	[SCSI_XCOPY_LID1] = &extended_copy,
+};
+static const struct scsi_cmd_desc *const rcr_table[SA_MAX] = {
+	[SCSI_RCR_OPERATING_PARAMS] = &rcr_op_params,
+};
 static const struct scsi_cmd_desc *const maint_in_table[SA_MAX] = {
 	[SCSI_MI_REPORT_SUPPORTED_OPCODES] = &rsoc,
 };
@@ -400,6 +431,8 @@ static const struct scsi_opcode_entry opcode_table[256] = {
 	[SCSI_OP_UNMAP] = { &unmap, NULL },
 	[SCSI_OP_MODE_SELECT_10] = { &mode_select_10, NULL },
 	[SCSI_OP_MODE_SENSE_10] = { &mode_sense_10, NULL },
+	[SCSI_OP_EXTENDED_COPY] = { NULL, xcopy_table },
+	[SCSI_OP_RECEIVE_COPY_RESULTS] = { NULL, rcr_table },
 	[SCSI_OP_READ_16] = { &read_16, NULL },
 	[SCSI_OP_COMPARE_AND_WRITE] = { &compare_and_write, NULL },
 	[SCSI_OP_WRITE_16] = { &write_16, NULL },

@@ -418,9 +418,6 @@ static enum scsi_sense check_ranges(struct scsi_lun *lun, struct scsi_cmd *cmd)
 	if ((d->flags & SCSI_DF_LBA_RANGE) &&
 	    (p->lba > lun->nb_blocks || p->nlb > lun->nb_blocks - p->lba))
 		return SCSI_SENSE_LBA_OUT_OF_RANGE;
-	if ((d->flags & SCSI_DF_MAX_XFER) && lun->max_sectors && p->xfer_len &&
-	    p->nlb > lun->max_sectors)
-		return scsi_bad_cdb_field(cmd, sbc_len_byte(d->cdb_len), 7);
 	if ((d->flags & SCSI_DF_DATA_OUT) && scsi_cmd_buf_len(cmd) != p->xfer_len)
 		return SCSI_SENSE_INVALID_FIELD_IU;
 	return SCSI_SENSE_OK;

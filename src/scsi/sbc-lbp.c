@@ -72,8 +72,9 @@ enum scsi_sense sbc_parse_write_same(struct scsi_cmd *cmd)
 	}
 	if (ws16 && (c[1] & 0x01))
 		p->cmd_flags |= SCSI_CF_NDOB;
-	if (p->nlb == 0)
-		return scsi_bad_cdb_field(cmd, len_byte, 7); /* WSNZ=1 in the block limits */
+	/* WSNZ=1 and MAXIMUM WRITE SAME LENGTH in the block limits */
+	if (p->nlb == 0 || p->nlb > SCSI_MAX_WS_BLOCKS)
+		return scsi_bad_cdb_field(cmd, len_byte, 7);
 	if (!p->lun->wce)
 		p->cmd_flags |= SCSI_CF_FUA;
 	p->xfer_len = (p->cmd_flags & SCSI_CF_NDOB) ? 0 : p->lun->block_size;

@@ -24,6 +24,7 @@ struct scsi_cmd_priv {
 	uint32_t xfer_len;  /* bytes the CDB asks to transfer (allocation/parameter length) */
 	uint32_t cmd_flags; /* SCSI_CF_*: decoded by parse (FUA, BYTCHK, UNMAP ...) */
 	uint8_t result;	    /* enum scsi_sense of blocking work */
+	uint64_t nb_blocks; /* the capacity when parsed, for work on the pool (EXTENDED COPY) */
 
 	/* sense extras (information, field pointer) */
 	uint64_t sense_info;

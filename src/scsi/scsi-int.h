@@ -35,7 +35,6 @@ struct thread_pool;
 #define SCSI_DF_LBA_RANGE (1u << 4)    /* parse sets lba/nlb: range-checked by the core */
 #define SCSI_DF_NO_MEDIUM_OK (1u << 5) /* allowed while stopped (START STOP UNIT) */
 #define SCSI_DF_NO_UA (1u << 6)	       /* does not report or clear unit attentions */
-#define SCSI_DF_MAX_XFER (1u << 7)     /* nlb limited by max_sectors (B0 max transfer) */
 #define SCSI_DF_LBP (1u << 8)	       /* needs logical block provisioning (LBPME) */
 #define SCSI_DF_LOCK_ALL (1u << 9)     /* orders against every write (whole medium) */
 
@@ -139,6 +138,14 @@ enum scsi_sense spc_parse_rsoc(struct scsi_cmd *cmd);
 enum scsi_sense spc_rsoc(struct scsi_cmd *cmd);
 /* vpd.c */
 enum scsi_sense spc_vpd(struct scsi_cmd *cmd, uint8_t page);
+/* The LUN's NAA designator (VPD 0x83); false while it has no unit serial.  Calls
+ * get_serial, so it may run on a pool thread. */
+bool scsi_lun_naa(const struct scsi_lun *lun, uint8_t naa[16]);
+/* xcopy.c */
+enum scsi_sense spc_parse_xcopy(struct scsi_cmd *cmd);
+enum scsi_sense spc_xcopy(struct scsi_cmd *cmd);
+enum scsi_sense spc_parse_rcr(struct scsi_cmd *cmd);
+enum scsi_sense spc_rcr_op_params(struct scsi_cmd *cmd);
 /* mode.c */
 enum scsi_sense spc_parse_mode_sense(struct scsi_cmd *cmd);
 enum scsi_sense spc_mode_sense(struct scsi_cmd *cmd);
@@ -181,6 +188,9 @@ int sbc_unmap_range(struct scsi_lun *lun, uint64_t lba, uint64_t nlb);
 /* Limits shared by VPD B0 and the handlers. */
 #define SCSI_MAX_UNMAP_DESC 256
 #define SCSI_MAX_CAW_BLOCKS 255
+/* WRITE SAME blocks per command (B0 MAXIMUM WRITE SAME LENGTH): LIO's own limit, which
+ * bounds the work of one command (a 0xffff-block WRITE SAME(10) is always allowed). */
+#define SCSI_MAX_WS_BLOCKS 0xffff
 
 uint32_t scsi_lun_max_caw(const struct scsi_lun *lun);
 uint32_t scsi_lun_max_unmap_lbas(const struct scsi_lun *lun);

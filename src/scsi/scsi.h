@@ -66,15 +66,20 @@ struct scsi_cmd {
 };
 
 struct scsi_lun_params {
-	uint32_t block_size;  /* logical block size: 512 or 4096 (LIO hw_block_size) */
-	uint64_t size;	      /* bytes exported (LIO dev_size); 0 = the node's length */
-	uint32_t max_sectors; /* largest transfer in logical blocks (LIO hw_max_sectors), 0 = any */
-	const char *vendor;   /* T10 vendor id (8 chars), NULL = "LIO-ORG" */
-	const char *product;  /* product id (16 chars), NULL = a default */
-	const char *revision; /* 4 chars, NULL = a default */
+	uint32_t block_size; /* logical block size: 512 or 4096 (LIO hw_block_size) */
+	uint64_t size;	     /* bytes exported (LIO dev_size); 0 = the node's length */
+	/* LIO hw_max_sectors, 0 = none: reported as VPD B0's MAXIMUM TRANSFER LENGTH and
+	 * limits COMPARE AND WRITE.  Longer READ/WRITE/VERIFY are served all the same, as
+	 * LIO's own backstores do (initiators such as libiscsi's tests ignore B0 over
+	 * iSCSI, and the kernel has already placed the data in the ring). */
+	uint32_t max_sectors;
+	const char *vendor;    /* T10 vendor id (8 chars), NULL = "LIO-ORG" */
+	const char *product;   /* product id (16 chars), NULL = a default */
+	const char *revision;  /* 4 chars, NULL = a default */
 	const char *cfgstring; /* for VPD 0x83's vendor-specific designator (may be NULL) */
 	/* The unit serial (VPD 0x80, NAA in 0x83).  LIO writes wwn/vpd_unit_serial after
-	 * the device is enabled, so it is fetched when asked; NULL = none. */
+	 * the device is enabled, so it is fetched when asked; NULL = none.  Called in the
+	 * loop thread and, for EXTENDED COPY, on a pool thread: it must be thread-safe. */
 	int (*get_serial)(void *opaque, char *buf, size_t len);
 	void *serial_opaque;
 	bool read_only; /* write-protect even when the node is writable */

@@ -21,31 +21,38 @@ enum {
 	SENSE_KEY_ILLEGAL_REQUEST = 0x5,
 	SENSE_KEY_UNIT_ATTENTION = 0x6,
 	SENSE_KEY_DATA_PROTECT = 0x7,
+	SENSE_KEY_COPY_ABORTED = 0xa,
 	SENSE_KEY_ABORTED_COMMAND = 0xb,
 	SENSE_KEY_MISCOMPARE = 0xe,
 };
 
 enum scsi_sense {
-	SCSI_SENSE_OK = 0,		 /* GOOD */
-	SCSI_SENSE_BUSY,		 /* BUSY status, no sense (retry: out of memory) */
-	SCSI_SENSE_NO_SENSE,		 /* 00/0000 (REQUEST SENSE data only) */
-	SCSI_SENSE_NOT_READY_INIT_REQ,	 /* 02/0402 stopped: START UNIT required */
-	SCSI_SENSE_MEDIUM_NOT_PRESENT,	 /* 02/3A00 */
-	SCSI_SENSE_READ_ERROR,		 /* 03/1100 unrecovered read error */
-	SCSI_SENSE_WRITE_ERROR,		 /* 03/0C00 write error */
-	SCSI_SENSE_INTERNAL_FAILURE,	 /* 04/4400 internal target failure */
-	SCSI_SENSE_INVALID_OPCODE,	 /* 05/2000 */
-	SCSI_SENSE_LBA_OUT_OF_RANGE,	 /* 05/2100 */
-	SCSI_SENSE_INVALID_FIELD_CDB,	 /* 05/2400 (+ field pointer if set) */
-	SCSI_SENSE_INVALID_FIELD_PARAM,	 /* 05/2600 (+ field pointer if set) */
-	SCSI_SENSE_PARAM_LIST_LENGTH,	 /* 05/1A00 */
-	SCSI_SENSE_INVALID_FIELD_IU,	 /* 05/0E03 Data-Out size differs from the CDB's */
-	SCSI_SENSE_SAVING_NOT_SUPPORTED, /* 05/3900 */
-	SCSI_SENSE_CAPACITY_CHANGED,	 /* 06/2A09 */
-	SCSI_SENSE_WRITE_PROTECTED,	 /* 07/2700 */
-	SCSI_SENSE_SPACE_ALLOC_FAILED,	 /* 07/2707 space allocation failed write protect */
-	SCSI_SENSE_COMM_FAILURE,	 /* 0B/0800 logical unit communication failure */
-	SCSI_SENSE_MISCOMPARE,		 /* 0E/1D00 miscompare during verify (+ info) */
+	SCSI_SENSE_OK = 0,		    /* GOOD */
+	SCSI_SENSE_BUSY,		    /* BUSY status, no sense (retry: out of memory) */
+	SCSI_SENSE_NO_SENSE,		    /* 00/0000 (REQUEST SENSE data only) */
+	SCSI_SENSE_NOT_READY_INIT_REQ,	    /* 02/0402 stopped: START UNIT required */
+	SCSI_SENSE_MEDIUM_NOT_PRESENT,	    /* 02/3A00 */
+	SCSI_SENSE_READ_ERROR,		    /* 03/1100 unrecovered read error */
+	SCSI_SENSE_WRITE_ERROR,		    /* 03/0C00 write error */
+	SCSI_SENSE_INTERNAL_FAILURE,	    /* 04/4400 internal target failure */
+	SCSI_SENSE_INVALID_OPCODE,	    /* 05/2000 */
+	SCSI_SENSE_LBA_OUT_OF_RANGE,	    /* 05/2100 */
+	SCSI_SENSE_INVALID_FIELD_CDB,	    /* 05/2400 (+ field pointer if set) */
+	SCSI_SENSE_INVALID_FIELD_PARAM,	    /* 05/2600 (+ field pointer if set) */
+	SCSI_SENSE_PARAM_LIST_LENGTH,	    /* 05/1A00 */
+	SCSI_SENSE_TOO_MANY_TARGET_DESC,    /* 05/2606 (EXTENDED COPY) */
+	SCSI_SENSE_UNSUPP_TARGET_DESC,	    /* 05/2607 unsupported target descriptor type code */
+	SCSI_SENSE_TOO_MANY_SEGMENT_DESC,   /* 05/2608 */
+	SCSI_SENSE_UNSUPP_SEGMENT_DESC,	    /* 05/2609 unsupported segment descriptor type code */
+	SCSI_SENSE_COPY_ABORTED,	    /* 0A/0000 (+ info: the segment) */
+	SCSI_SENSE_COPY_TARGET_UNREACHABLE, /* 0A/0D02 copy target device not reachable */
+	SCSI_SENSE_INVALID_FIELD_IU,	    /* 05/0E03 Data-Out size differs from the CDB's */
+	SCSI_SENSE_SAVING_NOT_SUPPORTED,    /* 05/3900 */
+	SCSI_SENSE_CAPACITY_CHANGED,	    /* 06/2A09 */
+	SCSI_SENSE_WRITE_PROTECTED,	    /* 07/2700 */
+	SCSI_SENSE_SPACE_ALLOC_FAILED,	    /* 07/2707 space allocation failed write protect */
+	SCSI_SENSE_COMM_FAILURE,	    /* 0B/0800 logical unit communication failure */
+	SCSI_SENSE_MISCOMPARE,		    /* 0E/1D00 miscompare during verify (+ info) */
 	SCSI_SENSE__COUNT,
 };
 

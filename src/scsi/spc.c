@@ -12,6 +12,7 @@
 #define INQ_RDF_SPC 0x02
 #define INQ_HISUP 0x10
 #define INQ_CMDQUE 0x02
+#define INQ_3PC 0x08 /* third-party copy: EXTENDED COPY (xcopy.c) */
 
 /* Version descriptors (SPC-5 Table 148): SAM-5, SPC-4, SPC-5, SBC-3, SBC-4. */
 static const uint16_t version_descriptors[] = { 0x00a0, 0x0460, 0x05c0, 0x04c0, 0x0600 };
@@ -77,6 +78,7 @@ static enum scsi_sense inquiry_standard(struct scsi_cmd *cmd)
 	b[2] = INQ_VERSION_SPC4;
 	b[3] = INQ_HISUP | INQ_RDF_SPC;
 	b[4] = INQ_STD_LEN - 5;
+	b[5] = INQ_3PC;
 	b[7] = INQ_CMDQUE;
 	put_ascii(b + 8, 8, lun->vendor);
 	put_ascii(b + 16, 16, lun->product);

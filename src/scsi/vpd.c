@@ -70,6 +70,16 @@ static void naa_6_from_serial(uint8_t d[16], const char *serial)
 	}
 }
 
+bool scsi_lun_naa(const struct scsi_lun *lun, uint8_t naa[16])
+{
+	char serial[SERIAL_MAX + 1];
+
+	if (!get_serial(lun, serial))
+		return false;
+	naa_6_from_serial(naa, serial);
+	return true;
+}
+
 static size_t desig_hdr(uint8_t *p, uint8_t codeset, uint8_t type, size_t len)
 {
 	p[0] = codeset;
@@ -171,6 +181,7 @@ static size_t vpd_block_limits(const struct scsi_lun *lun, uint8_t *b)
 		put_be32(b + 24, SCSI_MAX_UNMAP_DESC);
 		put_be32(b + 28, gran ? gran : 1);
 	}
+	put_be64(b + 36, SCSI_MAX_WS_BLOCKS);
 	return 64;
 }
 

@@ -114,7 +114,7 @@ static void test_write_same(void **state)
 	assert_true(node_is(f, 0, 4, 0));
 	r = ws16(0x01, 0, 4, pat, BS);
 	expect_cc(r, 0x5, 0x0e, 0x03);
-	/* the last blocks; past the end; WSNZ; ANCHOR; Data-Out size */
+	/* the last blocks; past the end; WSNZ; the length limit; ANCHOR; Data-Out size */
 	r = ws10(0, NB - 3, 3, pat, BS);
 	expect_good(&r);
 	assert_true(node_is(f, NB - 3, 3, 0x42));
@@ -126,6 +126,11 @@ static void test_write_same(void **state)
 	expect_field(&r, true, 7, 7);
 	r = ws16(0, 0, 0, pat, BS);
 	expect_field(&r, true, 10, 7);
+	/* MAXIMUM WRITE SAME LENGTH 0xffff: one more is an invalid field, not a range error */
+	r = ws16(0x08, 0, 0x10000, pat, BS);
+	expect_field(&r, true, 10, 7);
+	r = ws16(0x08, 0, 0xffff, pat, BS);
+	expect_cc(r, 0x5, 0x21, 0x00);
 	r = ws10(0x18, 0, 1, pat, BS);
 	expect_field(&r, true, 1, 4);
 	r = ws10(0x08, 0, 1, pat, BS / 2);

@@ -26,7 +26,7 @@ static int teardown(void **state)
 }
 
 static const uint8_t std_inquiry[96] = {
-	0x00,	     0x00, 0x06, 0x12, 91,   0x00, 0x00, 0x02, 'L',  'I',  'O', '-',
+	0x00,	     0x00, 0x06, 0x12, 91,   0x08, 0x00, 0x02, 'L',  'I',  'O', '-',
 	'O',	     'R',  'G',	 ' ',  'T',  'C',  'M',	 'U',  ' ',  'd',  'e', 'v',
 	'i',	     'c',  'e',	 ' ',  ' ',  ' ',  ' ',	 ' ',  '0',  '0',  '0', '2',
 	[58] = 0x00, 0xa0, 0x04, 0x60, 0x05, 0xc0, 0x04, 0xc0, 0x06, 0x00,
@@ -164,6 +164,7 @@ static void test_vpd_limits(void **state)
 	put_be32(want + 20, 0xffffffff); /* MAXIMUM UNMAP LBA COUNT */
 	put_be32(want + 24, 256);	 /* MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT */
 	put_be32(want + 28, 1);		 /* OPTIMAL UNMAP GRANULARITY */
+	put_be64(want + 36, 0xffff);	 /* MAXIMUM WRITE SAME LENGTH (LIO's) */
 	r = vpd(0xb0, b, 255);
 	expect_good(&r);
 	assert_int_equal(r.data_in_len, 64);
