@@ -78,6 +78,11 @@ static int check_writable(struct blk_node *bs, struct err *err)
 
 bool cfgstr_check(const char *cfgstring, char *msg, size_t len)
 {
+	return cfgstr_check_size(cfgstring, NULL, msg, len);
+}
+
+bool cfgstr_check_size(const char *cfgstring, uint64_t *size, char *msg, size_t len)
+{
 	struct blk_node *bs = NULL;
 	char id[CFGSTR_ID_MAX];
 	struct opts o;
@@ -102,6 +107,12 @@ bool cfgstr_check(const char *cfgstring, char *msg, size_t len)
 		r = opts_check_unused(&o, "config string", &err);
 	if (!r && !ro)
 		r = check_writable(bs, &err);
+	if (!r && size) {
+		int64_t n = blk_getlength(bs);
+
+		r = n < 0 ? err_set_errno(&err, (int)n, "could not get the image's size") : 0;
+		*size = n < 0 ? 0 : (uint64_t)n;
+	}
 	blk_close(bs);
 	opts_release(&o);
 	if (r < 0) {

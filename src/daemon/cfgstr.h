@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct blk_node;
 struct err;
@@ -28,6 +29,8 @@ int cfgstr_open(const char *cfgstring, unsigned int flags, struct blk_node **bs,
  * No side effects.  On false, @msg holds a one-line reason.
  */
 bool cfgstr_check(const char *cfgstring, char *msg, size_t len);
+/* The same, and the image's virtual size into *@size (when not NULL) if valid. */
+bool cfgstr_check_size(const char *cfgstring, uint64_t *size, char *msg, size_t len);
 
 /* The config string after "<subtype>/" of a full dev_config, NULL if the subtype is not
  * @subtype. */

@@ -10,6 +10,7 @@
 #include "daemon/cfgstr.h"
 #include "daemon/daemon.h"
 #include "daemon/dbus.h"
+#include "daemon/export.h"
 #include "util/err.h"
 #include "util/log.h"
 
@@ -33,8 +34,10 @@ static const char cfg_desc[] =
 
 static void usage(FILE *f)
 {
+	fprintf(f, "Usage: " PROG " [OPTIONS]\n");
+	export_usage(f);
 	fprintf(f,
-		"Usage: " PROG " [OPTIONS]\n"
+		"\n"
 		"Serve disk images as LIO user backstores: every TCMU device whose config\n"
 		"string starts with '<handler>/' (default 'qemu/').\n"
 		"\n"
@@ -139,6 +142,10 @@ int main(int argc, char **argv)
 	int c, r;
 
 	log_set_prefix(PROG);
+	if (argc > 1 && !strcmp(argv[1], "export"))
+		return export_main(argc - 1, argv + 1);
+	if (argc > 1 && (!strcmp(argv[1], "unexport") || !strcmp(argv[1], "exports")))
+		return unexport_main(argc - 1, argv + 1);
 	while ((c = getopt_long(argc, argv, "x:vd:qVh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'x':
