@@ -14,29 +14,31 @@
 
 #define PROG "qemu-tcmu"
 
+void export_synopsis(FILE *f)
+{
+	fprintf(f, "       " PROG " export [--name NAME] [--size SIZE] [--block-size 512|4096]\n"
+		   "                 [--loop] [--iscsi IQN [--portal IP:PORT]...] [-x NAME] CFG\n"
+		   "       " PROG " unexport [-x NAME] NAME...\n"
+		   "       " PROG " exports [-x NAME]       (or: export --list)\n");
+}
+
 void export_usage(FILE *f)
 {
 	fprintf(f,
-		"       " PROG " export [--name NAME] [--size SIZE] [--block-size 512|4096]\n"
-		"                 [--loop] [--iscsi IQN [--portal IP:PORT]...] [-x NAME] CFG\n"
-		"       " PROG " unexport [-x NAME] NAME...\n"
-		"       " PROG " exports [-x NAME]       (or: export --list)\n"
-		"\n"
-		"export: create a user:qemu backstore for CFG (an image path or an @key=value\n"
-		"config string) through configfs, without targetcli, and export it; a running\n"
+		"export: create a user:qemu backstore for CFG (an image path or a config\n"
+		"string) through configfs, without targetcli, and export it; the running\n"
 		"qemu-tcmu daemon serves it.  All or nothing: a failing step undoes the others.\n"
 		"  -n, --name NAME           the backstore's name (default: the image's base "
 		"name)\n"
-		"  -s, --size SIZE           the disk's size (default: the image's size; k, M, "
-		"G...)\n"
+		"  -s, --size SIZE           the disk's size (default: the image's; k, M, G, ...)\n"
 		"  -b, --block-size BYTES    the logical block size: 512 (default) or 4096\n"
 		"      --loop                a local disk through tcm_loop: prints its /dev/sdX\n"
-		"      --iscsi IQN           an iSCSI target IQN (demo mode: no authentication,\n"
-		"                            any initiator may log in; LUN 0)\n"
+		"      --iscsi IQN           an iSCSI target IQN, LUN 0 (demo mode: any initiator\n"
+		"                            may log in, no authentication)\n"
 		"      --portal IP:PORT      where it listens (repeatable; default 0.0.0.0:3260)\n"
 		"      --list                list the exports (as 'exports')\n"
 		"unexport: remove the backstore NAME, the LUNs that export it, and the portal\n"
-		"groups and targets left empty.\n"
+		"groups and targets left without LUNs.\n"
 		"exports: list our backstores (name, configfs path, size, dev_config) and their\n"
 		"LUNs.  $QEMU_TCMU_CONFIGFS replaces /sys/kernel/config/target (tests).\n");
 }
@@ -148,6 +150,8 @@ int export_main(int argc, char **argv)
 			p.subtype = optarg;
 			break;
 		case 'h':
+			printf("Usage:\n");
+			export_synopsis(stdout);
 			export_usage(stdout);
 			return 0;
 		default:
@@ -190,6 +194,8 @@ int unexport_main(int argc, char **argv)
 			subtype = optarg;
 			break;
 		case 'h':
+			printf("Usage:\n");
+			export_synopsis(stdout);
 			export_usage(stdout);
 			return 0;
 		default:

@@ -75,7 +75,8 @@ int export_list(const char *subtype, FILE *out, struct err *err);
  * the reason on stderr) or 2 (bad usage). */
 int export_main(int argc, char **argv);
 int unexport_main(int argc, char **argv); /* "unexport" and "exports" */
-/* The subcommands' part of `qemu-tcmu --help`. */
+/* The subcommands' part of `qemu-tcmu --help`: their synopsis, their options. */
+void export_synopsis(FILE *f);
 void export_usage(FILE *f);
 
 #endif

@@ -35,7 +35,7 @@ static const char cfg_desc[] =
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: " PROG " [OPTIONS]\n");
-	export_usage(f);
+	export_synopsis(f);
 	fprintf(f,
 		"\n"
 		"Serve disk images as LIO user backstores: every TCMU device whose config\n"
@@ -54,8 +54,10 @@ static void usage(FILE *f)
 		"  -V, --version             print the version and exit\n"
 		"  -h, --help                print this help and exit\n"
 		"\n"
-		"Config strings: %s\n",
+		"Config strings: %s\n"
+		"\n",
 		cfg_desc);
+	export_usage(f);
 }
 
 static bool check_config_cb(const char *cfgstring, char *msg, size_t len, void *opaque)
