@@ -55,12 +55,7 @@ static bool is_long(const char *a, size_t n, const char *full)
 	return n > 2 && n <= strlen(full) && !strncmp(a, full, n);
 }
 
-/*
- * qemu-tcmu's command line: the daemon runs without a positional argument (export,
- * unexport, ... are subcommands) and without --check-config, --help or --version.
- * Returns whether it is a daemon, with its handler name in *subtype.
- */
-static bool daemon_cmdline(char **argv, int argc, const char **subtype)
+bool export_daemon_cmdline(char **argv, int argc, const char **subtype)
 {
 	int i;
 
@@ -114,7 +109,7 @@ static bool is_daemon_for(const char *pid, const char *subtype)
 	for (i = 0; i < n && argc < (int)(sizeof(argv) / sizeof(argv[0]));
 	     i += (int)strlen(buf + i) + 1)
 		argv[argc++] = buf + i;
-	return daemon_cmdline(argv, argc, &sub) && !strcmp(sub, subtype);
+	return export_daemon_cmdline(argv, argc, &sub) && !strcmp(sub, subtype);
 }
 
 int export_find_daemon(const char *subtype)

@@ -4,6 +4,7 @@
 #ifndef QT_DAEMON_EXPORT_INT_H
 #define QT_DAEMON_EXPORT_INT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct err;
@@ -18,6 +19,10 @@ int export_find_so(const struct etree *t, const char *name, unsigned int *hba);
 int export_so_attr(const struct etree *t, const char *so_rel, const char *key, char *buf,
 		   size_t len);
 
+/* qemu-tcmu's command line @argv: the daemon runs without a positional argument
+ * (export, unexport, ... are subcommands) and without --check-config, --help or
+ * --version.  Whether it is a daemon, with its handler name (-x) in *@subtype. */
+bool export_daemon_cmdline(char **argv, int argc, const char **subtype);
 /* Is a qemu-tcmu daemon serving @subtype running (a process named qemu-tcmu, in daemon
  * mode, with that handler name)?  Its pid, or 0. */
 int export_find_daemon(const char *subtype);

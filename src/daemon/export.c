@@ -334,7 +334,7 @@ static int enable_so(struct etree *t, const struct export_params *p, const char 
 		waited += POLL_MS;
 	}
 	if (r < 0)
-		err_prefix(err, "the %s daemon refused the device (its log says why)", p->subtype);
+		err_prefix(err, "the daemon refused the device (its log says why)");
 	return r;
 }
 

@@ -35,6 +35,13 @@ setup() {
 clean() { # nothing left in configfs
 	[ -z "$(lio_leftovers)" ] || qt_fail "left behind: $(lio_leftovers)"
 }
+# a check starts from an empty configfs: what a failed check left goes first (its
+# failure is reported already)
+fresh() {
+	[ -z "$(lio_leftovers)" ] && return 0
+	qt_log "removing what an earlier check left: $(lio_leftovers)"
+	lio_teardown
+}
 
 # refused WANT CMD...: CMD fails with one line on stderr containing WANT
 refused() {
@@ -129,15 +136,26 @@ check_iscsi() {
 }
 
 check_rollback() {
-	local before after
+	local before after i
 	before=$(ls /sys/block)
-	# 192.0.2.1 (TEST-NET-1) is no address of this host: the portal fails last
-	fails "/tpgt_1/np/192.0.2.1:3260: " \
-		"$QT" export "$IMG" --name d2 --loop --iscsi $IQN --portal 192.0.2.1:3260
+	# a port some other program listens on: the iSCSI portal, the last step, fails
+	qt_spawn listener python3 -c 'import socket, time
+s = socket.socket(); s.bind(("127.0.0.1", 3262)); s.listen(); time.sleep(600)'
+	for i in $(seq 100); do
+		ss -Hltn 'sport = :3262' | grep -q . && break
+		sleep 0.1
+	done
+	fails "/tpgt_1/np/127.0.0.1:3262: " \
+		"$QT" export "$IMG" --name d2 --loop --iscsi $IQN --portal 127.0.0.1:3262
+	qt_stop listener TERM 5 || true
+	# the daemon served d2 until the rollback removed it, and the disk came and went
 	grep -q 'd2: serving' "$QT_LOG"
 	grep -q 'd2: closed' "$QT_LOG"
-	sleep 1
-	after=$(ls /sys/block)
+	for i in $(seq 50); do
+		after=$(ls /sys/block)
+		[ "$before" = "$after" ] && break
+		sleep 0.1
+	done
 	[ "$before" = "$after" ] || qt_fail "disks before: $before, after: $after"
 }
 
@@ -190,16 +208,22 @@ check_sigterm() {
 	qt_daemon_stop
 }
 
+# every check after the first starts from a clean configfs
+check() { # NAME FUNC
+	fresh
+	qt_check "$@"
+}
+
 setup || exit 1
 qt_check "no daemon running: export refused, nothing created" check_no_daemon
 qt_daemon_start || exit 1
-qt_check "bad config, missing image, size, IQN: one line, nothing created" check_bad_input
-qt_check "export --loop: /dev/sdX, O_DIRECT data, serial, duplicate refused, exports" check_loop
+check "bad config, missing image, size, IQN: one line, nothing created" check_bad_input
+check "export --loop: /dev/sdX, O_DIRECT data, serial, duplicate refused, exports" check_loop
 qt_check "unexport: configfs clean, disk gone, the qcow2 holds the data" check_unexport_loop
-qt_check "export --iscsi: libiscsi writes and compares, open-iscsi reads; unexport" check_iscsi
-qt_check "a failing last step rolls everything back in the kernel" check_rollback
-qt_check "issue 8: vmdk via targetcli user:qemu on iSCSI reads and writes like qemu-io" \
+check "export --iscsi: libiscsi writes and compares, open-iscsi reads; unexport" check_iscsi
+check "a failing last step rolls everything back in the kernel" check_rollback
+check "issue 8: vmdk via targetcli user:qemu on iSCSI reads and writes like qemu-io" \
 	check_vmdk_targetcli
-qt_check "vmdk via qemu-tcmu export --iscsi reads as QEMU reads it" check_vmdk_export
+check "vmdk via qemu-tcmu export --iscsi reads as QEMU reads it" check_vmdk_export
 qt_check "SIGTERM: exit 0" check_sigterm
 qt_summary
