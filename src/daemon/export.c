@@ -504,12 +504,9 @@ static int make_iscsi(struct etree *t, const struct export_params *p, struct exp
 
 /* ---- export_create ------------------------------------------------------------------ */
 
-/* Everything that can be checked before the first mkdir. */
-static int prepare(const struct etree *t, struct export_params *p, struct export_result *res,
-		   struct err *err)
+/* The options: block size, target name, portals (into @res, with the default). */
+static int check_options(const struct export_params *p, struct export_result *res, struct err *err)
 {
-	char cfg[TCMU_CONFIG_MAX + 64], msg[ERR_MSG_MAX];
-	uint64_t isize;
 	size_t i;
 	int r;
 
@@ -529,6 +526,17 @@ static int prepare(const struct etree *t, struct export_params *p, struct export
 	res->nportals = p->nportals;
 	if (p->iqn && !res->nportals)
 		snprintf(res->portals[res->nportals++], EXPORT_PORTAL_MAX, "0.0.0.0:3260");
+	return 0;
+}
+
+/* The config string (LIO's limits, then targetcli's CheckConfig: keys, values, the image
+ * opens), the size, the name. */
+static int check_image(struct export_params *p, struct export_result *res, struct err *err)
+{
+	char cfg[TCMU_CONFIG_MAX + 64], msg[ERR_MSG_MAX];
+	uint64_t isize;
+	int r;
+
 	r = resolve_cfg(p->cfg, cfg, sizeof(cfg), err);
 	if (r < 0)
 		return r;
@@ -539,51 +547,55 @@ static int prepare(const struct etree *t, struct export_params *p, struct export
 			       cfg);
 	if (strlen(p->subtype) + 1 + strlen(cfg) > TCMU_CONFIG_MAX)
 		return err_set(err, -ENAMETOOLONG,
-			       "config string too long for LIO (%d bytes with "
-			       "'%s/'): %s",
+			       "config string too long for LIO (%d bytes with '%s/'): %s",
 			       TCMU_CONFIG_MAX, p->subtype, cfg);
 	snprintf(res->dev_config, sizeof(res->dev_config), "%s/%s", p->subtype, cfg);
-	/* the same check as targetcli's CheckConfig: keys, values, the image opens */
 	if (!cfgstr_check_size(cfg, &isize, msg, sizeof(msg)))
 		return err_set(err, -EINVAL, "%s", msg);
 	res->block_size = p->block_size;
-	if (!p->size) {
-		res->size = isize / p->block_size * p->block_size;
-		if (!res->size)
-			return err_set(err, -EINVAL, "the image is smaller than one %u-byte block",
-				       p->block_size);
-	} else if (p->size > isize) {
+	res->size = p->size ? p->size : isize / p->block_size * p->block_size;
+	if (!res->size)
+		return err_set(err, -EINVAL, "the image is smaller than one %u-byte block",
+			       p->block_size);
+	if (res->size > isize)
 		return err_set(err, -EINVAL,
 			       "size %" PRIu64 " exceeds the image's %" PRIu64 " bytes (grow it "
 			       "first: qemu-img resize)",
-			       p->size, isize);
-	} else if (p->size % p->block_size) {
+			       res->size, isize);
+	if (res->size % p->block_size)
 		return err_set(err, -EINVAL, "size %" PRIu64 " is not a multiple of %u-byte blocks",
-			       p->size, p->block_size);
-	} else {
-		res->size = p->size;
-	}
+			       res->size, p->block_size);
 	if (p->name)
 		snprintf(res->name, sizeof(res->name), "%s", p->name);
 	else
 		default_name(cfg, res->name, sizeof(res->name));
-	r = check_name(res->name, err);
-	if (r < 0)
-		return r;
 	p->name = res->name;
+	return check_name(res->name, err);
+}
+
+/* configfs: the name and the target are free; a daemon will serve the device. */
+static int check_tree(const struct etree *t, const struct export_params *p, struct err *err)
+{
+	char rel[PATH_MAX];
+	unsigned int hba;
+	int r;
+
 	r = export_check_root(t, err);
 	if (r < 0)
 		return r;
-	if (!export_find_so(t, p->name, &(unsigned int){ 0 }))
+	if (!export_find_so(t, p->name, &hba))
 		return err_set(err, -EEXIST,
-			       "a user backstore named '%s' exists already (unexport it, or choose "
-			       "another --name)",
-			       p->name);
+			       "a user backstore named '%s' exists already (core/user_%u/%s: "
+			       "unexport it, or choose another --name)",
+			       p->name, hba, p->name);
 	if (p->iqn) {
-		snprintf(msg, sizeof(msg), "iscsi/%s", p->iqn);
-		if (etree_exists(t, msg))
+		r = etree_rel(rel, sizeof(rel), err, "iscsi/%s", p->iqn);
+		if (r < 0)
+			return r;
+		if (etree_exists(t, rel))
 			return err_set(err, -EEXIST, "iSCSI target %s exists already", p->iqn);
 	}
+	/* without a daemon, an enable the kernel waits a verdict for would hang for good */
 	if (!t->plain && !export_find_daemon(p->subtype))
 		return err_set(err, -ESRCH,
 			       "no qemu-tcmu daemon serving user:%s is running: start it first "
@@ -608,7 +620,12 @@ int export_create(const struct export_params *params, struct export_result *res,
 		p.timeout_ms = DEFAULT_TIMEOUT_MS;
 	etree_init(&t, NULL);
 	res->plain = t.plain;
-	r = prepare(&t, &p, res, err);
+	/* everything that can be checked before the first mkdir */
+	r = check_options(&p, res, err);
+	if (!r)
+		r = check_image(&p, res, err);
+	if (!r)
+		r = check_tree(&t, &p, err);
 	if (!r)
 		r = make_backstore(&t, &p, res, err);
 	if (!r && p.loop)

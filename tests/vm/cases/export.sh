@@ -147,7 +147,7 @@ s = socket.socket(); s.bind(("127.0.0.1", 3262)); s.listen(); time.sleep(600)'
 	done
 	fails "/tpgt_1/np/127.0.0.1:3262: " \
 		"$QT" export "$IMG" --name d2 --loop --iscsi $IQN --portal 127.0.0.1:3262
-	qt_stop listener TERM 5 || true
+	qt_stop listener KILL 5 || true
 	# the daemon served d2 until the rollback removed it, and the disk came and went
 	grep -q 'd2: serving' "$QT_LOG"
 	grep -q 'd2: closed' "$QT_LOG"
