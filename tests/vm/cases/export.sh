@@ -136,18 +136,21 @@ check_iscsi() {
 }
 
 check_rollback() {
-	local before after i
+	local before after i lpid
 	before=$(ls /sys/block)
 	# a port some other program listens on: the iSCSI portal, the last step, fails
-	qt_spawn listener python3 -c 'import socket, time
-s = socket.socket(); s.bind(("127.0.0.1", 3262)); s.listen(); time.sleep(600)'
+	python3 -c 'import socket, time
+s = socket.socket(); s.bind(("127.0.0.1", 3262)); s.listen(); time.sleep(600)' \
+		</dev/null >/dev/null 2>&1 &
+	lpid=$!
 	for i in $(seq 100); do
 		ss -Hltn 'sport = :3262' | grep -q . && break
 		sleep 0.1
 	done
 	fails "/tpgt_1/np/127.0.0.1:3262: " \
 		"$QT" export "$IMG" --name d2 --loop --iscsi $IQN --portal 127.0.0.1:3262
-	qt_stop listener KILL 5 || true
+	kill "$lpid"
+	wait "$lpid" || true
 	# the daemon served d2 until the rollback removed it, and the disk came and went
 	grep -q 'd2: serving' "$QT_LOG"
 	grep -q 'd2: closed' "$QT_LOG"
