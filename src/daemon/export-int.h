@@ -10,6 +10,13 @@
 struct err;
 struct etree;
 
+/* Exports and unexports run one at a time (two exports of one name could otherwise
+ * both pass the check for a free name): an flock on EXPORT_LOCK_FILE, not in a plain
+ * tree.  export_lock() returns the fd to pass to export_unlock(), or -1 (no lock). */
+#define EXPORT_LOCK_FILE "/run/qemu-tcmu-export.lock"
+int export_lock(const struct etree *t);
+void export_unlock(int fd);
+
 /* The tree's root exists (else a one-line hint: configfs mounted? LIO loaded?). */
 int export_check_root(const struct etree *t, struct err *err);
 /* The HBA N of the backstore core/user_N/@name; -ENOENT if there is none. */

@@ -339,10 +339,12 @@ static int remove_so(struct etree *t, const char *name, const char *subtype, FIL
 int export_remove(const char *name, const char *subtype, FILE *out, struct err *err)
 {
 	struct etree t;
-	int r;
+	int r, lock;
 
 	etree_init(&t, NULL);
+	lock = export_lock(&t);
 	r = remove_so(&t, name, subtype, out, err);
+	export_unlock(lock);
 	etree_release(&t);
 	return r;
 }

@@ -7,11 +7,13 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -605,11 +607,31 @@ static int check_tree(const struct etree *t, const struct export_params *p, stru
 	return 0;
 }
 
+int export_lock(const struct etree *t)
+{
+	int fd;
+
+	if (t->plain || !etree_is_dir(t, "."))
+		return -1;
+	fd = open(EXPORT_LOCK_FILE, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd >= 0 && flock(fd, LOCK_EX) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+void export_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+}
+
 int export_create(const struct export_params *params, struct export_result *res, struct err *err)
 {
 	struct export_params p = *params;
 	struct etree t;
-	int r;
+	int r, lock;
 
 	memset(res, 0, sizeof(*res));
 	if (!p.subtype)
@@ -620,6 +642,7 @@ int export_create(const struct export_params *params, struct export_result *res,
 		p.timeout_ms = DEFAULT_TIMEOUT_MS;
 	etree_init(&t, NULL);
 	res->plain = t.plain;
+	lock = export_lock(&t);
 	/* everything that can be checked before the first mkdir */
 	r = check_options(&p, res, err);
 	if (!r)
@@ -634,6 +657,7 @@ int export_create(const struct export_params *params, struct export_result *res,
 		r = make_iscsi(&t, &p, res, err);
 	if (r < 0)
 		etree_rollback(&t);
+	export_unlock(lock);
 	etree_release(&t);
 	return r;
 }
