@@ -52,7 +52,7 @@ static int bad_usage(const char *what, const char *arg)
 
 static void print_result(const struct export_params *p, const struct export_result *res)
 {
-	const char *n = res->name;
+	const char *n = res->name, *host;
 	size_t i;
 
 	printf("%s: backstore %s: %" PRIu64 " bytes, %u-byte blocks, %s\n", n, res->so_rel,
@@ -66,9 +66,13 @@ static void print_result(const struct export_params *p, const struct export_resu
 		return;
 	for (i = 0; i < res->nportals; i++)
 		printf("%s: iSCSI %s LUN 0 portal %s\n", n, p->iqn, res->portals[i]);
-	printf("%s: log in with: iscsiadm -m discovery -t sendtargets -p HOST && iscsiadm -m "
-	       "node -T %s --login (or iscsi://HOST/%s/0)\n",
-	       n, p->iqn, p->iqn);
+	/* a wildcard portal listens on every address: the initiator knows which it uses */
+	host = res->portals[0];
+	if (!strncmp(host, "0.0.0.0:", 8) || !strncmp(host, "[::]:", 5))
+		host = "HOST";
+	printf("%s: log in with: iscsiadm -m discovery -t sendtargets -p %s && iscsiadm -m "
+	       "node -T %s --login (or iscsi://%s/%s/0)\n",
+	       n, host, p->iqn, host, p->iqn);
 }
 
 static int run_list(const char *subtype)

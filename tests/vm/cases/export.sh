@@ -121,6 +121,9 @@ check_iscsi() {
 	out=$("$QT" export "$IMG" --name d1 --iscsi $IQN --portal 127.0.0.1:3260)
 	echo "$out"
 	grep -q "^d1: iSCSI $IQN LUN 0 portal 127.0.0.1:3260" <<<"$out"
+	# what it tells the initiator to log in to is what works
+	[ "$(grep -o 'iscsi://[^)]*' <<<"$out")" = "iscsi://127.0.0.1:3260/$IQN/0" ]
+	url=$(grep -o 'iscsi://[^)]*' <<<"$out")
 	"$QT" exports | grep -q "^  iscsi $IQN lun_0 portal 127.0.0.1:3260\$"
 	iscsi-inq "$url" | grep -q 'Vendor:LIO-ORG'
 	qt_pattern /run/p64 64
