@@ -162,7 +162,7 @@ static int raw_submit(struct blk_node *bs, struct blk_req *req)
 	if (!bs->file->drv->submit)
 		return -ENOTSUP;
 	req->off += s->offset;
-	blk_req_submit(bs->file, req);
+	blk_req_forward(bs->file, req);
 	return 0;
 }
 
