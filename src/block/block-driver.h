@@ -10,7 +10,9 @@
  *    multiple of limits.mem_alignment (else the core bounces through an aligned buffer);
  *  - len <= limits.max_transfer (reads/writes), max_discard, max_write_zeroes;
  *  - writes, discards and zeroes only on a writable node;
- *  - iov covers exactly len bytes.
+ *  - iov covers exactly len bytes;
+ *  - no write to the node overlaps the aligned range of a read-modify-write the core is
+ *    doing on it (serialise.h).
  * So drivers may assert() these and need no checks of their own.
  *
  * Blocking ops may run in several threads at once; a driver locks its own metadata.
@@ -25,6 +27,7 @@
 #include <sys/uio.h>
 
 #include "block.h"
+#include "serialise.h"
 
 struct opts;
 struct err;
@@ -110,6 +113,7 @@ struct blk_node {
 	struct blk_limits limits;
 	struct aio_ctx *ctx;
 	struct thread_pool *pool;
+	struct blk_serial serial; /* the core's serialising of read-modify-write */
 };
 
 /* Registry (drivers.c): explicit, no constructors. */
@@ -118,6 +122,9 @@ extern const struct blk_driver *const blk_drivers[];
 
 /* Driver callbacks. */
 void blk_req_complete(struct blk_req *req, int ret);
+/* For a format's submit: hand @req itself on to bs->file (after adjusting req->off); the
+ * request completes through the child.  Requests of its own go through blk_req_submit. */
+void blk_req_forward(struct blk_node *file, struct blk_req *req);
 /* BLK_CAP_GROW nodes: the node now extends to at least @end (thread-safe). */
 void blk_node_grow(struct blk_node *bs, uint64_t end);
 

@@ -64,11 +64,13 @@ static struct blk_node *node_new(const struct blk_driver *drv, const char *filen
 		free(bs);
 		return NULL;
 	}
+	blk_serial_init(&bs->serial);
 	return bs;
 }
 
 static void node_free(struct blk_node *bs)
 {
+	blk_serial_destroy(&bs->serial);
 	free(bs->filename);
 	free(bs->opaque);
 	free(bs);

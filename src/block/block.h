@@ -101,6 +101,8 @@ struct blk_req {
 	struct blk_node *bs;
 	struct pool_work work;
 	uintptr_t drv[4];
+	struct blk_node *gate;	 /* first node this write counts as untracked on (serialise.h) */
+	unsigned int gate_depth; /* ... and on that many nodes down its ->file chain */
 };
 
 /* ---- opening and closing --------------------------------------------------------- */

@@ -123,7 +123,9 @@ static int rw_bounce(struct blk_node *bs, bool write, uint64_t off, uint64_t len
 
 				r = rw_split(bs, false, a_start, align, &h, 1, 0);
 			}
-			if (r == 0 && pos + n != a_end) {
+			/* (one block holding both ends was read above) */
+			if (r == 0 && pos + n != a_end &&
+			    (pos == a_start || a_end - a_start > align)) {
 				struct iovec t = { .iov_base = buf + (a_end - a_start - align),
 						   .iov_len = align };
 
@@ -138,6 +140,35 @@ static int rw_bounce(struct blk_node *bs, bool write, uint64_t off, uint64_t len
 	}
 	free(buf);
 	return r;
+}
+
+/*
+ * A write of [off, off+len) on the blocking path: untracked while no read-modify-write is
+ * in flight on the node, else tracked over its aligned range, waiting for the overlapping
+ * requests it conflicts with (@rmw: it is one itself).  serialise.h explains.
+ */
+struct write_gate {
+	struct blk_tracked t;
+	bool tracked;
+};
+
+static void gate_enter(struct blk_node *bs, struct write_gate *g, uint64_t off, uint64_t len,
+		       bool rmw)
+{
+	uint64_t a = bs->limits.request_alignment, end = ALIGN_UP(off + len, a);
+
+	g->tracked = rmw || !blk_serial_untracked_begin(&bs->serial);
+	if (g->tracked)
+		blk_serial_begin(&bs->serial, &g->t, ALIGN_DOWN(off, a),
+				 end < off + len ? UINT64_MAX : end, rmw);
+}
+
+static void gate_leave(struct blk_node *bs, struct write_gate *g)
+{
+	if (g->tracked)
+		blk_serial_end(&bs->serial, &g->t);
+	else
+		blk_serial_untracked_end(&bs->serial);
 }
 
 int blk_preadv(struct blk_node *bs, uint64_t off, uint64_t len, const struct iovec *iov, int iovcnt,
@@ -161,6 +192,7 @@ int blk_pwritev(struct blk_node *bs, uint64_t off, uint64_t len, const struct io
 		int iovcnt, unsigned int flags)
 {
 	unsigned int dflags = flags;
+	struct write_gate g;
 	int r;
 
 	if (len == 0)
@@ -174,10 +206,14 @@ int blk_pwritev(struct blk_node *bs, uint64_t off, uint64_t len, const struct io
 		return -ENOTSUP;
 	if (!(bs->limits.caps & BLK_CAP_FUA))
 		dflags &= ~BLK_REQ_FUA;
+	/* only a partial head or tail block makes the bounce path read-modify-write */
+	gate_enter(bs, &g, off, len,
+		   !IS_ALIGNED(off | len, (uint64_t)bs->limits.request_alignment));
 	if (is_aligned_req(bs, off, len, iov, iovcnt))
 		r = rw_split(bs, true, off, len, iov, iovcnt, dflags);
 	else
 		r = rw_bounce(bs, true, off, len, iov, iovcnt, dflags);
+	gate_leave(bs, &g);
 	if (r == 0 && can_grow(bs))
 		blk_node_grow(bs, off + len);
 	if (r == 0 && (flags & BLK_REQ_FUA) && !(dflags & BLK_REQ_FUA))
@@ -215,6 +251,7 @@ int blk_flush(struct blk_node *bs)
 int blk_discard(struct blk_node *bs, uint64_t off, uint64_t len)
 {
 	uint64_t gran, start, end, max;
+	struct write_gate g = { .tracked = false };
 	int r;
 
 	if (bs->read_only)
@@ -236,15 +273,17 @@ int blk_discard(struct blk_node *bs, uint64_t off, uint64_t len)
 	    (off + len) % bs->limits.request_alignment == 0)
 		end = off + len;
 	max = bs->limits.max_discard ? ALIGN_DOWN(bs->limits.max_discard, gran) : 0;
-	while (start < end) {
-		uint64_t n = max ? MIN(max, end - start) : end - start;
+	if (start < end)
+		gate_enter(bs, &g, start, end - start, false);
+	for (uint64_t pos = start; pos < end && r == 0;) {
+		uint64_t n = max ? MIN(max, end - pos) : end - pos;
 
-		r = bs->drv->discard(bs, start, n);
-		if (r < 0)
-			return r;
-		start += n;
+		r = bs->drv->discard(bs, pos, n);
+		pos += n;
 	}
-	return 0;
+	if (start < end)
+		gate_leave(bs, &g);
+	return r;
 }
 
 static int zeroes_by_writing(struct blk_node *bs, uint64_t off, uint64_t len, unsigned int flags)
@@ -308,8 +347,12 @@ int blk_write_zeroes(struct blk_node *bs, uint64_t off, uint64_t len, unsigned i
 	max = bs->limits.max_write_zeroes ? ALIGN_DOWN(bs->limits.max_write_zeroes, align) : 0;
 	for (uint64_t pos = start; pos < end;) {
 		uint64_t n = max ? MIN(max, end - pos) : end - pos;
+		struct write_gate g;
 
+		/* not across the fallback: it takes the gate itself */
+		gate_enter(bs, &g, pos, n, false);
 		r = bs->drv->write_zeroes(bs, pos, n, flags & ~BLK_REQ_NO_FALLBACK);
+		gate_leave(bs, &g);
 		if (r == -ENOTSUP && !(flags & BLK_REQ_NO_FALLBACK))
 			r = zeroes_by_writing(bs, pos, n, flags);
 		if (r < 0)
@@ -436,8 +479,29 @@ int blk_block_status_chain(struct blk_node *bs, uint64_t off, uint64_t len, uint
 
 /* ---- async ---------------------------------------------------------------------------- */
 
+/* The write counted as untracked on req->gate and gate_depth - 1 nodes below it. */
+static struct blk_node *gate_node(const struct blk_req *req, unsigned int depth)
+{
+	struct blk_node *n = req->gate;
+
+	while (depth--)
+		n = n->file;
+	return n;
+}
+
+static void req_ungate(struct blk_req *req)
+{
+	struct blk_node *n = req->gate;
+
+	for (unsigned int i = 0; i < req->gate_depth; i++, n = n->file)
+		blk_serial_untracked_end(&n->serial);
+	req->gate = NULL;
+	req->gate_depth = 0;
+}
+
 void blk_req_complete(struct blk_req *req, int ret)
 {
+	req_ungate(req);
 	req->cb(req, ret);
 }
 
@@ -463,9 +527,7 @@ static int req_work(struct pool_work *w)
 
 static void req_work_done(struct pool_work *w, int ret)
 {
-	struct blk_req *req = container_of(w, struct blk_req, work);
-
-	req->cb(req, ret);
+	blk_req_complete(container_of(w, struct blk_req, work), ret);
 }
 
 static bool fast_path_ok(struct blk_node *bs, struct blk_req *req)
@@ -489,28 +551,70 @@ static bool fast_path_ok(struct blk_node *bs, struct blk_req *req)
 	}
 }
 
-void blk_req_submit(struct blk_node *bs, struct blk_req *req)
+/*
+ * A write on the fast path counts as untracked on the node (serialise.h); if a
+ * read-modify-write is in flight there, it takes the pool path instead, where the blocking
+ * code may wait for it.  A forwarded request counts on each node it passes.
+ */
+static bool gate_push(struct blk_node *bs, struct blk_req *req)
+{
+	if (req->gate_depth && gate_node(req, req->gate_depth - 1)->file != bs)
+		return false; /* forwarded elsewhere than ->file: let the pool path track it */
+	if (!blk_serial_untracked_begin(&bs->serial))
+		return false;
+	if (!req->gate_depth++)
+		req->gate = bs;
+	return true;
+}
+
+static void gate_pop(struct blk_node *bs, struct blk_req *req)
+{
+	if (!--req->gate_depth)
+		req->gate = NULL;
+	blk_serial_untracked_end(&bs->serial);
+}
+
+static void req_start(struct blk_node *bs, struct blk_req *req)
 {
 	int r;
 
 	req->bs = bs;
 	if (req->op != BLK_OP_READ && req->op != BLK_OP_FLUSH && bs->read_only) {
-		req->cb(req, -EROFS);
+		blk_req_complete(req, -EROFS);
 		return;
 	}
 	if (req->op != BLK_OP_FLUSH) {
 		r = check_range(bs, req->off, req->len, req->op != BLK_OP_READ);
 		if (r < 0) {
-			req->cb(req, r);
+			blk_req_complete(req, r);
 			return;
 		}
 	}
 	if (bs->drv->submit && bs->ctx && fast_path_ok(bs, req)) {
-		r = bs->drv->submit(bs, req);
-		if (r != -ENOTSUP)
-			return;
+		bool write = req->op == BLK_OP_WRITE;
+
+		if (!write || gate_push(bs, req)) {
+			/* the driver may complete (and the callback reuse) req before returning */
+			r = bs->drv->submit(bs, req);
+			if (r != -ENOTSUP)
+				return;
+			if (write)
+				gate_pop(bs, req);
+		}
 	}
 	req->work.work = req_work;
 	req->work.done = req_work_done;
 	thread_pool_submit(bs->pool, bs->ctx ? bs->ctx : aio_ctx_default(), &req->work);
+}
+
+void blk_req_submit(struct blk_node *bs, struct blk_req *req)
+{
+	req->gate = NULL;
+	req->gate_depth = 0;
+	req_start(bs, req);
+}
+
+void blk_req_forward(struct blk_node *file, struct blk_req *req)
+{
+	req_start(file, req);
 }

@@ -96,14 +96,15 @@ static int raw_preadv(struct blk_node *bs, uint64_t off, uint64_t len, const str
 static int raw_check_block0(struct blk_node *bs, uint64_t off, uint64_t len,
 			    const struct iovec *iov, int iovcnt)
 {
-	uint8_t head[RAW_PROBE_PROT];
+	uint8_t head[RAW_PROBE_PROT] = { 0 }; /* past a small image's end: zeroes, as probing */
+	uint64_t size = (uint64_t)raw_get_length(bs);
 	int r;
 
 	if (!bs->probed_raw || off >= RAW_PROBE_PROT)
 		return 0;
 	/* the block-0 image after this write: old bytes where the write does not reach */
 	r = blk_pread(bs->file, ((struct raw_state *)bs->opaque)->offset, head,
-		      MIN((uint64_t)RAW_PROBE_PROT, bs->file->total_size));
+		      MIN((uint64_t)RAW_PROBE_PROT, size));
 	if (r < 0)
 		return r;
 	iov_to_buf(iov, iovcnt, 0, head + off, MIN(len, RAW_PROBE_PROT - off));
@@ -162,7 +163,7 @@ static int raw_submit(struct blk_node *bs, struct blk_req *req)
 	if (!bs->file->drv->submit)
 		return -ENOTSUP;
 	req->off += s->offset;
-	blk_req_submit(bs->file, req);
+	blk_req_forward(bs->file, req);
 	return 0;
 }
 

@@ -41,6 +41,7 @@ struct daemon {
 	bool reply_on; /* what we last told the kernel */
 	bool others;   /* another TCMU daemon (tcmu-runner) is running */
 	bool quit;
+	bool no_kernel;
 	void (*reopen_log)(void);
 };
 
@@ -202,7 +203,10 @@ static void on_signal(void *opaque)
 		if (si.ssi_signo == SIGHUP) {
 			if (dm->reopen_log)
 				dm->reopen_log();
-			log_info("SIGHUP: log reopened");
+			if (log_is_syslog())
+				log_info("SIGHUP: reconnected to syslog");
+			else
+				log_info("SIGHUP: logging to stderr, nothing to reopen");
 			continue;
 		}
 		log_info("%s: draining and closing %u device(s)", strsignal((int)si.ssi_signo),
@@ -275,9 +279,9 @@ static int open_netlink(struct daemon *dm, struct err *err)
 	r = load_module();
 	if (r < 0)
 		return err_set(err, -ENOENT,
-			       "the kernel has no target_core_user (TCM-USER netlink family), "
-			       "and loading the module failed: %s",
-			       strerror(-r));
+			       "cannot serve user:%s devices: the kernel has no target_core_user "
+			       "(TCM-USER netlink family) and loading the module failed: %s",
+			       dm->subtype, r == -ENOENT ? "module not found" : strerror(-r));
 	log_info("loaded target_core_user");
 	return netlink_open(&dm->nl, err);
 }
@@ -307,6 +311,7 @@ int daemon_new(const struct daemon_params *p, struct daemon **out, struct err *e
 	snprintf(dm->subtype, sizeof(dm->subtype), "%s", p->subtype);
 	dm->mode = p->reply;
 	dm->reopen_log = p->reopen_log;
+	dm->no_kernel = p->no_kernel;
 	dm->sigfd = dm->timerfd = -1;
 	dm->ctx = aio_ctx_new();
 	if (!dm->ctx) {
@@ -316,14 +321,18 @@ int daemon_new(const struct daemon_params *p, struct daemon **out, struct err *e
 	r = setup_signals(dm, err);
 	if (r < 0)
 		goto fail;
-	r = open_netlink(dm, err);
-	if (r < 0)
-		goto fail;
 	r = devices_new(dm->subtype, &dm->devs);
 	if (r < 0) {
 		err_set(err, r, "out of memory");
 		goto fail;
 	}
+	if (dm->no_kernel) {
+		*out = dm;
+		return 0;
+	}
+	r = open_netlink(dm, err);
+	if (r < 0)
+		goto fail;
 	/* joined before the scan: a device enabled meanwhile is an event, not lost */
 	r = aio_set_fd(dm->ctx, netlink_fd(dm->nl), on_netlink, NULL, dm);
 	if (r < 0) {
@@ -346,7 +355,8 @@ int daemon_run(struct daemon *dm)
 {
 	int r = 0;
 
-	log_info("serving '%s/' devices; %u taken over", dm->subtype, devices_count(dm->devs));
+	log_info("serving '%s/' devices; %u taken over%s", dm->subtype, devices_count(dm->devs),
+		 dm->no_kernel ? " (--no-kernel: no netlink, nothing to serve)" : "");
 	while (!dm->quit) {
 		r = aio_poll(dm->ctx, true);
 		if (r < 0) {

@@ -11,7 +11,8 @@
  * result (an invalid config string or an unopenable image fails the kernel's enable with
  * that -errno); REMOVED_DEVICE drains and closes; RECONFIG_DEVICE changes the size (with a
  * CAPACITY DATA HAS CHANGED unit attention), the write cache, or the image.  SIGTERM and
- * SIGINT drain every device, flush and exit 0; SIGHUP reopens the log.
+ * SIGINT drain every device, flush and exit 0; SIGHUP reconnects to syslog (logging to
+ * stderr there is nothing to reopen: the service manager owns that file).
  */
 #ifndef QT_DAEMON_DAEMON_H
 #define QT_DAEMON_DAEMON_H
@@ -34,6 +35,7 @@ struct daemon_params {
 	const char *subtype; /* "qemu" */
 	enum daemon_reply_mode reply;
 	void (*reopen_log)(void); /* on SIGHUP; NULL = nothing to reopen */
+	bool no_kernel;		  /* no netlink, configfs or devices (tests: signals, logs) */
 };
 
 /* Block the signals, connect to netlink (loading target_core_user if needed), take over

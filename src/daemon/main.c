@@ -51,6 +51,8 @@ static void usage(FILE *f)
 		"      --no-dbus             do not register with D-Bus (targetcli)\n"
 		"      --check-config CFG    check a config string as D-Bus CheckConfig does, and "
 		"exit\n"
+		"      --no-kernel           no netlink, configfs or devices: logging, signals\n"
+		"                            and D-Bus only (for tests)\n"
 		"  -V, --version             print the version and exit\n"
 		"  -h, --help                print this help and exit\n"
 		"\n"
@@ -114,7 +116,8 @@ enum {
 	OPT_SYSLOG = 256,
 	OPT_REPLY,
 	OPT_NO_DBUS,
-	OPT_CHECK
+	OPT_CHECK,
+	OPT_NO_KERNEL
 };
 
 int main(int argc, char **argv)
@@ -128,6 +131,7 @@ int main(int argc, char **argv)
 		{ "netlink-reply", required_argument, NULL, OPT_REPLY },
 		{ "no-dbus", no_argument, NULL, OPT_NO_DBUS },
 		{ "check-config", required_argument, NULL, OPT_CHECK },
+		{ "no-kernel", no_argument, NULL, OPT_NO_KERNEL },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -158,11 +162,12 @@ int main(int argc, char **argv)
 			p.subtype = optarg;
 			break;
 		case 'v':
-			log_enable_debug("daemon,transport,netlink");
+			log_enable_debug("daemon,transport,netlink", NULL);
 			break;
 		case 'd':
-			if (log_enable_debug(optarg) < 0) {
-				fprintf(stderr, PROG ": too many debug categories\n");
+			err_init(&err);
+			if (log_enable_debug(optarg, &err) < 0) {
+				fprintf(stderr, PROG ": %s\n", err.msg);
 				return 2;
 			}
 			break;
@@ -183,6 +188,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_CHECK:
 			check = optarg;
+			break;
+		case OPT_NO_KERNEL:
+			p.no_kernel = true;
 			break;
 		case 'V':
 			printf(PROG " " QT_VERSION "\n");

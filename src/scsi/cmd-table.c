@@ -123,6 +123,19 @@ static const struct scsi_cmd_desc rsoc = {
 	NULL,
 };
 
+static const struct scsi_cmd_desc report_timestamp = {
+	"REPORT TIMESTAMP",
+	SCSI_OP_MAINTENANCE_IN,
+	12,
+	SCSI_MI_REPORT_TIMESTAMP,
+	U(0xff, 0x1f, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0),
+	SCSI_DF_DATA_IN | SCSI_DF_NO_MEDIUM_OK,
+	spc_parse_report_timestamp,
+	spc_report_timestamp,
+	NULL,
+	NULL,
+};
+
 static const struct scsi_cmd_desc extended_copy = {
 	"EXTENDED COPY(LID1)",
 	SCSI_OP_EXTENDED_COPY,
@@ -404,6 +417,7 @@ static const struct scsi_cmd_desc *const rcr_table[SA_MAX] = {
 };
 static const struct scsi_cmd_desc *const maint_in_table[SA_MAX] = {
 	[SCSI_MI_REPORT_SUPPORTED_OPCODES] = &rsoc,
+	[SCSI_MI_REPORT_TIMESTAMP] = &report_timestamp,
 };
 
 struct scsi_opcode_entry {

@@ -38,6 +38,25 @@ static void lun_update_capacity(struct scsi_lun *lun)
 	lun->nb_blocks = len > 0 ? (uint64_t)len >> lun->block_shift : 0;
 }
 
+/*
+ * A logical block smaller than the image's request alignment (a 512-byte LUN over an NBD
+ * export with a 4 KiB minimum block size, or cache=none on 4Kn storage) is served
+ * correctly: the block core does read-modify-write and serialises it against overlapping
+ * writes.  But it costs a read per unaligned write and a wait on every overlapping one,
+ * so say so once per node (not refused: 512e is what some initiators need, and the
+ * physical block size reported makes aligned initiators avoid the cost).
+ */
+static void warn_small_blocks(const struct scsi_lun *lun)
+{
+	uint32_t a = blk_get_limits(lun->bs)->request_alignment;
+
+	if (lun->block_size < a)
+		log_warn("scsi: %s: block size %u is smaller than the image's alignment %u: "
+			 "writes not aligned to %u bytes are read-modify-write and serialised "
+			 "(slower); hw_block_size=%u avoids it",
+			 blk_filename(lun->bs), lun->block_size, a, a, a);
+}
+
 int scsi_lun_new(struct blk_node *bs, const struct scsi_lun_params *p, struct aio_ctx *ctx,
 		 struct scsi_lun **out, struct err *err)
 {
@@ -77,6 +96,7 @@ int scsi_lun_new(struct blk_node *bs, const struct scsi_lun_params *p, struct ai
 	lun->read_only = p->read_only || blk_is_read_only(bs);
 	lun->wce = lun->wce_default = blk_write_cache(bs);
 	lun_update_capacity(lun);
+	warn_small_blocks(lun);
 	*out = lun;
 	return 0;
 }
@@ -125,6 +145,7 @@ void scsi_lun_set_node(struct scsi_lun *lun, struct blk_node *bs)
 	blk_attach_ctx(bs, lun->ctx);
 	lun->read_only = lun->param_read_only || blk_is_read_only(bs);
 	lun_update_capacity(lun);
+	warn_small_blocks(lun);
 }
 
 bool scsi_lun_is_stopped(const struct scsi_lun *lun)

@@ -136,6 +136,8 @@ enum scsi_sense spc_parse_inquiry(struct scsi_cmd *cmd);
 enum scsi_sense spc_inquiry(struct scsi_cmd *cmd);
 enum scsi_sense spc_parse_rsoc(struct scsi_cmd *cmd);
 enum scsi_sense spc_rsoc(struct scsi_cmd *cmd);
+enum scsi_sense spc_parse_report_timestamp(struct scsi_cmd *cmd);
+enum scsi_sense spc_report_timestamp(struct scsi_cmd *cmd);
 /* vpd.c */
 enum scsi_sense spc_vpd(struct scsi_cmd *cmd, uint8_t page);
 /* The LUN's NAA designator (VPD 0x83); false while it has no unit serial.  Calls

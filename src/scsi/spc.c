@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* SPC-5 commands: TEST UNIT READY, REQUEST SENSE, INQUIRY, REPORT SUPPORTED OPERATION
- * CODES.  VPD pages are in vpd.c, mode pages in mode.c. */
+ * CODES, REPORT TIMESTAMP.  VPD pages are in vpd.c, mode pages in mode.c. */
 #include "scsi-int.h"
 
 #include <string.h>
+#include <time.h>
 
 #include "util/compiler.h"
 
@@ -185,4 +186,37 @@ enum scsi_sense spc_rsoc(struct scsi_cmd *cmd)
 	unsigned int opts = cmd->cdb[2] & 0x07;
 
 	return opts == RSOC_ALL ? rsoc_all(cmd, rctd) : rsoc_one(cmd, rctd, opts);
+}
+
+/* ---- REPORT TIMESTAMP (SPC-5) ---------------------------------------------------------- */
+
+/*
+ * The device clock is the host's real-time clock, in milliseconds since 1970-01-01 UTC.
+ * TIMESTAMP ORIGIN 011b: "initialized by a method outside the scope of this standard" (the
+ * host's own time keeping).  Not 000b, which means a count from zero since power on or
+ * hard reset.  SET TIMESTAMP is not offered: the host clock is not ours to set.
+ */
+#define TIMESTAMP_LEN 12
+#define TIMESTAMP_ORIGIN_OUTSIDE 0x03
+
+enum scsi_sense spc_parse_report_timestamp(struct scsi_cmd *cmd)
+{
+	cmd->priv.xfer_len = get_be32(cmd->cdb + 6);
+	return SCSI_SENSE_OK;
+}
+
+enum scsi_sense spc_report_timestamp(struct scsi_cmd *cmd)
+{
+	uint8_t b[TIMESTAMP_LEN] = { 0 };
+	struct timespec ts;
+	uint64_t ms;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	put_be16(b, TIMESTAMP_LEN - 2); /* TIMESTAMP PARAMETER DATA LENGTH */
+	b[2] = TIMESTAMP_ORIGIN_OUTSIDE;
+	put_be16(b + 4, (uint16_t)(ms >> 32)); /* TIMESTAMP: 48 bits */
+	put_be32(b + 6, (uint32_t)ms);
+	scsi_data_in(cmd, b, sizeof(b));
+	return SCSI_SENSE_OK;
 }

@@ -119,9 +119,9 @@ int main(int argc, char **argv)
 			quiet = true;
 			break;
 		case 'd':
-			if (log_enable_debug(optarg) < 0) {
-				fprintf(stderr, "qemu-tcmu-io: bad debug categories '%s'\n",
-					optarg);
+			err_init(&err);
+			if (log_enable_debug(optarg, &err) < 0) {
+				fprintf(stderr, "qemu-tcmu-io: %s\n", err.msg);
 				return 2;
 			}
 			break;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "log.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,6 +9,8 @@
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
+
+#include "err.h"
 
 #define LOG_MAX_CATS 32
 #define LOG_RATELIMIT_BURST 10
@@ -37,18 +40,50 @@ void log_set_prefix(const char *prefix)
 	snprintf(log_state.prefix, sizeof(log_state.prefix), "%s", prefix ? prefix : "");
 }
 
-int log_enable_debug(const char *cats)
-{
-	const char *p = cats;
+/* Every category a log_debug() call uses (and "daemon", which -v enables); keep sorted. */
+static const char *const debug_categories[] = {
+	"block", "daemon", "dbus", "nbd", "netlink", "qcow2", "scsi", "sim", "transport",
+};
 
-	while (*p) {
+static bool known_category(const char *p, size_t n)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(debug_categories); i++)
+		if (strlen(debug_categories[i]) == n && !strncmp(p, debug_categories[i], n))
+			return true;
+	return false;
+}
+
+static int unknown_category(const char *p, size_t n, struct err *err)
+{
+	char list[256] = "all";
+	size_t len = strlen(list);
+
+	for (size_t i = 0; i < ARRAY_SIZE(debug_categories) && len < sizeof(list); i++)
+		len += (size_t)snprintf(list + len, sizeof(list) - len, ", %s",
+					debug_categories[i]);
+	return err_set(err, -EINVAL, "unknown debug category '%.*s' (valid: %s)", (int)n, p, list);
+}
+
+int log_enable_debug(const char *cats, struct err *err)
+{
+	const char *p;
+
+	/* all or nothing: check every name first */
+	for (p = cats; *p; p += *p == ',') {
+		size_t n = strcspn(p, ",");
+
+		if (n && !(n == 3 && !strncmp(p, "all", 3)) && !known_category(p, n))
+			return unknown_category(p, n, err);
+		p += n;
+	}
+	for (p = cats; *p;) {
 		size_t n = strcspn(p, ",");
 
 		if (n == 3 && !strncmp(p, "all", 3)) {
 			log_state.debug_all = true;
 		} else if (n > 0) {
-			if (log_state.ncats == LOG_MAX_CATS || n >= sizeof(log_state.cats[0]))
-				return -1;
+			if (log_state.ncats == LOG_MAX_CATS)
+				return err_set(err, -ENOSPC, "too many debug categories");
 			memcpy(log_state.cats[log_state.ncats], p, n);
 			log_state.cats[log_state.ncats++][n] = '\0';
 		}
@@ -70,6 +105,11 @@ bool log_debug_enabled(const char *cat)
 			return true;
 	}
 	return false;
+}
+
+bool log_is_syslog(void)
+{
+	return log_state.syslog;
 }
 
 void log_use_syslog(const char *ident)

@@ -20,11 +20,14 @@ enum log_level {
 void log_msg(enum log_level lvl, const char *cat, const char *fmt, ...) PRINTF_FMT(3, 4);
 /* Threshold for non-debug messages (default INFO; -v lowers nothing, -q raises to WARN). */
 void log_set_level(enum log_level lvl);
-/* Enable debug output for a comma-separated list of categories ("all" enables every one). */
-int log_enable_debug(const char *cats);
+struct err;
+/* Enable debug output for a comma-separated list of categories ("all" enables every one).
+ * An unknown category enables nothing: -EINVAL, and @err names it and the valid ones. */
+int log_enable_debug(const char *cats, struct err *err);
 bool log_debug_enabled(const char *cat);
 /* Send output to syslog (ident) instead of stderr; NULL goes back to stderr. */
 void log_use_syslog(const char *ident);
+bool log_is_syslog(void);
 /* Prefix for stderr lines (program name); default none. */
 void log_set_prefix(const char *prefix);
 

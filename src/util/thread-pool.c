@@ -20,8 +20,11 @@ struct thread_pool {
 	unsigned int nthreads;
 	unsigned int idle;
 	unsigned int queued;
+	unsigned int blocked; /* workers inside thread_pool_blocking_begin/end */
 	bool stopping;
 };
+
+static _Thread_local struct thread_pool *current_pool; /* of a worker thread */
 
 static void work_done_bh(void *opaque)
 {
@@ -34,6 +37,7 @@ static void *worker_main(void *opaque)
 {
 	struct thread_pool *pool = opaque;
 
+	current_pool = pool;
 	pthread_mutex_lock(&pool->lock);
 	for (;;) {
 		struct pool_work *w;
@@ -104,6 +108,24 @@ void thread_pool_free(struct thread_pool *pool)
 	free(pool);
 }
 
+/* With the lock held: start a worker if work waits and the pool may grow. */
+static void maybe_start_worker(struct thread_pool *pool)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+
+	if (pool->queued <= pool->idle || pool->nthreads - pool->blocked >= pool->max_threads)
+		return;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 1 << 20);
+	if (pthread_create(&t, &attr, worker_main, pool) == 0)
+		pool->nthreads++;
+	else if (pool->nthreads == 0)
+		log_err("thread pool: cannot start a worker thread");
+	pthread_attr_destroy(&attr);
+}
+
 void thread_pool_submit(struct thread_pool *pool, struct aio_ctx *ctx, struct pool_work *w)
 {
 	w->ctx = ctx;
@@ -112,21 +134,32 @@ void thread_pool_submit(struct thread_pool *pool, struct aio_ctx *ctx, struct po
 	*pool->tail = w;
 	pool->tail = &w->next;
 	pool->queued++;
-	if (pool->queued > pool->idle && pool->nthreads < pool->max_threads) {
-		pthread_attr_t attr;
-		pthread_t t;
-
-		pthread_attr_init(&attr);
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		pthread_attr_setstacksize(&attr, 1 << 20);
-		if (pthread_create(&t, &attr, worker_main, pool) == 0)
-			pool->nthreads++;
-		else if (pool->nthreads == 0)
-			log_err("thread pool: cannot start a worker thread");
-		pthread_attr_destroy(&attr);
-	}
+	maybe_start_worker(pool);
 	if (pool->idle)
 		pthread_cond_signal(&pool->work_cond);
+	pthread_mutex_unlock(&pool->lock);
+}
+
+void thread_pool_blocking_begin(void)
+{
+	struct thread_pool *pool = current_pool;
+
+	if (!pool)
+		return;
+	pthread_mutex_lock(&pool->lock);
+	pool->blocked++;
+	maybe_start_worker(pool);
+	pthread_mutex_unlock(&pool->lock);
+}
+
+void thread_pool_blocking_end(void)
+{
+	struct thread_pool *pool = current_pool;
+
+	if (!pool)
+		return;
+	pthread_mutex_lock(&pool->lock);
+	pool->blocked--;
 	pthread_mutex_unlock(&pool->lock);
 }
 

@@ -29,4 +29,12 @@ void thread_pool_submit(struct thread_pool *pool, struct aio_ctx *ctx, struct po
 /* The process-wide pool (64 threads at most), created on first use. */
 struct thread_pool *thread_pool_default(void);
 
+/*
+ * Around a wait inside work() for something that may itself need a worker (a request
+ * waiting for an overlapping one, io.c): the waiting worker does not count against the
+ * pool's maximum, so the pool may start another one.  No-ops outside a pool worker.
+ */
+void thread_pool_blocking_begin(void);
+void thread_pool_blocking_end(void);
+
 #endif

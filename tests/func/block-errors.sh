@@ -33,6 +33,23 @@ else
     "$QT_IO" -c info "$img"
 fi
 
+step "an unreadable file (mode 000) opened read-only"
+# root reads it anyway (CAP_DAC_OVERRIDE), so as root the open is tried as nobody: the
+# same permission check an unprivileged daemon or user meets.
+unreadable=$T/unreadable.raw
+qemu-img create -q -f raw "$unreadable" 1M
+chmod 000 "$unreadable"
+if [ "$(id -u)" = 0 ]; then
+  need setpriv
+  as_user=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
+else
+  as_user=()
+fi
+for cfg in "$unreadable" "@file=$unreadable@format=raw"; do
+  expect_fail "could not open '$unreadable': Permission denied" \
+    "${as_user[@]}" "$QT_IO" -r -c info "$cfg"
+done
+
 step "writes to a read-only image fail with EROFS, out of range with EINVAL"
 out=$("$QT_IO" -r -c 'write 0 4k' "$img" 2>&1) && fail "write on read-only succeeded"
 echo "$out" | grep -q 'write failed: Read-only file system' || fail "got: $out"

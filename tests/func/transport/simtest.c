@@ -39,6 +39,7 @@ struct opt {
 	uint64_t slow_bytes, seed;
 	struct sim_params sp;
 	const char *model_out;
+	bool describe;
 };
 
 static struct opt opt = {
@@ -152,6 +153,12 @@ static void env_init(struct env *e, const char *cfg)
 		DIE("%s", err.msg);
 	if (blk_open_node(&delay_driver, "delay", img, NULL, BLK_O_RDWR, &e->bs, &err) < 0)
 		DIE("%s", err.msg);
+	for (struct blk_node *n = img; opt.describe && n; n = blk_child_file(n)) {
+		char desc[1024];
+
+		blk_describe(n, desc, sizeof(desc));
+		fputs(desc, stdout);
+	}
 	e->size = (uint64_t)blk_getlength(e->bs) / BLK * BLK;
 	e->model = malloc(e->size);
 	if (!e->model || blk_pread(e->bs, 0, e->model, e->size) < 0)
@@ -520,7 +527,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: qemu-tcmu-simtest [--qd N] [--count N] [--seed N] [--slots N]\n"
 			"  [--ring-kb N] [--data-kb N] [--scatter] [--strict] [--tmr-notify]\n"
-			"  [--slow-mb N] [--delay-ms N] [--model-out FILE]\n"
+			"  [--slow-mb N] [--delay-ms N] [--model-out FILE] [--describe]\n"
 			"  random|ooo|tmr|remove|reset|restart CFGSTRING\n");
 	exit(2);
 }
@@ -534,7 +541,7 @@ static void parse(int argc, char **argv)
 		{ "scatter", 0, NULL, 'x' },	{ "strict", 0, NULL, 't' },
 		{ "tmr-notify", 0, NULL, 'T' }, { "slow-mb", 1, NULL, 'm' },
 		{ "delay-ms", 1, NULL, 'D' },	{ "model-out", 1, NULL, 'o' },
-		{ NULL, 0, NULL, 0 },
+		{ "describe", 0, NULL, 'i' },	{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
@@ -577,6 +584,9 @@ static void parse(int argc, char **argv)
 			break;
 		case 'o':
 			opt.model_out = optarg;
+			break;
+		case 'i':
+			opt.describe = true; /* print the image's nodes (blk_describe) first */
 			break;
 		default:
 			usage();

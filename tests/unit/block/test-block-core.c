@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "config.h"
@@ -198,6 +199,104 @@ static void test_probe(void **state)
 #endif
 }
 
+/* ---- block-0 protection of a probed raw image (no libnbd needed) ------------------------ */
+
+#if HAVE_QCOW2 || HAVE_NBD
+#define QCOW2_REFUSED (-EPERM) /* a format this build would probe: qcow2 natively or by magic */
+#else
+#define QCOW2_REFUSED 0 /* nothing to protect: this build would probe qcow2 as raw */
+#endif
+
+static struct blk_node *open_img(const char *path, const char *extra)
+{
+	struct blk_node *bs = NULL;
+	char cfg[128];
+	struct err err;
+
+	err_init(&err);
+	snprintf(cfg, sizeof(cfg), "@file=%s%s", path, extra);
+	if (blk_open_str(cfg, BLK_O_RDWR, &bs, &err) < 0)
+		fail_msg("open %s: %s", cfg, err.msg);
+	assert_string_equal(blk_driver_name(bs), "raw");
+	return bs;
+}
+
+static void make_file(char *path, size_t size, const void *data, size_t len)
+{
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)size), 0);
+	assert_int_equal(pwrite(fd, data, len, 0), (ssize_t)len);
+	close(fd);
+}
+
+static void test_raw_block0(void **state)
+{
+	static const uint8_t qfi[8] = { 'Q', 'F', 'I', 0xfb, 0, 0, 0, 3 };
+	char path[] = "/tmp/qt-block0.XXXXXX";
+	struct blk_node *bs;
+	uint8_t buf[512] = { 0 };
+
+	(void)state;
+	make_file(path, 1 << 20, buf, 0);
+	bs = open_img(path, "");
+	memcpy(buf, qfi, sizeof(qfi));
+	assert_int_equal(blk_pwrite(bs, 0, buf, sizeof(buf), 0), QCOW2_REFUSED);
+	assert_int_equal(blk_pwrite(bs, 512, buf, sizeof(buf), 0), 0); /* not block 0 */
+	blk_close(bs);
+	/* the bytes already there count: the version is in the image, the write adds the magic */
+	bs = open_img(path, "@format=raw");
+	assert_int_equal(blk_pwrite(bs, 4, qfi + 4, 4, 0), 0); /* explicit raw: anything goes */
+	blk_close(bs);
+	bs = open_img(path, "");
+	assert_int_equal(blk_pwrite(bs, 0, qfi, 4, 0), QCOW2_REFUSED);
+	assert_int_equal(blk_pwrite(bs, 0, "QFI", 3, 0), 0);
+	blk_close(bs);
+	unlink(path);
+}
+
+/*
+ * Fill the stack below the caller with bytes that probe as a vmdk text descriptor when
+ * they follow a comment line: "#...#\nversion=1\n".  A block-0 check that looked at
+ * uninitialised bytes past a small image's end would see this.
+ */
+static __attribute__((noinline)) void poison_stack(void)
+{
+	volatile char junk[64 << 10];
+
+	for (size_t i = 0; i < sizeof(junk); i++) {
+		size_t k = i % 311;
+
+		junk[i] = k < 300 ? '#' : "\nversion=1\n"[k - 300];
+	}
+}
+
+/* An image smaller than the 512 bytes the check looks at: past its end are zeroes. */
+static void test_raw_block0_tiny(void **state)
+{
+	char path[] = "/tmp/qt-block0.XXXXXX", img[100];
+	struct blk_node *bs;
+	uint8_t back[100];
+
+	(void)state;
+	memset(img, '#', sizeof(img)); /* one comment line: vmdk text if "version=1" followed */
+	img[99] = '\n';
+	make_file(path, sizeof(img), img, sizeof(img));
+	bs = open_img(path, "");
+	assert_int_equal(blk_getlength(bs), 100);
+	for (int i = 0; i < 8; i++) {
+		poison_stack();
+		assert_int_equal(blk_pwrite(bs, (uint64_t)i, "#", 1, 0), 0);
+	}
+	assert_int_equal(blk_pread(bs, 0, back, sizeof(back)), 0);
+	assert_memory_equal(back, img, sizeof(img));
+	poison_stack();
+	assert_int_equal(blk_pwrite(bs, 0, "QFI\xfb\0\0\0\3", 8, 0), QCOW2_REFUSED);
+	blk_close(bs);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -209,6 +308,8 @@ int main(void)
 		cmocka_unit_test(test_io_errors_propagate),
 		cmocka_unit_test(test_memory_and_status),
 		cmocka_unit_test(test_probe),
+		cmocka_unit_test(test_raw_block0),
+		cmocka_unit_test(test_raw_block0_tiny),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -225,6 +225,79 @@ static void test_limits(void **state)
 	blk_close(bs);
 }
 
+/* A 512-byte write is a read-modify-write of the server's 4 KiB block: eight threads each
+ * writing their own sector of the same block lose no update (the core serialises them). */
+#define RMW_THREADS 8
+#define RMW_ROUNDS 128
+
+struct rmw_writer {
+	struct blk_node *bs;
+	pthread_barrier_t *bar;
+	int k;
+};
+
+static uint8_t rmw_val(int round, int k)
+{
+	return (uint8_t)(round * RMW_THREADS + k);
+}
+
+static void *rmw_writer_main(void *opaque)
+{
+	struct rmw_writer *w = opaque;
+	uint8_t buf[512];
+
+	for (int r = 0; r < RMW_ROUNDS; r++) {
+		memset(buf, rmw_val(r, w->k), sizeof(buf));
+		pthread_barrier_wait(w->bar);
+		if (blk_pwrite(w->bs, (uint64_t)r * BS + (uint64_t)w->k * 512, buf, 512, 0) < 0)
+			return (void *)1;
+	}
+	return NULL;
+}
+
+static void test_rmw_min_block(void **state)
+{
+	const char *args[] = {
+		"--filter=blocksize-policy",	"memory", "1M", "blocksize-minimum=4096",
+		"blocksize-error-policy=error", NULL
+	};
+	struct rmw_writer w[RMW_THREADS];
+	pthread_t t[RMW_THREADS];
+	pthread_barrier_t bar;
+	struct blk_node *bs;
+	uint8_t buf[BS];
+	int lost = 0;
+
+	(void)state;
+	start(args);
+	bs = open_cfg("@driver=nbd@server=unix:%s", srv.sock);
+	assert_int_equal(blk_get_limits(bs)->request_alignment, 4096);
+	pthread_barrier_init(&bar, NULL, RMW_THREADS);
+	for (int k = 0; k < RMW_THREADS; k++) {
+		w[k] = (struct rmw_writer){ bs, &bar, k };
+		pthread_create(&t[k], NULL, rmw_writer_main, &w[k]);
+	}
+	for (int k = 0; k < RMW_THREADS; k++) {
+		void *ret;
+
+		pthread_join(t[k], &ret);
+		assert_null(ret);
+	}
+	pthread_barrier_destroy(&bar);
+	for (int r = 0; r < RMW_ROUNDS; r++) {
+		assert_int_equal(blk_pread(bs, (uint64_t)r * BS, buf, BS), 0);
+		for (int k = 0; k < RMW_THREADS; k++)
+			for (int i = 0; i < 512; i++)
+				if (buf[k * 512 + i] != rmw_val(r, k)) {
+					lost++;
+					break;
+				}
+	}
+	if (lost)
+		fail_msg("%d of %d sectors lost their update", lost, RMW_ROUNDS * RMW_THREADS);
+	blk_close(bs);
+}
+
 /* ---- async ------------------------------------------------------------------------------ */
 
 struct io {
@@ -566,6 +639,7 @@ int main(void)
 		cmocka_unit_test(test_open_errors),
 		cmocka_unit_test_setup_teardown(test_blocking_rw, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rmw_min_block, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_async_queue, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blocking_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stalled_loop, setup, teardown),

@@ -6,6 +6,9 @@
  */
 #include "scsi-test.h"
 
+#include <unistd.h>
+
+#include "../block/strict-driver.h"
 #include "scsi/scsi-int.h"
 
 #define BS 512
@@ -360,6 +363,79 @@ static void test_bad_params(void **state)
 	}
 }
 
+/* What a LUN over a strict node aligned to 4096 logs when created (stderr captured). */
+static struct fx *new_lun_capturing(uint32_t bsz, char *log, size_t len)
+{
+	struct scsi_lun_params p = { .block_size = bsz };
+	FILE *cap = tmpfile();
+	int saved = dup(2);
+	struct fx *g;
+	size_t n;
+
+	assert_non_null(cap);
+	assert_true(saved >= 0);
+	fflush(stderr);
+	assert_true(dup2(fileno(cap), 2) == 2);
+	strict_cfg = (struct strict_state){ .req_align = 4096 };
+	g = fx_new_node(strict_new(64 * 4096, true), p, false);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	rewind(cap);
+	n = fread(log, 1, len - 1, cap);
+	log[n] = 0;
+	fclose(cap);
+	return g;
+}
+
+/* A 512-byte LUN over a node aligned to 4096 is warned about (once), and eight one-block
+ * writes to the sectors of one 4 KiB block in flight at once all land: the block core
+ * serialises its read-modify-write (test-block-serial has the deterministic races). */
+static void test_small_blocks(void **state)
+{
+	static struct scsi_cmd cmds[8];
+	static uint8_t cdbs[8][10], bufs[8][512], node[4096];
+	static struct iovec iovs[8];
+	char log[1024];
+	struct fx *g;
+	int pending = 8;
+
+	(void)state;
+	g = new_lun_capturing(512, log, sizeof(log));
+	if (!strstr(log, "block size 512 is smaller than the image's alignment 4096") ||
+	    strchr(log, '\n') != strrchr(log, '\n'))
+		fail_msg("expected one warning line, got '%s'", log);
+	assert_int_equal(blk_get_limits(g->bs)->physical_block_size, 4096);
+	for (int k = 0; k < 8; k++) {
+		memset(bufs[k], 0x10 + k, 512);
+		cdb_rw10(cdbs[k], SCSI_OP_WRITE_10, (uint32_t)k, 1);
+		iovs[k] = (struct iovec){ bufs[k], 512 };
+		cmds[k] = (struct scsi_cmd){ .cdb = cdbs[k],
+					     .cdb_len = 10,
+					     .iov = &iovs[k],
+					     .iovcnt = 1,
+					     .done = cmd_done,
+					     .opaque = &pending };
+	}
+	for (int k = 0; k < 8; k++)
+		scsi_lun_submit(g->lun, &cmds[k]);
+	while (pending)
+		aio_poll(g->ctx, true);
+	assert_int_equal(blk_pread(g->bs, 0, node, sizeof(node)), 0);
+	for (int k = 0; k < 8; k++) {
+		assert_int_equal(cmds[k].status, SCSI_STATUS_GOOD);
+		for (int i = 0; i < 512; i++)
+			if (node[k * 512 + i] != 0x10 + k)
+				fail_msg("sector %d lost its write", k);
+	}
+	fx_free(g);
+	/* a 4096-byte LUN over it: nothing to say */
+	g = new_lun_capturing(4096, log, sizeof(log));
+	assert_string_equal(log, "");
+	assert_int_equal(strict_of(g->bs)->writes, 0);
+	fx_free(g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -374,6 +450,7 @@ int main(void)
 		cmocka_unit_test(test_read_only),
 		cmocka_unit_test(test_transport_helpers),
 		cmocka_unit_test(test_bad_params),
+		cmocka_unit_test(test_small_blocks),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * SPC commands byte for byte: INQUIRY (standard and VPD 00/80/83/86/B0/B1/B2), MODE SENSE
- * and MODE SELECT (6 and 10), REQUEST SENSE, REPORT SUPPORTED OPERATION CODES, with
- * allocation lengths smaller and larger than the responses.
+ * and MODE SELECT (6 and 10), REQUEST SENSE, REPORT SUPPORTED OPERATION CODES, REPORT
+ * TIMESTAMP, with allocation lengths smaller and larger than the responses.
  */
 #include "scsi-test.h"
+
+#include <time.h>
 
 #define BS 512
 #define NB 2048
@@ -555,6 +557,62 @@ static void test_rsoc(void **state)
 	expect_field(&r, true, 2, 2);
 }
 
+/* REPORT TIMESTAMP: 12 bytes, origin "outside the standard" (the host clock), the time in
+ * ms since 1970 within a second of ours; prefixes for short allocation lengths; listed by
+ * RSOC; SET TIMESTAMP (MAINTENANCE OUT) is not offered. */
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void test_report_timestamp(void **state)
+{
+	static const uint8_t head[4] = { 0x00, 0x0a, 0x03, 0x00 };
+	uint8_t b[32], full[12];
+	uint64_t before, after, ts;
+	struct res r;
+
+	(void)state;
+	memset(b, 0xee, sizeof(b));
+	before = now_ms();
+	r = RUN(f, b, sizeof(b), SCSI_OP_MAINTENANCE_IN, SCSI_MI_REPORT_TIMESTAMP, 0, 0, 0, 0, 0, 0,
+		0, sizeof(b), 0, 0);
+	after = now_ms();
+	expect_good(&r);
+	assert_int_equal(r.data_in_len, 12);
+	assert_memory_equal(b, head, sizeof(head));
+	assert_int_equal(b[10], 0);
+	assert_int_equal(b[11], 0);
+	ts = (uint64_t)get_be16(b + 4) << 32 | get_be32(b + 6);
+	if (ts + 1000 < before || ts > after + 1000)
+		fail_msg("timestamp %llu ms, now %llu ms", (unsigned long long)ts,
+			 (unsigned long long)after);
+	memcpy(full, b, sizeof(full));
+	/* allocation length 0..12: that many bytes (the time may have moved on) */
+	for (uint8_t a = 0; a <= 12; a++) {
+		r = RUN(f, b, a, SCSI_OP_MAINTENANCE_IN, SCSI_MI_REPORT_TIMESTAMP, 0, 0, 0, 0, 0, 0,
+			0, a, 0, 0);
+		expect_good(&r);
+		assert_int_equal(r.data_in_len, a);
+		assert_memory_equal(b, full, MIN(a, (uint8_t)5)); /* through the clock's top byte */
+	}
+	/* RSOC knows it: supported, with its usage data */
+	r = rsoc(2, SCSI_OP_MAINTENANCE_IN, SCSI_MI_REPORT_TIMESTAMP, b, sizeof(b));
+	expect_good(&r);
+	assert_int_equal(r.data_in_len, 4 + 12);
+	assert_int_equal(b[1], 0x03);
+	assert_int_equal(get_be16(b + 2), 12);
+	assert_int_equal(b[4], SCSI_OP_MAINTENANCE_IN);
+	assert_int_equal(b[5], SCSI_MI_REPORT_TIMESTAMP);
+	assert_int_equal(get_be32(b + 10), 0xffffffff);
+	/* SET TIMESTAMP, MAINTENANCE OUT (A4h) service action 0Fh: not offered */
+	r = RUN(f, b, 0, 0xa4, 0x0f, 0, 0, 0, 0, 0, 0, 0, 12, 0, 0);
+	expect_sense(&r, 0x05, 0x20, 0x00);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -569,6 +627,7 @@ int main(void)
 		cmocka_unit_test(test_mode_select),
 		cmocka_unit_test(test_request_sense),
 		cmocka_unit_test(test_rsoc),
+		cmocka_unit_test(test_report_timestamp),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -162,13 +163,90 @@ static void test_thread_pool(void **state)
 	aio_ctx_free(ctx);
 }
 
+/* A worker waiting (inside thread_pool_blocking_begin/end) for work queued behind it: the
+ * pool, though full, starts another worker for it. */
+struct gate {
+	struct pool_work wait, open_it;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool open;
+	int wait_ret;
+	int completed;
+};
+
+static int gate_wait_work(struct pool_work *w)
+{
+	struct gate *g = container_of(w, struct gate, wait);
+	struct timespec ts;
+	int r = 0;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 10;
+	thread_pool_blocking_begin();
+	pthread_mutex_lock(&g->lock);
+	while (!g->open && r == 0)
+		r = pthread_cond_timedwait(&g->cond, &g->lock, &ts);
+	pthread_mutex_unlock(&g->lock);
+	thread_pool_blocking_end();
+	return r == 0 ? 0 : -ETIMEDOUT;
+}
+
+static void gate_wait_done(struct pool_work *w, int ret)
+{
+	struct gate *g = container_of(w, struct gate, wait);
+
+	g->wait_ret = ret;
+	g->completed++;
+}
+
+static int gate_open_work(struct pool_work *w)
+{
+	struct gate *g = container_of(w, struct gate, open_it);
+
+	pthread_mutex_lock(&g->lock);
+	g->open = true;
+	pthread_cond_broadcast(&g->cond);
+	pthread_mutex_unlock(&g->lock);
+	return 0;
+}
+
+static void gate_open_done(struct pool_work *w, int ret)
+{
+	(void)ret;
+	container_of(w, struct gate, open_it)->completed++;
+}
+
+static void test_thread_pool_blocking(void **state)
+{
+	struct aio_ctx *ctx = aio_ctx_new();
+	struct thread_pool *pool = thread_pool_new(1);
+	struct gate g = { .wait_ret = 1 };
+
+	(void)state;
+	pthread_mutex_init(&g.lock, NULL);
+	pthread_cond_init(&g.cond, NULL);
+	g.wait.work = gate_wait_work;
+	g.wait.done = gate_wait_done;
+	g.open_it.work = gate_open_work;
+	g.open_it.done = gate_open_done;
+	thread_pool_submit(pool, ctx, &g.wait);
+	usleep(10000); /* the pool's only worker is waiting by now (or soon) */
+	thread_pool_submit(pool, ctx, &g.open_it);
+	while (g.completed < 2)
+		aio_poll(ctx, true);
+	assert_int_equal(g.wait_ret, 0); /* not -ETIMEDOUT */
+	thread_pool_free(pool);
+	pthread_mutex_destroy(&g.lock);
+	pthread_cond_destroy(&g.cond);
+	aio_ctx_free(ctx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_fd_handler),
-		cmocka_unit_test(test_flush_hook),
-		cmocka_unit_test(test_bh_from_thread),
-		cmocka_unit_test(test_thread_pool),
+		cmocka_unit_test(test_fd_handler),	     cmocka_unit_test(test_flush_hook),
+		cmocka_unit_test(test_bh_from_thread),	     cmocka_unit_test(test_thread_pool),
+		cmocka_unit_test(test_thread_pool_blocking),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
