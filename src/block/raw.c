@@ -9,6 +9,7 @@
 #include "block-driver.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "util/err.h"
@@ -21,6 +22,9 @@ struct raw_state {
 	uint64_t offset;
 	uint64_t size;
 	bool has_size;
+	/* probed raw: a write to block 0 checks and writes as one step, or two writers of
+	 * parts of a format header could each pass against the old bytes */
+	pthread_mutex_t block0_lock;
 };
 
 static int raw_probe(const uint8_t *buf, size_t len, const char *filename)
@@ -38,6 +42,7 @@ static int raw_open(struct blk_node *bs, struct opts *opts, unsigned int flags, 
 	int r;
 
 	(void)flags;
+	pthread_mutex_init(&s->block0_lock, NULL);
 	r = opts_get_size(opts, "offset", 0, &s->offset, err);
 	if (r == 0)
 		r = opts_get_size(opts, "size", UINT64_MAX, &s->size, err);
@@ -61,7 +66,7 @@ static int raw_open(struct blk_node *bs, struct opts *opts, unsigned int flags, 
 
 static void raw_close(struct blk_node *bs)
 {
-	(void)bs;
+	pthread_mutex_destroy(&((struct raw_state *)bs->opaque)->block0_lock);
 }
 
 static int64_t raw_get_length(struct blk_node *bs)
@@ -92,47 +97,83 @@ static int raw_preadv(struct blk_node *bs, uint64_t off, uint64_t len, const str
 	return blk_preadv(bs->file, off + s->offset, len, iov, iovcnt, flags);
 }
 
-/* Would these first bytes make the image probe as something other than raw? */
+/* Would these first bytes (@iov, or zeroes when NULL) make the image probe as something
+ * other than raw?  Called with block0_lock held. */
 static int raw_check_block0(struct blk_node *bs, uint64_t off, uint64_t len,
 			    const struct iovec *iov, int iovcnt)
 {
 	uint8_t head[RAW_PROBE_PROT] = { 0 }; /* past a small image's end: zeroes, as probing */
-	uint64_t size = (uint64_t)raw_get_length(bs);
+	uint64_t size = (uint64_t)raw_get_length(bs), n = MIN(len, RAW_PROBE_PROT - off);
 	int r;
 
-	if (!bs->probed_raw || off >= RAW_PROBE_PROT)
-		return 0;
 	/* the block-0 image after this write: old bytes where the write does not reach */
 	r = blk_pread(bs->file, ((struct raw_state *)bs->opaque)->offset, head,
 		      MIN((uint64_t)RAW_PROBE_PROT, size));
 	if (r < 0)
 		return r;
-	iov_to_buf(iov, iovcnt, 0, head + off, MIN(len, RAW_PROBE_PROT - off));
+	if (iov)
+		iov_to_buf(iov, iovcnt, 0, head + off, n);
+	else
+		memset(head + off, 0, n);
 	if (strcmp(blk_probe_format(head, sizeof(head), bs->filename), "raw"))
 		return -EPERM;
 	return 0;
+}
+
+static bool touches_block0(struct blk_node *bs, uint64_t off)
+{
+	return bs->probed_raw && off < RAW_PROBE_PROT;
 }
 
 static int raw_pwritev(struct blk_node *bs, uint64_t off, uint64_t len, const struct iovec *iov,
 		       int iovcnt, unsigned int flags)
 {
 	struct raw_state *s = bs->opaque;
-	int r = raw_check_block0(bs, off, len, iov, iovcnt);
+	int r;
 
-	if (r < 0)
-		return r;
-	return blk_pwritev(bs->file, off + s->offset, len, iov, iovcnt, flags);
+	if (!touches_block0(bs, off))
+		return blk_pwritev(bs->file, off + s->offset, len, iov, iovcnt, flags);
+	pthread_mutex_lock(&s->block0_lock);
+	r = raw_check_block0(bs, off, len, iov, iovcnt);
+	if (r == 0)
+		r = blk_pwritev(bs->file, off + s->offset, len, iov, iovcnt, flags);
+	pthread_mutex_unlock(&s->block0_lock);
+	return r;
 }
 
+/* Zeroes in block 0 can complete a header too (a version field, say): checked as a write
+ * of zeroes.  A discard that would is skipped (it is only a hint); write_zeroes fails. */
 static int raw_discard(struct blk_node *bs, uint64_t off, uint64_t len)
 {
-	return blk_discard(bs->file, off + ((struct raw_state *)bs->opaque)->offset, len);
+	struct raw_state *s = bs->opaque;
+	int r;
+
+	if (!touches_block0(bs, off))
+		return blk_discard(bs->file, off + s->offset, len);
+	pthread_mutex_lock(&s->block0_lock);
+	r = raw_check_block0(bs, off, len, NULL, 0);
+	if (r == 0)
+		r = blk_discard(bs->file, off + s->offset, len);
+	else if (r == -EPERM)
+		r = 0;
+	pthread_mutex_unlock(&s->block0_lock);
+	return r;
 }
 
 static int raw_write_zeroes(struct blk_node *bs, uint64_t off, uint64_t len, unsigned int flags)
 {
-	return blk_write_zeroes(bs->file, off + ((struct raw_state *)bs->opaque)->offset, len,
-				flags | BLK_REQ_NO_FALLBACK);
+	struct raw_state *s = bs->opaque;
+	int r;
+
+	flags |= BLK_REQ_NO_FALLBACK;
+	if (!touches_block0(bs, off))
+		return blk_write_zeroes(bs->file, off + s->offset, len, flags);
+	pthread_mutex_lock(&s->block0_lock);
+	r = raw_check_block0(bs, off, len, NULL, 0);
+	if (r == 0)
+		r = blk_write_zeroes(bs->file, off + s->offset, len, flags);
+	pthread_mutex_unlock(&s->block0_lock);
+	return r;
 }
 
 static int raw_block_status(struct blk_node *bs, uint64_t off, uint64_t len, uint64_t *pnum,
@@ -158,7 +199,7 @@ static int raw_submit(struct blk_node *bs, struct blk_req *req)
 {
 	struct raw_state *s = bs->opaque;
 
-	if (bs->probed_raw && req->op == BLK_OP_WRITE && req->off < RAW_PROBE_PROT)
+	if (req->op != BLK_OP_READ && touches_block0(bs, req->off))
 		return -ENOTSUP; /* block-0 check runs in the blocking path */
 	if (!bs->file->drv->submit)
 		return -ENOTSUP;

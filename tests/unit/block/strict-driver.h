@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "block/block-driver.h"
 #include "util/iov.h"
@@ -21,7 +22,8 @@ struct strict_state {
 	uint64_t max_transfer, max_discard, max_zeroes, discard_gran;
 	unsigned int caps;
 	int reads, writes, flushes, discards, zeroes, fua_writes;
-	int fail_next; /* -errno to return from the next read or write */
+	int fail_next;		    /* -errno to return from the next read or write */
+	unsigned int read_delay_us; /* every read sleeps this long after copying */
 };
 
 static struct strict_state strict_cfg; /* template for the next open */
@@ -89,6 +91,8 @@ static int strict_preadv(struct blk_node *bs, uint64_t off, uint64_t len, const 
 		return r;
 	}
 	iov_from_buf(iov, iovcnt, 0, s->data + off, len);
+	if (s->read_delay_us)
+		usleep(s->read_delay_us);
 	return 0;
 }
 

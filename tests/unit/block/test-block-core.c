@@ -2,6 +2,7 @@
 /* The request core: range/permission checks, alignment with read-modify-write, splitting,
  * FUA and write_zeroes emulation, discard granularity, block status, probing. */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -297,6 +298,94 @@ static void test_raw_block0_tiny(void **state)
 	unlink(path);
 }
 
+/*
+ * Two writers of one part each of a qcow2 header in block 0 of a probed raw image: each
+ * half alone keeps the image raw, both together would not.  Reads of the child are slow,
+ * so both checks look at block 0 at the same time: the check and the write must be one
+ * step, or both pass against the old bytes and together write the header.
+ */
+struct half_writer {
+	struct blk_node *bs;
+	uint64_t off;
+	const uint8_t *bytes;
+	size_t len;
+	int ret;
+};
+
+static void *write_half(void *opaque)
+{
+	struct half_writer *w = opaque;
+
+	w->ret = blk_pwrite(w->bs, w->off, w->bytes, w->len, 0);
+	return NULL;
+}
+
+static void test_raw_block0_race(void **state)
+{
+	static const uint8_t qfi[8] = { 'Q', 'F', 'I', 0xfb, 0, 0, 0, 3 };
+	struct blk_node *file, *bs = NULL;
+	struct half_writer w[2];
+	pthread_t th[2];
+	uint8_t head[8];
+	struct opts o;
+
+	(void)state;
+	if (!QCOW2_REFUSED)
+		skip(); /* this build probes nothing but raw: there is nothing to protect */
+	strict_cfg = (struct strict_state){ .req_align = 1 };
+	file = strict_new(1 << 20, true);
+	opts_init(&o);
+	assert_int_equal(blk_open_node(&blk_driver_raw, "raw", file, &o, BLK_O_RDWR, &bs, NULL), 0);
+	opts_release(&o);
+	bs->probed_raw = true; /* as blk_open() marks a raw image it probed */
+	strict_of(file)->read_delay_us = 50000;
+	/* "QF" and "I\xfb" + version: the magic is split between the two */
+	w[0] = (struct half_writer){ .bs = bs, .off = 0, .bytes = qfi, .len = 2 };
+	w[1] = (struct half_writer){ .bs = bs, .off = 2, .bytes = qfi + 2, .len = 6 };
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, write_half, &w[i]), 0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	/* whichever came second saw the other's half and was refused */
+	assert_true((w[0].ret == 0 && w[1].ret == -EPERM) || (w[0].ret == -EPERM && w[1].ret == 0));
+	strict_of(file)->read_delay_us = 0;
+	assert_int_equal(blk_pread(bs, 0, head, sizeof(head)), 0);
+	assert_memory_not_equal(head, qfi, sizeof(qfi));
+	blk_close(bs);
+}
+
+/* Zeroes can complete a header too: a write_zeroes in block 0 is checked like a write. */
+static void test_raw_block0_zeroes(void **state)
+{
+#if HAVE_NBD
+	static const uint8_t before[8] = "QED\x01", after[8] = "QED"; /* QEMU's qed magic */
+	const uint64_t at = 3;
+#elif HAVE_QCOW2
+	static const uint8_t before[8] = { 'Q', 'F', 'I', 0xfb, 0, 0, 1, 3 }; /* version 259 */
+	static const uint8_t after[8] = { 'Q', 'F', 'I', 0xfb, 0, 0, 0, 3 };
+	const uint64_t at = 6;
+#endif
+	char path[] = "/tmp/qt-block0.XXXXXX";
+	struct blk_node *bs;
+	uint8_t head[8];
+
+	(void)state;
+#if !HAVE_NBD && !HAVE_QCOW2
+	skip(); /* this build probes nothing but raw: there is nothing to protect */
+#else
+	make_file(path, 1 << 20, before, sizeof(before));
+	bs = open_img(path, "");
+	assert_int_equal(blk_write_zeroes(bs, at, 1, 0), -EPERM);
+	assert_int_equal(blk_pread(bs, 0, head, sizeof(head)), 0);
+	assert_memory_equal(head, before, sizeof(head));
+	assert_int_equal(blk_write_zeroes(bs, 0, 512, 0), 0); /* all zeroes: still raw */
+	assert_int_equal(blk_pread(bs, 0, head, sizeof(head)), 0);
+	assert_memory_not_equal(head, after, sizeof(head));
+	blk_close(bs);
+	unlink(path);
+#endif
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -310,6 +399,8 @@ int main(void)
 		cmocka_unit_test(test_probe),
 		cmocka_unit_test(test_raw_block0),
 		cmocka_unit_test(test_raw_block0_tiny),
+		cmocka_unit_test(test_raw_block0_race),
+		cmocka_unit_test(test_raw_block0_zeroes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
