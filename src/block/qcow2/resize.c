@@ -70,6 +70,7 @@ static int grow_l1(struct blk_node *bs, uint64_t size, uint32_t entries)
 	uint64_t old_off = s->l1_offset, old_bytes = (uint64_t)s->l1_size * 8;
 	uint64_t *l1 = calloc(entries, 8);
 	uint8_t *dirty = calloc(DIV_ROUND_UP(entries, 64) + 1, 1), *buf = calloc(1, bytes);
+	bool claimed = false;
 	int r = -ENOMEM;
 
 	if (!l1 || !dirty || !buf)
@@ -78,6 +79,9 @@ static int grow_l1(struct blk_node *bs, uint64_t size, uint32_t entries)
 	for (uint32_t i = 0; i < s->l1_size; i++)
 		qcow2_put_be64(buf + (size_t)i * 8, s->l1[i]);
 	r = alloc_at_end(bs, bytes >> s->cluster_bits, &off);
+	if (r == 0 && (r = qcow2_check_write(bs, off, bytes, QCOW2_OL_DATA)) == 0 &&
+	    (r = qcow2_meta_add(s, off, bytes, QCOW2_OL_L1)) == 0)
+		claimed = true;
 	if (r == 0)
 		r = blk_pwrite(bs->file, off, buf, bytes, 0);
 	/* the table and its refcounts are durable before the header points at it */
@@ -86,8 +90,12 @@ static int grow_l1(struct blk_node *bs, uint64_t size, uint32_t entries)
 		r = qcow2_sync(bs);
 	if (r == 0)
 		r = write_size_fields(bs, size, entries, off);
-	if (r < 0)
+	if (r < 0) {
+		if (claimed)
+			qcow2_meta_remove(s, off, bytes, QCOW2_OL_L1);
 		goto out;
+	}
+	qcow2_meta_remove(s, old_off, old_bytes, QCOW2_OL_L1);
 	free(s->l1);
 	free(s->l1_dirty);
 	s->l1 = l1;
