@@ -316,7 +316,7 @@ static int open_options(struct blk_node *bs, struct opts *opts, struct err *err)
 		return r;
 	if (lazy && s->version < 3)
 		return err_set(err, -EINVAL,
-			       "qcow2: lazy refcounts need a version 3 (compat=1.1) image");
+			       "qcow2: lazy-refcounts=on needs a version 3 (compat=1.1) image");
 	s->lazy = lazy && !bs->read_only;
 	return setup_caches(bs, opts, err);
 }
