@@ -268,25 +268,42 @@ static int build_err(struct err *err, int r)
 			    : err_set(err, r, "qcow2: metadata beyond 2^56 bytes");
 }
 
+/* A structure that shares no cluster with metadata of another kind. */
+static int add_exclusive(struct qcow2_state *s, uint64_t off, uint64_t len, unsigned int kind,
+			 const char *what, struct err *err)
+{
+	unsigned int hit = qcow2_check_overlap(s, off, len, kind);
+	int r;
+
+	if (hit)
+		return err_set(err, -EINVAL, "qcow2: %s overlaps the %s", what, qcow2_ol_name(hit));
+	r = qcow2_meta_add(s, off, len, kind);
+	return r < 0 ? build_err(err, r) : 0;
+}
+
 /* Bitmap tables and the clusters they point at (QEMU reads them only on demand). */
 static int add_bitmaps(struct blk_node *bs, struct err *err)
 {
 	struct qcow2_state *s = bs->opaque;
-	int r = qcow2_meta_add(s, s->bm_dir_offset, s->bm_dir_size, QCOW2_OL_BITMAPS);
+	int r = add_exclusive(s, s->bm_dir_offset, s->bm_dir_size, QCOW2_OL_BITMAPS,
+			      "the bitmap directory", err);
+	char what[96];
 
 	for (unsigned int i = 0; r == 0 && i < s->nb_bitmaps; i++) {
 		const struct qcow2_bitmap *b = &s->bitmaps[i];
 		uint64_t bytes = (uint64_t)b->table_size * 8;
 		uint8_t *t;
 
-		if (b->table_offset + bytes > s->file_len_open || (bytes && !b->table_offset))
+		if (bytes > s->file_len_open || b->table_offset > s->file_len_open - bytes ||
+		    (bytes && !b->table_offset))
 			return err_set(err, -EINVAL, "qcow2: bitmap '%s' has an invalid table",
 				       b->name);
-		r = qcow2_meta_add(s, b->table_offset, bytes, QCOW2_OL_BITMAPS);
-		t = r == 0 ? malloc(bytes + 1) : NULL;
-		if (r == 0 && !t)
-			r = -ENOMEM;
-		if (r == 0 && bytes && (r = blk_pread(bs->file, b->table_offset, t, bytes)) < 0) {
+		snprintf(what, sizeof(what), "bitmap '%.64s'", b->name);
+		if ((r = add_exclusive(s, b->table_offset, bytes, QCOW2_OL_BITMAPS, what, err)) < 0)
+			return r;
+		if (!(t = malloc(bytes + 1)))
+			return build_err(err, -ENOMEM);
+		if (bytes && (r = blk_pread(bs->file, b->table_offset, t, bytes)) < 0) {
 			free(t);
 			return err_set_errno(err, r, "qcow2: could not read bitmap '%s'", b->name);
 		}
@@ -300,11 +317,13 @@ static int add_bitmaps(struct blk_node *bs, struct err *err)
 					       " is invalid",
 					       b->name, j);
 			}
-			r = off ? qcow2_meta_add(s, off, s->cluster_size, QCOW2_OL_BITMAPS) : 0;
+			r = off ? add_exclusive(s, off, s->cluster_size, QCOW2_OL_BITMAPS, what,
+						err)
+				: 0;
 		}
 		free(t);
 	}
-	return r < 0 ? build_err(err, r) : 0;
+	return r;
 }
 
 /* Refcount blocks: a cluster already holding metadata (another block too) is refused. */
@@ -397,21 +416,26 @@ static int add_snapshot_l2_tables(struct blk_node *bs, struct err *err)
 int qcow2_meta_build(struct blk_node *bs, struct err *err)
 {
 	struct qcow2_state *s = bs->opaque;
-	int r = qcow2_meta_add(s, 0, s->cluster_size, QCOW2_OL_HEADER);
+	char what[80];
+	int r = add_exclusive(s, 0, s->cluster_size, QCOW2_OL_HEADER, "the header", err);
 
+	/* the tables the header points at share no cluster (snapshots' L1 tables only
+	 * with each other) */
 	if (r == 0)
-		r = qcow2_meta_add(s, s->l1_offset, (uint64_t)s->l1_size * 8, QCOW2_OL_L1);
+		r = add_exclusive(s, s->l1_offset, (uint64_t)s->l1_size * 8, QCOW2_OL_L1,
+				  "the L1 table", err);
 	if (r == 0)
-		r = qcow2_meta_add(s, s->rt_offset, (uint64_t)s->rt_clusters << s->cluster_bits,
-				   QCOW2_OL_RT);
+		r = add_exclusive(s, s->rt_offset, (uint64_t)s->rt_clusters << s->cluster_bits,
+				  QCOW2_OL_RT, "the refcount table", err);
 	if (r == 0)
-		r = qcow2_meta_add(s, s->snapshots_offset, s->snapshots_len, QCOW2_OL_SNAPSHOTS);
-	for (unsigned int i = 0; r == 0 && i < s->nb_snapshots; i++)
-		r = qcow2_meta_add(s, s->snaps[i].l1_offset, (uint64_t)s->snaps[i].l1_size * 8,
-				   QCOW2_OL_INACTIVE_L1);
-	if (r < 0)
-		return build_err(err, r);
-	if ((r = add_bitmaps(bs, err)) < 0 || (r = add_blocks(bs, err)) < 0 ||
+		r = add_exclusive(s, s->snapshots_offset, s->snapshots_len, QCOW2_OL_SNAPSHOTS,
+				  "the snapshot table", err);
+	for (unsigned int i = 0; r == 0 && i < s->nb_snapshots; i++) {
+		snprintf(what, sizeof(what), "the L1 table of snapshot '%.40s'", s->snaps[i].id);
+		r = add_exclusive(s, s->snaps[i].l1_offset, (uint64_t)s->snaps[i].l1_size * 8,
+				  QCOW2_OL_INACTIVE_L1, what, err);
+	}
+	if (r < 0 || (r = add_bitmaps(bs, err)) < 0 || (r = add_blocks(bs, err)) < 0 ||
 	    (r = add_l2_tables(bs, s->l1, s->l1_size, NULL, err)) < 0)
 		return r;
 	/* only writers need the snapshots' L2 tables (and only they refuse bad ones) */

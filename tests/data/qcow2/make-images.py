@@ -76,11 +76,11 @@ def table(entries):
     return cluster(b"".join(struct.pack(">Q", e) for e in entries))
 
 
-def with_snapshot(snap_l1=None, **kw):
-    """One snapshot 's' (v3 entry with disk size) at cluster 7; its L1 table at 8 maps its
-    own L2 table at 9 (empty) unless snap_l1 says otherwise."""
+def with_snapshot(snap_l1=None, snap_l1_at=8, **kw):
+    """One snapshot 's' (v3 entry with disk size) at cluster 7; its L1 table at 8 (or
+    snap_l1_at) maps its own L2 table at 9 (empty) unless snap_l1 says otherwise."""
     snap_l1 = snap_l1 or [9 * CS]
-    sn = struct.pack(">QIHHIIQII", 8 * CS, L1_SIZE, 1, 1, 0, 0, 0, 0, 16)
+    sn = struct.pack(">QIHHIIQII", snap_l1_at * CS, L1_SIZE, 1, 1, 0, 0, 0, 0, 16)
     sn += struct.pack(">QQ", 0, SIZE) + b"1s"
     sn += bytes(-len(sn) % 8)
     return image(hdr(nb_snap=1, snap_offset=7 * CS), tail=cluster(sn) + table(snap_l1) +
@@ -156,6 +156,8 @@ CASES = [
     ("l2-entry-on-snapshot-table", "eio-write", "overlap", with_snapshot(l2=l2_to(7)), 512),
     ("l2-entry-on-snapshot-l1", "eio-write", "overlap", with_snapshot(l2=l2_to(8)), 512),
     ("l2-entry-on-snapshot-l2", "eio-write", "overlap", with_snapshot(l2=l2_to(9)), 512),
+    ("snapshot-l1-on-rt", "open", "L1 table of snapshot '1' overlaps the refcount table",
+     with_snapshot(snap_l1_at=1)),
     ("snapshot-l1-entry-on-rb", "rdonly", "snapshot '1' L1 entry 0",
      with_snapshot(snap_l1=[2 * CS])),
     ("l2-entry-on-bitmap-table", "eio-write", "overlap", with_bitmap(l2=l2_to(8)), 512),
