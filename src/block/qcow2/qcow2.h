@@ -386,6 +386,9 @@ int qcow2_update_refcount(struct blk_node *bs, uint64_t off, uint64_t len, int d
  * they were never written (read as zeroes). */
 int qcow2_alloc_clusters(struct blk_node *bs, uint64_t n, uint64_t *off, uint64_t *got,
 			 bool *fresh);
+/* @n contiguous clusters beyond everything in use, counted (a new L1 table); new
+ * refcount blocks for them set t_dirty. */
+int qcow2_alloc_at_end(struct blk_node *bs, uint64_t n, uint64_t *off);
 /* Queue the reference drop of [off, off+len) until its removal is durable. */
 int qcow2_free_later(struct blk_node *bs, uint64_t off, uint64_t len);
 /* Free an L2 entry's host storage later (normal or compressed). */

@@ -288,6 +288,101 @@ int qcow2_alloc_clusters(struct blk_node *bs, uint64_t n, uint64_t *off, uint64_
 	return 0;
 }
 
+/* ---- contiguous runs at the end (new L1 tables) ------------------------------------------ */
+
+/* Refcount blocks missing for clusters [a, a+len), counted by range. */
+static uint64_t missing_blocks(const struct qcow2_state *s, uint64_t a, uint64_t len)
+{
+	uint64_t k = 0;
+
+	for (uint64_t bi = a >> s->rb_bits; bi <= (a + len - 1) >> s->rb_bits; bi++)
+		k += bi >= s->rt_size || !s->rt[bi];
+	return k;
+}
+
+/* Blocks for the ranges of [a, a+m+n) that have none, at clusters [a, a+m), each counting
+ * its part of the run (themselves included); the rest of the run is counted in the
+ * existing blocks. */
+static int count_run(struct blk_node *bs, uint64_t a, uint64_t m, uint64_t n)
+{
+	struct qcow2_state *s = bs->opaque;
+	uint64_t end = a + m + n, k = 0, first_new = a << s->cluster_bits;
+	uint8_t *buf = malloc(s->cluster_size);
+	int r = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	for (uint64_t bi = a >> s->rb_bits; r == 0 && bi <= (end - 1) >> s->rb_bits; bi++) {
+		uint64_t lo = MAX(a, bi << s->rb_bits), hi = MIN(end, (bi + 1) << s->rb_bits);
+		uint64_t blk = (a + k) << s->cluster_bits, soff, idx;
+
+		if (s->rt[bi])
+			continue;
+		memset(buf, 0, s->cluster_size);
+		for (uint64_t c = lo; c < hi; c++) {
+			rb_locate(s, 0, c, &soff, &idx);
+			rb_write(s, buf + soff, idx, 1);
+		}
+		r = qcow2_meta_add(s, blk, s->cluster_size, QCOW2_OL_RB);
+		if (r == 0 && (r = blk_pwrite(bs->file, blk, buf, s->cluster_size, 0)) < 0)
+			qcow2_meta_remove(s, blk, s->cluster_size, QCOW2_OL_RB);
+		if (r < 0)
+			break;
+		s->rt[bi] = blk;
+		rt_mark_dirty(s, bi);
+		s->t_dirty = true; /* the table entries wait for a sync (qcow2_write_deps) */
+		k++;
+	}
+	free(buf);
+	for (uint64_t c = a; r == 0 && c < end; c++) {
+		uint64_t b = s->rt[c >> s->rb_bits];
+
+		if (b < first_new || b >= first_new + (m << s->cluster_bits))
+			r = set_refcount_delta(bs, c, 1, a, end);
+	}
+	return r;
+}
+
+/*
+ * @n contiguous clusters beyond everything in use, counted.  A run longer than a
+ * refcount block's range cannot hold the blocks it needs inside itself (create_block()),
+ * so the missing blocks go in front of it, as in grow_table().
+ */
+int qcow2_alloc_at_end(struct blk_node *bs, uint64_t n, uint64_t *off)
+{
+	struct qcow2_state *s = bs->opaque;
+	uint64_t a, m = 0, need, rc;
+	int r;
+
+	for (;;) {
+		a = ALIGN_UP(s->host_limit, s->cluster_size) >> s->cluster_bits;
+		if (((a + m + n - 1) >> s->rb_bits) >= s->rt_size) {
+			if ((r = grow_table(bs, (a + m + n - 1) >> s->rb_bits)) < 0)
+				return r;
+			continue; /* the new table went to the end */
+		}
+		need = missing_blocks(s, a, m + n);
+		if (need == m)
+			break;
+		m = need;
+	}
+	if ((r = qcow2_check_write(bs, a << s->cluster_bits, (m + n) << s->cluster_bits,
+				   QCOW2_OL_DATA)) < 0)
+		return r;
+	for (uint64_t c = a; c < a + m + n; c++) {
+		if ((r = qcow2_get_refcount(bs, c, &rc)) < 0)
+			return r;
+		if (rc)
+			return qcow2_corrupt(bs, "cluster %" PRIu64 " beyond the end is in use", c);
+	}
+	if ((r = count_run(bs, a, m, n)) < 0)
+		return r;
+	*off = (a + m) << s->cluster_bits;
+	s->host_limit = MAX(s->host_limit, (a + m + n) << s->cluster_bits);
+	s->fresh_from = MAX(s->fresh_from, a + m + n);
+	return 0;
+}
+
 /* ---- refcount table growth -------------------------------------------------------------- */
 
 static int write_new_table(struct blk_node *bs, uint64_t *rt, uint64_t entries, uint64_t toff)

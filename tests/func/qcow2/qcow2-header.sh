@@ -86,10 +86,10 @@ unknown_ext() {
   echo "ok: extension area unchanged ($(wc -c <<<"$want") hex chars)"
 }
 
-# 40G: the L1 table grows from 1 to 80 entries; 96M with 512-byte clusters: from 2048 to
-# 3072 entries (16 to 24 KiB)
+# 40G: the L1 table grows from 1 to 80 entries; 2G with 512-byte clusters: from 2048 to
+# 65536 entries (512 KiB, with new refcount blocks in front of it)
 unknown_ext default "cluster_size=64k" 40G
-unknown_ext small-clusters "cluster_size=512,refcount_bits=64" 96M
+unknown_ext small-clusters "cluster_size=512,refcount_bits=64" 2G
 unknown_ext with-backing "cluster_size=64k" 40G backing
 
 # ---- relative backing file names --------------------------------------------------------
