@@ -168,8 +168,8 @@ static int add_seg(struct seg *segs, int *n, uint64_t rel, uint64_t len, bool ze
 static int translate(struct blk_node *bs, const struct blk_req *req, struct seg *segs, int *n)
 {
 	struct qcow2_state *s = bs->opaque;
-	bool write = req->op == BLK_OP_WRITE;
-	uint64_t rel = 0, sc_size = 1ull << s->sc_bits;
+	bool write = req->op == BLK_OP_WRITE, check = write && s->data == bs->file;
+	uint64_t rel = 0, sc_size = 1ull << s->sc_bits, checked = UINT64_MAX;
 
 	*n = 0;
 	while (rel < req->len) {
@@ -190,8 +190,12 @@ static int translate(struct blk_node *bs, const struct blk_req *req, struct seg 
 			return -EAGAIN;
 		if (r < 0)
 			return r;
-		if (write && s->data == bs->file && qcow2_check_overlap(s, m.host + in, len, 0) < 0)
-			return -EAGAIN; /* the blocking path reports it */
+		/* overlap check, once per host cluster; the blocking path reports a hit */
+		if (check && m.host != checked) {
+			if (qcow2_check_overlap(s, m.host, s->cluster_size, QCOW2_OL_DATA))
+				return -EAGAIN;
+			checked = m.host;
+		}
 		rel += len;
 	}
 	return 0;
@@ -337,7 +341,8 @@ static bool alloc_candidate(struct blk_node *bs, const struct blk_req *req, stru
 		return false;
 	*sl = qcow2_cache_lookup(&s->l2c, (s->l1[l1i] & QCOW2_L1E_OFFSET_MASK) +
 						  (l2i / per) * s->l2c.slice_size);
-	if (!*sl)
+	/* the table is ours alone (else the blocking path reports the inconsistency) */
+	if (!*sl || qcow2_check_overlap(s, (*sl)->off, s->l2c.slice_size, QCOW2_OL_L2))
 		return false;
 	*idx = (unsigned int)(l2i % per);
 	e = qcow2_l2_get(s, *sl, *idx);
@@ -359,6 +364,11 @@ static int submit_alloc(struct blk_node *bs, struct blk_req *req)
 		return -EAGAIN;
 	cnt = child_iov(c, req, &sg);
 	if (cnt < 0 || !qcow2_rsv_take_zero(s, &c->host)) {
+		child_put(s, c);
+		return -EAGAIN;
+	}
+	/* reserved clusters were free of metadata when reserved; a hit means corruption */
+	if (qcow2_check_write(bs, c->host, s->cluster_size, QCOW2_OL_DATA) < 0) {
 		child_put(s, c);
 		return -EAGAIN;
 	}
@@ -388,7 +398,7 @@ static int submit_alloc(struct blk_node *bs, struct blk_req *req)
 static int submit_flush(struct blk_node *bs, struct blk_req *req)
 {
 	struct qcow2_state *s = bs->opaque;
-	struct qcow2_child *c = meta_clean(s) ? child_get(s) : NULL;
+	struct qcow2_child *c = meta_clean(s) && !s->corrupt ? child_get(s) : NULL;
 
 	s->stat_fast_flush += c != NULL;
 	if (c)

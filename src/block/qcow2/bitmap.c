@@ -90,6 +90,7 @@ int qcow2_bitmaps_mark_in_use(struct blk_node *bs, struct err *err)
 	uint64_t pos = 0;
 	uint8_t *d;
 	bool changed = false;
+	unsigned int hit;
 	int r;
 
 	if (!s->nb_bitmaps)
@@ -109,6 +110,13 @@ int qcow2_bitmaps_mark_in_use(struct blk_node *bs, struct err *err)
 		pos = ALIGN_UP(pos + BM_ENTRY_HDR + qcow2_be32(d + pos + 20) +
 				       qcow2_be16(d + pos + 18),
 			       8);
+	}
+	/* the directory must not share a cluster with other metadata */
+	hit = qcow2_check_overlap(s, s->bm_dir_offset, s->bm_dir_size, QCOW2_OL_BITMAPS);
+	if (r == 0 && changed && hit) {
+		free(d);
+		return err_set(err, -EINVAL, "qcow2: the bitmap directory overlaps the %s",
+			       qcow2_ol_name(hit));
 	}
 	if (r == 0 && changed)
 		r = blk_pwrite(bs->file, s->bm_dir_offset, d, s->bm_dir_size, 0);

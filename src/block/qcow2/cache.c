@@ -8,7 +8,6 @@
 #include "qcow2.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,11 +107,13 @@ int qcow2_write_slice(struct blk_node *bs, struct qcow2_cache *c, struct qcow2_s
 
 	if (!sl->dirty)
 		return 0;
+	if (s->corrupt)
+		return -EIO; /* no metadata is written after an inconsistency */
 	if (c == &s->l2c && (r = qcow2_write_deps(bs)) < 0)
 		return r;
-	if (qcow2_check_overlap(s, sl->off, c->slice_size, 0) < 0)
-		return qcow2_corrupt(bs, "%s slice at 0x%" PRIx64 " overlaps other metadata",
-				     c->name, sl->off);
+	r = qcow2_check_write(bs, sl->off, c->slice_size, c == &s->l2c ? QCOW2_OL_L2 : QCOW2_OL_RB);
+	if (r < 0)
+		return r;
 	r = blk_pwrite(bs->file, sl->off, sl->data, c->slice_size, 0);
 	if (r < 0)
 		return r;
@@ -124,6 +125,8 @@ int qcow2_write_slice(struct blk_node *bs, struct qcow2_cache *c, struct qcow2_s
 /* Find a victim slot with the clock; write it back if dirty. */
 static int evict(struct blk_node *bs, struct qcow2_cache *c, struct qcow2_slice **out)
 {
+	struct qcow2_state *s = bs->opaque;
+
 	for (unsigned int step = 0; step < 2 * c->n + 1; step++) {
 		struct qcow2_slice *e = &c->e[c->hand];
 		int r;
@@ -135,6 +138,8 @@ static int evict(struct blk_node *bs, struct qcow2_cache *c, struct qcow2_slice 
 			e->ref = false;
 			continue;
 		}
+		if (e->dirty && s->corrupt)
+			continue; /* never written now: keep it */
 		if (e->dirty && (r = qcow2_write_slice(bs, c, e)) < 0)
 			return r;
 		if (e->pin) /* write_deps may have used it */

@@ -78,11 +78,22 @@ enum qcow2_sc_type qcow2_sc_type(const struct qcow2_state *s, const struct qcow2
 	return QCOW2_SC_UNALLOC;
 }
 
-void qcow2_l1_set(struct qcow2_state *s, uint32_t i, uint64_t entry)
+int qcow2_l1_set(struct qcow2_state *s, uint32_t i, uint64_t entry)
 {
+	uint64_t old = s->l1[i] & QCOW2_L1E_OFFSET_MASK, new = entry &QCOW2_L1E_OFFSET_MASK;
+
+	if (new != old) {
+		int r = new ? qcow2_meta_add(s, new, s->cluster_size, QCOW2_OL_L2) : 0;
+
+		if (r < 0)
+			return r;
+		if (old)
+			qcow2_meta_remove(s, old, s->cluster_size, QCOW2_OL_L2);
+	}
 	s->l1[i] = entry;
 	s->l1_dirty[i / 64] = 1;
 	s->l1_any_dirty = true;
+	return 0;
 }
 
 int qcow2_write_l1(struct blk_node *bs)
@@ -100,9 +111,9 @@ int qcow2_write_l1(struct blk_node *bs)
 			continue;
 		for (uint32_t i = 0; i < n; i++)
 			qcow2_put_be64(buf + i * 8, s->l1[sec * 64 + i]);
-		if (qcow2_check_overlap(s, s->l1_offset + sec * 512, n * 8, QCOW2_OL_L1) < 0)
-			return qcow2_corrupt(bs, "L1 table overlaps other metadata");
-		r = blk_pwrite(bs->file, s->l1_offset + sec * 512, buf, n * 8, 0);
+		r = qcow2_check_write(bs, s->l1_offset + sec * 512, n * 8, QCOW2_OL_L1);
+		if (r == 0)
+			r = blk_pwrite(bs->file, s->l1_offset + sec * 512, buf, n * 8, 0);
 		if (r < 0)
 			return r;
 		s->l1_dirty[sec] = 0;
@@ -111,15 +122,27 @@ int qcow2_write_l1(struct blk_node *bs)
 	return 0;
 }
 
-static int check_l2_offset(struct blk_node *bs, uint64_t l1i, uint64_t l2off)
+/* The L2 table of L1 entry @l1i holds nothing else; @modify: nobody else uses it (an
+ * entry with COPIED whose table a snapshot or another L1 entry uses is inconsistent). */
+static int check_l2_offset(struct blk_node *bs, uint64_t l1i, uint64_t l2off, bool modify)
 {
 	struct qcow2_state *s = bs->opaque;
+	unsigned int hit;
 
-	if ((l2off & (s->cluster_size - 1)) || l2off + s->cluster_size > s->host_limit ||
-	    qcow2_check_overlap(s, l2off, s->cluster_size, 0) < 0)
+	if ((l2off & (s->cluster_size - 1)) || l2off + s->cluster_size > s->host_limit)
 		return qcow2_corrupt(
 			bs, "L1 entry %" PRIu64 " points to an invalid L2 table 0x%" PRIx64, l1i,
 			l2off);
+	hit = qcow2_check_overlap(s, l2off, s->cluster_size, QCOW2_OL_L2);
+	if (!modify)
+		hit &= ~(QCOW2_OL_L2 | QCOW2_OL_INACTIVE_L2);
+	if (hit)
+		return qcow2_corrupt(
+			bs, "L1 entry %" PRIu64 ": the L2 table at 0x%" PRIx64 " overlaps the %s%s",
+			l1i, l2off, qcow2_ol_name(hit),
+			hit & (QCOW2_OL_L2 | QCOW2_OL_INACTIVE_L2)
+				? " (it is shared but marked COPIED)"
+				: "");
 	return 0;
 }
 
@@ -145,18 +168,33 @@ static int new_l2_table(struct blk_node *bs, uint64_t l1i, uint64_t old)
 	if (r < 0)
 		goto out;
 	qcow2_cache_discard(&s->l2c, off, s->cluster_size);
-	r = blk_pwrite(bs->file, off, buf ? buf : qcow2_zero_buf(), s->cluster_size, 0);
+	r = qcow2_check_write(bs, off, s->cluster_size, QCOW2_OL_L2);
+	if (r == 0)
+		r = blk_pwrite(bs->file, off, buf ? buf : qcow2_zero_buf(), s->cluster_size, 0);
 	if (r < 0)
 		goto out;
 	/* a lost write of an empty table in a cluster reading as zeroes is harmless */
 	if (buf || !zero)
 		s->t_dirty = true;
-	qcow2_l1_set(s, (uint32_t)l1i, off | QCOW2_OFLAG_COPIED);
-	if (old)
+	r = qcow2_l1_set(s, (uint32_t)l1i, off | QCOW2_OFLAG_COPIED);
+	if (r == 0 && old)
 		r = qcow2_free_later(bs, old, s->cluster_size);
 out:
 	free(buf);
 	return r;
+}
+
+int qcow2_check_l2_for_write(struct blk_node *bs, uint64_t guest)
+{
+	struct qcow2_state *s = bs->opaque;
+	uint64_t l1i = guest >> (s->cluster_bits + s->l2_bits), e;
+
+	if (l1i >= s->l1_size)
+		return 0;
+	e = s->l1[l1i];
+	if (!(e & QCOW2_OFLAG_COPIED) || !(e & QCOW2_L1E_OFFSET_MASK))
+		return 0; /* a new table or a copy will be made */
+	return check_l2_offset(bs, l1i, e & QCOW2_L1E_OFFSET_MASK, true);
 }
 
 int qcow2_get_l2(struct blk_node *bs, uint64_t guest, bool alloc, struct qcow2_slice **out,
@@ -173,7 +211,7 @@ int qcow2_get_l2(struct blk_node *bs, uint64_t guest, bool alloc, struct qcow2_s
 		return alloc ? -EINVAL : 0;
 	l2off = s->l1[l1i] & QCOW2_L1E_OFFSET_MASK;
 	if (alloc && (!l2off || !(s->l1[l1i] & QCOW2_OFLAG_COPIED))) {
-		if (l2off && (r = check_l2_offset(bs, l1i, l2off)) < 0)
+		if (l2off && (r = check_l2_offset(bs, l1i, l2off, false)) < 0)
 			return r;
 		r = new_l2_table(bs, l1i, l2off);
 		if (r < 0)
@@ -182,7 +220,7 @@ int qcow2_get_l2(struct blk_node *bs, uint64_t guest, bool alloc, struct qcow2_s
 	}
 	if (!l2off)
 		return 0;
-	if ((r = check_l2_offset(bs, l1i, l2off)) < 0)
+	if ((r = check_l2_offset(bs, l1i, l2off, alloc)) < 0)
 		return r;
 	*idx = (unsigned int)(l2i % per_slice);
 	return qcow2_cache_get(bs, &s->l2c, l2off + (l2i / per_slice) * s->l2c.slice_size, out);
@@ -197,7 +235,7 @@ int qcow2_l1_drop(struct blk_node *bs, uint32_t i)
 
 	if (!l2off)
 		return 0;
-	if ((r = check_l2_offset(bs, i, l2off)) < 0)
+	if ((r = check_l2_offset(bs, i, l2off, false)) < 0)
 		return r;
 	for (uint64_t o = 0; o < s->cluster_size; o += s->l2c.slice_size) {
 		struct qcow2_slice *sl = NULL;
@@ -209,8 +247,8 @@ int qcow2_l1_drop(struct blk_node *bs, uint32_t i)
 		if (r < 0)
 			return r;
 	}
-	qcow2_l1_set(s, i, 0);
-	return qcow2_free_later(bs, l2off, s->cluster_size);
+	r = qcow2_l1_set(s, i, 0);
+	return r < 0 ? r : qcow2_free_later(bs, l2off, s->cluster_size);
 }
 
 int qcow2_get_map(struct blk_node *bs, uint64_t guest, struct qcow2_map *m)

@@ -2,7 +2,7 @@
 /*
  * The qcow2 header: parsing and validation (every field is checked before anything is
  * trusted), header extensions (unknown ones are left untouched on disk: we only ever
- * rewrite fixed fields in place), and the constant-metadata overlap check.
+ * rewrite fixed fields in place), and the corrupt bit.
  */
 #include "qcow2.h"
 
@@ -344,36 +344,6 @@ int qcow2_set_incompat(struct blk_node *bs, uint64_t incompat)
 	if (r == 0)
 		s->incompat = incompat;
 	return r;
-}
-
-static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
-{
-	return alen && blen && a < b + blen && b < a + alen;
-}
-
-int qcow2_check_overlap(struct qcow2_state *s, uint64_t off, uint64_t len, unsigned int allow)
-{
-	unsigned int hit = 0;
-
-	if (!(allow & QCOW2_OL_HEADER) && overlaps(off, len, 0, s->cluster_size))
-		hit |= QCOW2_OL_HEADER;
-	if (!(allow & QCOW2_OL_L1) && overlaps(off, len, s->l1_offset, (uint64_t)s->l1_size * 8))
-		hit |= QCOW2_OL_L1;
-	if (!(allow & QCOW2_OL_RT) &&
-	    overlaps(off, len, s->rt_offset, (uint64_t)s->rt_clusters << s->cluster_bits))
-		hit |= QCOW2_OL_RT;
-	if (!(allow & QCOW2_OL_SNAPSHOTS) &&
-	    overlaps(off, len, s->snapshots_offset, s->snapshots_len))
-		hit |= QCOW2_OL_SNAPSHOTS;
-	if (!(allow & QCOW2_OL_BITMAP_DIR) && overlaps(off, len, s->bm_dir_offset, s->bm_dir_size))
-		hit |= QCOW2_OL_BITMAP_DIR;
-	if (!(allow & QCOW2_OL_INACTIVE_L1)) {
-		for (unsigned int i = 0; i < s->nb_snapshots; i++)
-			if (overlaps(off, len, s->snaps[i].l1_offset,
-				     (uint64_t)s->snaps[i].l1_size * 8))
-				hit |= QCOW2_OL_INACTIVE_L1;
-	}
-	return hit ? -EIO : 0;
 }
 
 /*

@@ -105,6 +105,8 @@ int qcow2_flush_meta(struct blk_node *bs)
 	struct qcow2_state *s = bs->opaque;
 	int r = 0;
 
+	if (s->corrupt)
+		return -EIO; /* nothing but the corrupt bit is written after an inconsistency */
 	if (s->data_file) {
 		if ((r = blk_flush(s->data_file)) < 0)
 			return r;
@@ -170,8 +172,8 @@ static int read_l1(struct blk_node *bs, struct err *err)
 		uint64_t e = qcow2_be64(buf + (size_t)i * 8), off = e & QCOW2_L1E_OFFSET_MASK;
 
 		s->l1[i] = e;
-		if (off && ((e & QCOW2_L1E_RESERVED) || off + s->cluster_size > s->host_limit ||
-			    qcow2_check_overlap(s, off, s->cluster_size, 0) < 0)) {
+		/* what else the table may overlap is checked by qcow2_meta_build() */
+		if (off && ((e & QCOW2_L1E_RESERVED) || off + s->cluster_size > s->host_limit)) {
 			r = err_set(err, -EINVAL, "qcow2: L1 entry %u (0x%" PRIx64 ") is invalid",
 				    i, e);
 			break;
@@ -289,6 +291,7 @@ static void free_state(struct blk_node *bs)
 	qcow2_cache_release(&s->rbc);
 	qcow2_free_snapshots(s);
 	qcow2_free_bitmaps(s);
+	qcow2_meta_free(s);
 	free(s->l1);
 	free(s->l1_dirty);
 	free(s->rt);
@@ -313,7 +316,7 @@ static int open_options(struct blk_node *bs, struct opts *opts, struct err *err)
 		return r;
 	if (lazy && s->version < 3)
 		return err_set(err, -EINVAL,
-			       "qcow2: lazy refcounts need a version 3 (compat=1.1) image");
+			       "qcow2: lazy-refcounts=on needs a version 3 (compat=1.1) image");
 	s->lazy = lazy && !bs->read_only;
 	return setup_caches(bs, opts, err);
 }
@@ -338,6 +341,8 @@ static int qcow2_open(struct blk_node *bs, struct opts *opts, unsigned int flags
 		r = read_l1(bs, err);
 	if (r == 0)
 		r = qcow2_rt_init(bs, err);
+	if (r == 0)
+		r = qcow2_meta_build(bs, err);
 	if (r == 0)
 		r = open_children(bs, flags, err);
 	if (r == 0 && !bs->read_only)

@@ -100,6 +100,19 @@ struct qcow2_cache {
 	uint64_t hits, misses, cleaned;
 };
 
+/* ---- metadata map (meta.c) ----------------------------------------------------------- */
+
+/*
+ * Every host cluster holding metadata, with its kinds and, for active L2 tables, how many
+ * active L1 entries point at it: a hash set (open addressing) built at open and kept up
+ * to date when tables and blocks are allocated, switched and dropped.  Under s->lock.
+ */
+struct qcow2_meta {
+	uint64_t *slot; /* cluster + 1 (bits 0-47), kinds (48-56), L2 references (57-63) */
+	unsigned int bits;
+	uint64_t used;
+};
+
 /* ---- deferred frees and in-flight allocations ----------------------------------------- */
 
 struct qcow2_free {
@@ -187,6 +200,7 @@ struct qcow2_state {
 	uint64_t bm_dir_offset, bm_dir_size;
 
 	struct qcow2_cache l2c, rbc;
+	struct qcow2_meta meta;
 
 	/* allocation */
 	uint64_t free_cursor; /* first cluster index that may be free */
@@ -297,17 +311,43 @@ int qcow2_read_header(struct blk_node *bs, struct err *err);
 int qcow2_write_header_field(struct blk_node *bs, unsigned int off, const void *buf,
 			     unsigned int len);
 int qcow2_set_incompat(struct blk_node *bs, uint64_t incompat);
-/* Does [off, off+len) overlap metadata other than @allow (a QCOW2_OL_* mask)? */
-#define QCOW2_OL_HEADER (1u << 0)
-#define QCOW2_OL_L1 (1u << 1)
-#define QCOW2_OL_RT (1u << 2)
-#define QCOW2_OL_SNAPSHOTS (1u << 3)
-#define QCOW2_OL_INACTIVE_L1 (1u << 4)
-#define QCOW2_OL_BITMAP_DIR (1u << 5)
-#define QCOW2_OL_ALL 0x3fu
-int qcow2_check_overlap(struct qcow2_state *s, uint64_t off, uint64_t len, unsigned int allow);
 /* Report and remember a metadata inconsistency; returns -EIO. */
 int qcow2_corrupt(struct blk_node *bs, const char *fmt, ...) PRINTF_FMT(2, 3);
+
+/* ---- meta.c: the metadata map and the overlap checks ----------------------------------- */
+
+/* Kinds of metadata a host cluster can hold (QEMU's overlap-check names). */
+#define QCOW2_OL_DATA 0u	       /* guest data: no metadata at all */
+#define QCOW2_OL_HEADER (1u << 0)      /* cluster 0 */
+#define QCOW2_OL_L1 (1u << 1)	       /* the active L1 table */
+#define QCOW2_OL_RT (1u << 2)	       /* the refcount table */
+#define QCOW2_OL_SNAPSHOTS (1u << 3)   /* the snapshot table */
+#define QCOW2_OL_INACTIVE_L1 (1u << 4) /* snapshots' L1 tables */
+#define QCOW2_OL_BITMAPS (1u << 5)     /* bitmap directory, bitmap tables and bitmap data */
+#define QCOW2_OL_L2 (1u << 6)	       /* L2 tables of the active L1 table */
+#define QCOW2_OL_RB (1u << 7)	       /* refcount blocks */
+#define QCOW2_OL_INACTIVE_L2 (1u << 8) /* snapshots' L2 tables */
+
+/* Build the map at open and refuse L1 / refcount-table entries into other metadata. */
+int qcow2_meta_build(struct blk_node *bs, struct err *err);
+void qcow2_meta_free(struct qcow2_state *s);
+/* Mark every cluster touching [off, off+len) as @kind (QCOW2_OL_L2: one more reference). */
+int qcow2_meta_add(struct qcow2_state *s, uint64_t off, uint64_t len, unsigned int kind);
+/* Undo one qcow2_meta_add. */
+void qcow2_meta_remove(struct qcow2_state *s, uint64_t off, uint64_t len, unsigned int kind);
+/*
+ * May [off, off+len) be written as @kind (QCOW2_OL_DATA for guest data)?  Returns the
+ * kinds of metadata the write would damage: any but @kind itself, and for an L2 table one
+ * that another L1 entry or a snapshot uses too.  0: the write is fine.
+ */
+unsigned int qcow2_check_overlap(const struct qcow2_state *s, uint64_t off, uint64_t len,
+				 unsigned int kind);
+/* The name of the first kind in @kinds, for messages. */
+const char *qcow2_ol_name(unsigned int kinds);
+/* qcow2_check_overlap for a write of @kind; a hit is reported as corruption (-EIO). */
+int qcow2_check_write(struct blk_node *bs, uint64_t off, uint64_t len, unsigned int kind);
+/* May the host storage of L2 entry @entry lose a reference?  Not when it is metadata. */
+int qcow2_check_release(struct blk_node *bs, uint64_t entry);
 
 /* ---- cache.c -------------------------------------------------------------------------- */
 
@@ -346,6 +386,9 @@ int qcow2_update_refcount(struct blk_node *bs, uint64_t off, uint64_t len, int d
  * they were never written (read as zeroes). */
 int qcow2_alloc_clusters(struct blk_node *bs, uint64_t n, uint64_t *off, uint64_t *got,
 			 bool *fresh);
+/* @n contiguous clusters beyond everything in use, counted (a new L1 table); new
+ * refcount blocks for them set t_dirty. */
+int qcow2_alloc_at_end(struct blk_node *bs, uint64_t n, uint64_t *off);
 /* Queue the reference drop of [off, off+len) until its removal is durable. */
 int qcow2_free_later(struct blk_node *bs, uint64_t off, uint64_t len);
 /* Free an L2 entry's host storage later (normal or compressed). */
@@ -413,6 +456,9 @@ enum qcow2_sc_type qcow2_sc_type(const struct qcow2_state *s, const struct qcow2
  * !alloc: *out = NULL when no L2 table exists.  alloc: allocate or copy the table. */
 int qcow2_get_l2(struct blk_node *bs, uint64_t guest, bool alloc, struct qcow2_slice **out,
 		 unsigned int *idx);
+/* Before anything is allocated for a write that will change the L2 entry of @guest: an
+ * existing table marked COPIED must be used by nobody else (-EIO, corrupt, if it is). */
+int qcow2_check_l2_for_write(struct blk_node *bs, uint64_t guest);
 /* Map the cluster containing @guest. */
 int qcow2_get_map(struct blk_node *bs, uint64_t guest, struct qcow2_map *m);
 uint64_t qcow2_l2_get(const struct qcow2_state *s, const struct qcow2_slice *sl, unsigned int i);
@@ -420,7 +466,8 @@ uint64_t qcow2_l2_get_bitmap(const struct qcow2_state *s, const struct qcow2_sli
 			     unsigned int i);
 void qcow2_l2_set(struct qcow2_state *s, struct qcow2_slice *sl, unsigned int i, uint64_t entry,
 		  uint64_t bitmap);
-void qcow2_l1_set(struct qcow2_state *s, uint32_t i, uint64_t entry);
+/* Set L1 entry @i, keeping the metadata map's L2 references (-ENOMEM). */
+int qcow2_l1_set(struct qcow2_state *s, uint32_t i, uint64_t entry);
 /* Drop L1 entry @i: its L2 table and every cluster the table maps lose a reference. */
 int qcow2_l1_drop(struct blk_node *bs, uint32_t i);
 int qcow2_write_l1(struct blk_node *bs);

@@ -85,7 +85,7 @@ static int check_block_offset(struct blk_node *bs, uint64_t bi, uint64_t block)
 	struct qcow2_state *s = bs->opaque;
 
 	if ((block & (s->cluster_size - 1)) || block + s->cluster_size > s->host_limit ||
-	    qcow2_check_overlap(s, block, s->cluster_size, 0) < 0)
+	    qcow2_check_overlap(s, block, s->cluster_size, QCOW2_OL_RB))
 		return qcow2_corrupt(bs, "refcount block %" PRIu64 " at 0x%" PRIx64 " is invalid",
 				     bi, block);
 	return 0;
@@ -136,19 +136,23 @@ static int create_block(struct blk_node *bs, uint64_t bi, uint64_t avoid, uint64
 		p++;
 	if (p >= first + (1ull << s->rb_bits))
 		return -ENOSPC;
-	if (qcow2_check_overlap(s, p << s->cluster_bits, s->cluster_size, 0) < 0)
-		return qcow2_corrupt(bs, "free cluster %" PRIu64 " overlaps metadata", p);
+	if ((r = qcow2_check_write(bs, p << s->cluster_bits, s->cluster_size, QCOW2_OL_DATA)) < 0)
+		return r; /* a free cluster holding metadata */
 	buf = calloc(1, s->cluster_size);
-	if (!buf)
+	if (!buf || (r = qcow2_meta_add(s, p << s->cluster_bits, s->cluster_size, QCOW2_OL_RB))) {
+		free(buf);
 		return -ENOMEM;
+	}
 	rb_locate(s, 0, p, &soff, &idx);
 	rb_write(s, buf + soff, idx, 1);
 	qcow2_cache_discard(&s->rbc, p << s->cluster_bits, s->cluster_size);
 	qcow2_cache_discard(&s->l2c, p << s->cluster_bits, s->cluster_size);
 	r = blk_pwrite(bs->file, p << s->cluster_bits, buf, s->cluster_size, 0);
 	free(buf);
-	if (r < 0)
+	if (r < 0) {
+		qcow2_meta_remove(s, p << s->cluster_bits, s->cluster_size, QCOW2_OL_RB);
 		return r;
+	}
 	s->t_dirty = true;
 	if (s->repair_counts && p < s->repair_n)
 		s->repair_counts[p] = 1;
@@ -266,8 +270,10 @@ int qcow2_alloc_clusters(struct blk_node *bs, uint64_t n, uint64_t *off, uint64_
 			break;
 		c++;
 	}
-	if (qcow2_check_overlap(s, c << s->cluster_bits, run << s->cluster_bits, 0) < 0)
-		return qcow2_corrupt(bs, "free clusters at %" PRIu64 " overlap metadata", c);
+	/* free clusters holding metadata: refcounts are wrong */
+	r = qcow2_check_write(bs, c << s->cluster_bits, run << s->cluster_bits, QCOW2_OL_DATA);
+	if (r < 0)
+		return r;
 	r = qcow2_update_refcount(bs, c << s->cluster_bits, run << s->cluster_bits, 1);
 	if (r < 0)
 		return r;
@@ -279,6 +285,101 @@ int qcow2_alloc_clusters(struct blk_node *bs, uint64_t n, uint64_t *off, uint64_
 	s->fresh_from = MAX(s->fresh_from, c + run);
 	s->host_limit = MAX(s->host_limit, (c + run) << s->cluster_bits);
 	s->stat_alloc += run;
+	return 0;
+}
+
+/* ---- contiguous runs at the end (new L1 tables) ------------------------------------------ */
+
+/* Refcount blocks missing for clusters [a, a+len), counted by range. */
+static uint64_t missing_blocks(const struct qcow2_state *s, uint64_t a, uint64_t len)
+{
+	uint64_t k = 0;
+
+	for (uint64_t bi = a >> s->rb_bits; bi <= (a + len - 1) >> s->rb_bits; bi++)
+		k += bi >= s->rt_size || !s->rt[bi];
+	return k;
+}
+
+/* Blocks for the ranges of [a, a+m+n) that have none, at clusters [a, a+m), each counting
+ * its part of the run (themselves included); the rest of the run is counted in the
+ * existing blocks. */
+static int count_run(struct blk_node *bs, uint64_t a, uint64_t m, uint64_t n)
+{
+	struct qcow2_state *s = bs->opaque;
+	uint64_t end = a + m + n, k = 0, first_new = a << s->cluster_bits;
+	uint8_t *buf = malloc(s->cluster_size);
+	int r = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	for (uint64_t bi = a >> s->rb_bits; r == 0 && bi <= (end - 1) >> s->rb_bits; bi++) {
+		uint64_t lo = MAX(a, bi << s->rb_bits), hi = MIN(end, (bi + 1) << s->rb_bits);
+		uint64_t blk = (a + k) << s->cluster_bits, soff, idx;
+
+		if (s->rt[bi])
+			continue;
+		memset(buf, 0, s->cluster_size);
+		for (uint64_t c = lo; c < hi; c++) {
+			rb_locate(s, 0, c, &soff, &idx);
+			rb_write(s, buf + soff, idx, 1);
+		}
+		r = qcow2_meta_add(s, blk, s->cluster_size, QCOW2_OL_RB);
+		if (r == 0 && (r = blk_pwrite(bs->file, blk, buf, s->cluster_size, 0)) < 0)
+			qcow2_meta_remove(s, blk, s->cluster_size, QCOW2_OL_RB);
+		if (r < 0)
+			break;
+		s->rt[bi] = blk;
+		rt_mark_dirty(s, bi);
+		s->t_dirty = true; /* the table entries wait for a sync (qcow2_write_deps) */
+		k++;
+	}
+	free(buf);
+	for (uint64_t c = a; r == 0 && c < end; c++) {
+		uint64_t b = s->rt[c >> s->rb_bits];
+
+		if (b < first_new || b >= first_new + (m << s->cluster_bits))
+			r = set_refcount_delta(bs, c, 1, a, end);
+	}
+	return r;
+}
+
+/*
+ * @n contiguous clusters beyond everything in use, counted.  A run longer than a
+ * refcount block's range cannot hold the blocks it needs inside itself (create_block()),
+ * so the missing blocks go in front of it, as in grow_table().
+ */
+int qcow2_alloc_at_end(struct blk_node *bs, uint64_t n, uint64_t *off)
+{
+	struct qcow2_state *s = bs->opaque;
+	uint64_t a, m = 0, need, rc;
+	int r;
+
+	for (;;) {
+		a = ALIGN_UP(s->host_limit, s->cluster_size) >> s->cluster_bits;
+		if (((a + m + n - 1) >> s->rb_bits) >= s->rt_size) {
+			if ((r = grow_table(bs, (a + m + n - 1) >> s->rb_bits)) < 0)
+				return r;
+			continue; /* the new table went to the end */
+		}
+		need = missing_blocks(s, a, m + n);
+		if (need == m)
+			break;
+		m = need;
+	}
+	if ((r = qcow2_check_write(bs, a << s->cluster_bits, (m + n) << s->cluster_bits,
+				   QCOW2_OL_DATA)) < 0)
+		return r;
+	for (uint64_t c = a; c < a + m + n; c++) {
+		if ((r = qcow2_get_refcount(bs, c, &rc)) < 0)
+			return r;
+		if (rc)
+			return qcow2_corrupt(bs, "cluster %" PRIu64 " beyond the end is in use", c);
+	}
+	if ((r = count_run(bs, a, m, n)) < 0)
+		return r;
+	*off = (a + m) << s->cluster_bits;
+	s->host_limit = MAX(s->host_limit, (a + m + n) << s->cluster_bits);
+	s->fresh_from = MAX(s->fresh_from, a + m + n);
 	return 0;
 }
 
@@ -328,6 +429,29 @@ static int write_new_blocks(struct blk_node *bs, uint64_t *rt, uint64_t a, uint6
 	return r;
 }
 
+/* New blocks at clusters [a, a+m) and a new table at [a+m, a+m+k), beyond everything in
+ * use: they must hold no metadata; the map knows them from now on. */
+static int claim_new(struct blk_node *bs, uint64_t a, uint64_t m, uint64_t k)
+{
+	struct qcow2_state *s = bs->opaque;
+	int r = qcow2_check_write(bs, a << s->cluster_bits, (m + k) << s->cluster_bits,
+				  QCOW2_OL_DATA);
+
+	if (r < 0 ||
+	    (r = qcow2_meta_add(s, a << s->cluster_bits, m << s->cluster_bits, QCOW2_OL_RB)) < 0)
+		return r;
+	r = qcow2_meta_add(s, (a + m) << s->cluster_bits, k << s->cluster_bits, QCOW2_OL_RT);
+	if (r < 0)
+		qcow2_meta_remove(s, a << s->cluster_bits, m << s->cluster_bits, QCOW2_OL_RB);
+	return r;
+}
+
+static void unclaim_new(struct qcow2_state *s, uint64_t a, uint64_t m, uint64_t k)
+{
+	qcow2_meta_remove(s, a << s->cluster_bits, m << s->cluster_bits, QCOW2_OL_RB);
+	qcow2_meta_remove(s, (a + m) << s->cluster_bits, k << s->cluster_bits, QCOW2_OL_RT);
+}
+
 /*
  * Grow the refcount table to cover block @need_bi: new blocks and the new table go to the
  * first uncovered clusters (all free), are written and synced, then the header switches
@@ -369,6 +493,12 @@ static int grow_table(struct blk_node *bs, uint64_t need_bi)
 		return -ENOMEM;
 	}
 	memcpy(rt, s->rt, s->rt_size * 8);
+	r = claim_new(bs, a, m, k);
+	if (r < 0) {
+		free(rt);
+		free(dirty);
+		return r;
+	}
 	r = write_new_blocks(bs, rt, a, m, a + m + k);
 	if (r == 0)
 		r = write_new_table(bs, rt, entries, (a + m) << s->cluster_bits);
@@ -385,10 +515,12 @@ static int grow_table(struct blk_node *bs, uint64_t need_bi)
 	if (r == 0)
 		r = qcow2_sync(bs);
 	if (r < 0) {
+		unclaim_new(s, a, m, k);
 		free(rt);
 		free(dirty);
 		return r;
 	}
+	qcow2_meta_remove(s, old_off, old_bytes, QCOW2_OL_RT);
 	log_debug("qcow2", "refcount table grown to %" PRIu64 " entries at cluster %" PRIu64,
 		  entries, a + m);
 	free(s->rt);
@@ -422,7 +554,9 @@ int qcow2_write_rt(struct blk_node *bs)
 		memset(buf, 0, sizeof(buf));
 		for (uint64_t i = 0; i < n; i++)
 			qcow2_put_be64(buf + i * 8, s->rt[sec * 64 + i]);
-		r = blk_pwrite(bs->file, s->rt_offset + sec * 512, buf, n * 8, 0);
+		r = qcow2_check_write(bs, s->rt_offset + sec * 512, n * 8, QCOW2_OL_RT);
+		if (r == 0)
+			r = blk_pwrite(bs->file, s->rt_offset + sec * 512, buf, n * 8, 0);
 		if (r < 0)
 			return r;
 		s->rt_dirty[sec] = 0;
@@ -454,9 +588,9 @@ int qcow2_rt_init(struct blk_node *bs, struct err *err)
 		uint64_t e = qcow2_be64(buf + i * 8);
 
 		s->rt[i] = e & QCOW2_RTE_OFFSET_MASK;
+		/* what else a block may overlap is checked by qcow2_meta_build() */
 		if ((e & ~QCOW2_RTE_OFFSET_MASK) ||
-		    (s->rt[i] && (s->rt[i] + s->cluster_size > s->host_limit ||
-				  qcow2_check_overlap(s, s->rt[i], s->cluster_size, 0) < 0)))
+		    (s->rt[i] && s->rt[i] + s->cluster_size > s->host_limit))
 			r = err_set(err, -EINVAL,
 				    "qcow2: refcount table entry %" PRIu64 " (0x%" PRIx64
 				    ") is invalid",
@@ -498,9 +632,12 @@ int qcow2_free_entry_later(struct blk_node *bs, uint64_t entry)
 	struct qcow2_state *s = bs->opaque;
 	struct qcow2_map m;
 	uint64_t off, len;
+	int r;
 
 	if (qcow2_decode(bs, entry, 0, &m) < 0 || s->data_file)
 		return 0;
+	if ((r = qcow2_check_release(bs, entry)) < 0)
+		return r;
 	if (m.compressed) {
 		qcow2_compressed_range(s, entry, &off, &len);
 		return qcow2_free_later(bs, off, len);
@@ -520,15 +657,26 @@ static int release_range(struct blk_node *bs, uint64_t off, uint64_t len, bool p
 	int r;
 
 	for (uint64_t c = first; c <= last + 1; c++) {
+		unsigned int hit;
 		bool zero = false;
 
 		if (c <= last) {
-			r = set_refcount_delta(bs, c, -1, 0, 0);
-			if (r == 0)
-				r = qcow2_get_refcount(bs, c, &v);
+			r = qcow2_get_refcount(bs, c, &v);
 			if (r < 0)
 				return r;
-			zero = v == 0;
+			/* only clusters that hold no metadata may become free */
+			hit = v == 1 ? qcow2_check_overlap(s, c << s->cluster_bits, s->cluster_size,
+							   QCOW2_OL_DATA)
+				     : 0;
+			if (hit)
+				return qcow2_corrupt(bs,
+						     "cluster %" PRIu64 " holds the %s: its last "
+						     "reference cannot go",
+						     c, qcow2_ol_name(hit));
+			r = set_refcount_delta(bs, c, -1, 0, 0);
+			if (r < 0)
+				return r;
+			zero = v == 1;
 			if (zero) {
 				qcow2_cache_discard(&s->l2c, c << s->cluster_bits, s->cluster_size);
 				qcow2_cache_discard(&s->rbc, c << s->cluster_bits, s->cluster_size);

@@ -3,7 +3,8 @@
  * Refcount repair for images left dirty (lazy refcounts, or a crash of a writer that set
  * the dirty bit): count every reference the metadata makes (header, L1/L2 of the active
  * state and of every snapshot, data and compressed clusters, refcount table and blocks,
- * snapshot table, bitmap directory and tables), then make the stored refcounts equal.
+ * snapshot table, bitmap directory and tables), then make the stored refcounts equal;
+ * refcounts of clusters beyond the end of the file become 0.
  */
 #include "qcow2.h"
 
@@ -226,6 +227,14 @@ int qcow2_repair_refcounts(struct blk_node *bs, struct err *err)
 	}
 	for (uint64_t i = 0; r == 0 && i < MIN(covered, c.n); i++)
 		r = fix_one(bs, i, c.v[i], &fixed);
+	/* nothing beyond the end of the file is in use (a crash can leave refcounts there:
+	 * reservations whose file extension was lost); only existing blocks are visited */
+	for (uint64_t bi = c.n >> s->rb_bits; r == 0 && bi < s->rt_size; bi++) {
+		uint64_t first = MAX(c.n, bi << s->rb_bits), end = (bi + 1) << s->rb_bits;
+
+		for (uint64_t i = first; s->rt[bi] && r == 0 && i < end; i++)
+			r = fix_one(bs, i, 0, &fixed);
+	}
 	s->free_cursor = 0;
 	s->repair_counts = NULL;
 	if (r == 0)

@@ -39,30 +39,6 @@ static int write_size_fields(struct blk_node *bs, uint64_t size, uint32_t l1_siz
 	return r < 0 ? r : qcow2_sync(bs);
 }
 
-/* @n contiguous free clusters at the end of everything allocated so far. */
-static int alloc_at_end(struct blk_node *bs, uint64_t n, uint64_t *off)
-{
-	struct qcow2_state *s = bs->opaque;
-	uint64_t c = ALIGN_UP(s->host_limit, s->cluster_size) >> s->cluster_bits, rc;
-	int r;
-
-	for (uint64_t i = 0; i < n; i++) {
-		r = qcow2_get_refcount(bs, c + i, &rc);
-		if (r < 0)
-			return r;
-		if (rc)
-			return qcow2_corrupt(bs, "cluster %" PRIu64 " beyond the end is in use",
-					     c + i);
-	}
-	r = qcow2_update_refcount(bs, c << s->cluster_bits, n << s->cluster_bits, 1);
-	if (r < 0)
-		return r;
-	*off = c << s->cluster_bits;
-	s->host_limit = MAX(s->host_limit, (c + n) << s->cluster_bits);
-	s->fresh_from = MAX(s->fresh_from, c + n);
-	return 0;
-}
-
 static int grow_l1(struct blk_node *bs, uint64_t size, uint32_t entries)
 {
 	struct qcow2_state *s = bs->opaque;
@@ -70,6 +46,7 @@ static int grow_l1(struct blk_node *bs, uint64_t size, uint32_t entries)
 	uint64_t old_off = s->l1_offset, old_bytes = (uint64_t)s->l1_size * 8;
 	uint64_t *l1 = calloc(entries, 8);
 	uint8_t *dirty = calloc(DIV_ROUND_UP(entries, 64) + 1, 1), *buf = calloc(1, bytes);
+	bool claimed = false;
 	int r = -ENOMEM;
 
 	if (!l1 || !dirty || !buf)
@@ -77,17 +54,27 @@ static int grow_l1(struct blk_node *bs, uint64_t size, uint32_t entries)
 	memcpy(l1, s->l1, old_bytes);
 	for (uint32_t i = 0; i < s->l1_size; i++)
 		qcow2_put_be64(buf + (size_t)i * 8, s->l1[i]);
-	r = alloc_at_end(bs, bytes >> s->cluster_bits, &off);
+	r = qcow2_alloc_at_end(bs, bytes >> s->cluster_bits, &off);
+	if (r == 0 && (r = qcow2_check_write(bs, off, bytes, QCOW2_OL_DATA)) == 0 &&
+	    (r = qcow2_meta_add(s, off, bytes, QCOW2_OL_L1)) == 0)
+		claimed = true;
 	if (r == 0)
 		r = blk_pwrite(bs->file, off, buf, bytes, 0);
-	/* the table and its refcounts are durable before the header points at it */
+	/* the table and its refcounts are durable before the header points at it (new
+	 * refcount blocks before their table entries) */
+	if (r == 0 && s->t_dirty && s->rt_any_dirty)
+		r = qcow2_sync(bs);
 	if (r == 0 && (r = qcow2_write_rt(bs)) == 0 &&
 	    (r = qcow2_cache_writeback(bs, &s->rbc)) == 0)
 		r = qcow2_sync(bs);
 	if (r == 0)
 		r = write_size_fields(bs, size, entries, off);
-	if (r < 0)
+	if (r < 0) {
+		if (claimed)
+			qcow2_meta_remove(s, off, bytes, QCOW2_OL_L1);
 		goto out;
+	}
+	qcow2_meta_remove(s, old_off, old_bytes, QCOW2_OL_L1);
 	free(s->l1);
 	free(s->l1_dirty);
 	s->l1 = l1;

@@ -10,7 +10,6 @@
 #include "qcow2.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -393,6 +392,19 @@ static int plan_write(struct blk_node *bs, uint64_t off, uint64_t len, struct wp
 	return r;
 }
 
+/* The host clusters the plan writes must hold no metadata (overlap check, under the lock:
+ * the map changes with allocations). */
+static int check_data_write(struct blk_node *bs, const struct wplan *p)
+{
+	struct qcow2_state *s = bs->opaque;
+
+	if (s->data != bs->file)
+		return 0;
+	if (p->kind == PLAN_INPLACE)
+		return qcow2_check_write(bs, p->host, p->len, QCOW2_OL_DATA);
+	return qcow2_check_write(bs, p->host, p->k << s->cluster_bits, QCOW2_OL_DATA);
+}
+
 /* Allocate the plan's clusters (NEW) and register it in flight; waits for conflicts. */
 static int plan_claim(struct blk_node *bs, uint64_t off, uint64_t len, struct wplan *p)
 {
@@ -402,12 +414,20 @@ static int plan_claim(struct blk_node *bs, uint64_t off, uint64_t len, struct wp
 
 	for (;;) {
 		r = plan_write(bs, off, len, p);
-		if (r < 0 || p->kind == PLAN_INPLACE)
+		if (r < 0)
 			return r;
+		if (p->kind == PLAN_INPLACE)
+			return check_data_write(bs, p);
 		if (!qcow2_inflight_overlaps(s, p->c0, p->c0 + p->k))
 			break;
 		pthread_cond_wait(&s->cond, &s->lock);
 	}
+	/* the cluster we replace loses a reference: it must not be metadata; the L2 entry
+	 * will change: its table must be ours alone */
+	if (p->replace && (r = qcow2_check_release(bs, p->first.entry)) < 0)
+		return r;
+	if ((r = qcow2_check_l2_for_write(bs, off)) < 0)
+		return r;
 	if (p->kind == PLAN_NEW && s->data_file) {
 		p->host = p->c0 << s->cluster_bits;
 	} else if (p->kind == PLAN_NEW) {
@@ -422,6 +442,8 @@ static int plan_claim(struct blk_node *bs, uint64_t off, uint64_t len, struct wp
 				return r;
 		}
 	}
+	if ((r = check_data_write(bs, p)) < 0)
+		return r;
 	p->fl.start = p->c0;
 	p->fl.end = p->c0 + p->k;
 	p->fl.next = s->inflight;
@@ -498,25 +520,13 @@ static void cow_bounds(const struct qcow2_state *s, const struct wplan *p, uint6
 	}
 }
 
-static int check_data_write(struct blk_node *bs, uint64_t host, uint64_t len)
-{
-	struct qcow2_state *s = bs->opaque;
-
-	if (s->data == bs->file && qcow2_check_overlap(s, host, len, 0) < 0)
-		return qcow2_corrupt(bs, "data write at 0x%" PRIx64 " would overlap metadata",
-				     host);
-	return 0;
-}
-
 static int write_inplace(struct blk_node *bs, const struct wplan *p, const struct iovec *iov,
 			 int iovcnt, size_t ioff)
 {
 	struct qcow2_state *s = bs->opaque;
 	struct qiov q;
-	int r = check_data_write(bs, p->host, p->len);
+	int r = qiov_init(&q, iovcnt);
 
-	if (r == 0)
-		r = qiov_init(&q, iovcnt);
 	if (r < 0)
 		return r;
 	r = qiov_add_slice(&q, iov, iovcnt, ioff, p->len);
@@ -552,8 +562,6 @@ static int write_cow(struct blk_node *bs, const struct wplan *p, uint64_t off,
 	if (r == 0 && !tail.skip && tail.end > tail.start)
 		qiov_add(&q, tail.buf ? tail.buf : zero_buf, tail.end - tail.start);
 	total = iov_size(q.v, q.cnt);
-	if (r == 0)
-		r = check_data_write(bs, start, total);
 	if (r == 0)
 		r = blk_pwritev(s->data, start, total, q.v, q.cnt, 0);
 out:

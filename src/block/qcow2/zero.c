@@ -44,8 +44,10 @@ static int set_entry(struct blk_node *bs, uint64_t guest, const struct qcow2_map
 	struct qcow2_state *s = bs->opaque;
 	struct qcow2_slice *sl;
 	unsigned int idx;
-	int r = qcow2_get_l2(bs, guest, true, &sl, &idx);
+	int r = release ? qcow2_check_release(bs, old->entry) : 0;
 
+	if (r == 0)
+		r = qcow2_get_l2(bs, guest, true, &sl, &idx);
 	if (r < 0)
 		return r;
 	qcow2_l2_set(s, sl, idx, entry, bitmap);

@@ -6,9 +6,12 @@
 
 Expectations: "open" = the open must be refused with that message; "rdonly" = refused
 read-write, fine read-only; "eio-read"/"eio-write" = open works, reading/writing guest
-cluster 1 (offset 512) fails with EIO; "ok" = valid.  The layout of the valid image:
-cluster 0 header, 1 refcount table, 2 refcount block, 3 L1 table, 4 L2 table,
-5 data (guest cluster 0, bytes 0x5a), 6 compressed data (guest cluster 2).
+cluster 1 (offset 512) fails with EIO; "ok" = valid.  A fourth column, when present, is a
+guest offset whose discard must fail with EIO too (on a fresh copy).  The layout of the
+valid image: cluster 0 header, 1 refcount table, 2 refcount block, 3 L1 table, 4 L2 table,
+5 data (guest cluster 0, bytes 0x5a), 6 compressed data (guest cluster 2); images with a
+snapshot add 7 snapshot table, 8 its L1 table, 9 its own L2 table; images with a bitmap
+add 7 bitmap directory, 8 bitmap table, 9 bitmap data.
 """
 import os
 import struct
@@ -40,11 +43,12 @@ def compressed_entry(off, nsec):
 
 
 def image(h=None, l1=None, l2=None, rt=None, rb=None, ext=b"", cdata=None, tail=b""):
+    ncl = 7 + len(tail) // CS
     cl = [bytearray(CS) for _ in range(7)]
     cl[0][:] = (h or hdr()) + ext + bytes(CS - len(h or hdr()) - len(ext))
     rt = rt or [2 * CS]
     cl[1][:] = b"".join(struct.pack(">Q", e) for e in rt) + bytes(CS - 8 * len(rt))
-    rb = rb or {c: 1 for c in range(7)}
+    rb = rb or {c: 1 for c in range(ncl)}
     for c, v in rb.items():
         struct.pack_into(">H", cl[2], 2 * c, v)
     l1 = l1 or [(4 * CS) | (1 << 63)]
@@ -62,6 +66,40 @@ def image(h=None, l1=None, l2=None, rt=None, rb=None, ext=b"", cdata=None, tail=
 
 def ext(t, data):
     return struct.pack(">II", t, len(data)) + data + bytes(-len(data) % 8)
+
+
+def cluster(data=b""):
+    return data + bytes(CS - len(data))
+
+
+def table(entries):
+    return cluster(b"".join(struct.pack(">Q", e) for e in entries))
+
+
+def with_snapshot(snap_l1=None, snap_l1_at=8, **kw):
+    """One snapshot 's' (v3 entry with disk size) at cluster 7; its L1 table at 8 (or
+    snap_l1_at) maps its own L2 table at 9 (empty) unless snap_l1 says otherwise."""
+    snap_l1 = snap_l1 or [9 * CS]
+    sn = struct.pack(">QIHHIIQII", snap_l1_at * CS, L1_SIZE, 1, 1, 0, 0, 0, 0, 16)
+    sn += struct.pack(">QQ", 0, SIZE) + b"1s"
+    sn += bytes(-len(sn) % 8)
+    return image(hdr(nb_snap=1, snap_offset=7 * CS), tail=cluster(sn) + table(snap_l1) +
+                 cluster(), **kw)
+
+
+def with_bitmap(**kw):
+    """One persistent bitmap 'b' (in use, so a read-write open changes nothing): directory
+    at cluster 7, bitmap table at 8 pointing at the bitmap data cluster 9."""
+    d = struct.pack(">QIIBBHI", 8 * CS, 1, 1, 1, 16, 1, 0) + b"b"
+    d += bytes(-len(d) % 8)
+    bm = ext(0x23852875, struct.pack(">IIQQ", 1, 0, len(d), 7 * CS))
+    return image(hdr(autoclear=1), ext=bm, tail=cluster(d) + table([9 * CS]) + cluster(),
+                 **kw)
+
+
+def l2_to(c):
+    """The valid L2 table with guest cluster 1 mapped (COPIED) at host cluster @c."""
+    return [(5 * CS) | (1 << 63), (c * CS) | (1 << 63), compressed_entry(6 * CS, 1)]
 
 
 CASES = [
@@ -100,10 +138,30 @@ CASES = [
     ("rt-entry-on-l1", "open", "refcount table entry 0", image(rt=[3 * CS])),
     ("l2-entry-beyond-eof", "eio-read", "beyond the image file",
      image(l2=[(5 * CS) | (1 << 63), (1 << 40) | (1 << 63)])),
-    ("l2-entry-on-rt", "eio-write", "overlap",
-     image(l2=[(5 * CS) | (1 << 63), (1 * CS) | (1 << 63)])),
-    ("l2-entry-on-l1", "eio-write", "overlap",
-     image(l2=[(5 * CS) | (1 << 63), (3 * CS) | (1 << 63)])),
+    ("l2-entry-on-rt", "eio-write", "overlap", image(l2=l2_to(1)), 512),
+    ("l2-entry-on-l1", "eio-write", "overlap", image(l2=l2_to(3)), 512),
+    # the metadata that changes at run time: refcount blocks and L2 tables
+    ("l2-entry-on-rb", "eio-write", "overlap", image(l2=l2_to(2)), 512),
+    ("l2-entry-on-l2", "eio-write", "overlap", image(l2=l2_to(4)), 512),
+    ("l1-entry-on-rb", "open", "L1 entry 0", image(l1=[(2 * CS) | (1 << 63)])),
+    ("l1-entries-share-l2", "eio-write", "overlap",
+     image(l1=[(4 * CS) | (1 << 63), (4 * CS) | (1 << 63)]), 0),
+    # one cluster both a refcount block and an L2 table, as in l1-entry-on-rb: refcount
+    # blocks are mapped first, so the L1 entry is the one named
+    ("rt-entry-on-l2", "open", "L1 entry 0", image(rt=[4 * CS])),
+    ("rt-entries-share-rb", "open", "refcount table entry 1", image(rt=[2 * CS, 2 * CS])),
+    # snapshots and bitmaps: their tables and clusters are metadata too
+    ("snapshot-valid", "ok", "", with_snapshot()),
+    ("bitmap-valid", "ok", "", with_bitmap()),
+    ("l2-entry-on-snapshot-table", "eio-write", "overlap", with_snapshot(l2=l2_to(7)), 512),
+    ("l2-entry-on-snapshot-l1", "eio-write", "overlap", with_snapshot(l2=l2_to(8)), 512),
+    ("l2-entry-on-snapshot-l2", "eio-write", "overlap", with_snapshot(l2=l2_to(9)), 512),
+    ("snapshot-l1-on-rt", "open", "L1 table of snapshot '1' overlaps the refcount table",
+     with_snapshot(snap_l1_at=1)),
+    ("snapshot-l1-entry-on-rb", "rdonly", "snapshot '1' L1 entry 0",
+     with_snapshot(snap_l1=[2 * CS])),
+    ("l2-entry-on-bitmap-table", "eio-write", "overlap", with_bitmap(l2=l2_to(8)), 512),
+    ("l2-entry-on-bitmap-data", "eio-write", "overlap", with_bitmap(l2=l2_to(9)), 512),
     ("compressed-garbage", "eio-compressed", "corrupt compressed cluster",
      image(cdata=b"\xff" * 64)),
 ]
@@ -112,10 +170,10 @@ CASES = [
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
-    for name, expect, msg, data in CASES:
+    for name, expect, msg, data, *discard in CASES:
         with open(os.path.join(out, name + ".qcow2"), "wb") as f:
             f.write(data)
-        print(f"{name}\t{expect}\t{msg}")
+        print("\t".join([name, expect, msg] + [str(d) for d in discard]))
 
 
 main()

@@ -48,6 +48,10 @@ resize grow "" 64M 1G
 resize grow-l1 cluster_size=4k 64M 4G
 resize grow-l1-extl2 extended_l2=on,cluster_size=16k 64M 8G
 resize grow-v2 compat=0.10 64M 3G
+# new L1 tables longer than a refcount block's range (1024 clusters vs 256; 4096 vs 64,
+# and the refcount table grows): their refcount blocks go in front of them
+resize grow-l1-small cluster_size=512 64M 2G
+resize grow-l1-small-rc64 cluster_size=512,refcount_bits=64 64M 8G
 resize grow-odd "" 33M 104858112
 resize shrink "" 64M 20M
 resize shrink-odd cluster_size=4k 64M 20972032

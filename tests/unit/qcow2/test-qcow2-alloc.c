@@ -150,9 +150,9 @@ static void test_discard_reuse(void **state)
 	unlink(qt_img);
 }
 
-/* Zero the 16-bit refcounts of clusters [first, last) in the first refcount block, as a
- * power loss with lazy refcounts may leave them. */
-static void stale_refcounts(unsigned int first, unsigned int last)
+/* Set the 16-bit refcounts of clusters [first, last) in the first refcount block to @v,
+ * as a power loss with lazy refcounts may leave them. */
+static void set_refcounts(unsigned int first, unsigned int last, uint8_t v)
 {
 	uint8_t hdr[64], ent[8];
 	uint64_t rt, rb;
@@ -166,7 +166,9 @@ static void stale_refcounts(unsigned int first, unsigned int last)
 	rb = qcow2_be64(ent);
 	for (unsigned int c = first; c < last; c++) {
 		assert_int_equal(fseek(f, (long)(rb + 2 * c), SEEK_SET), 0);
-		assert_int_equal(fwrite("\0\0", 1, 2, f), 2);
+		uint8_t be[2] = { 0, v };
+
+		assert_int_equal(fwrite(be, 1, 2, f), 2);
 	}
 	fclose(f);
 }
@@ -194,7 +196,7 @@ static void test_lazy_repair(void **state)
 	}
 	assert_int_equal(waitpid(pid, &st, 0), pid);
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	stale_refcounts(4, 40);
+	set_refcounts(4, 40, 0);
 	assert_int_equal(qt_check(), 2); /* qemu-img sees the damage */
 	bs = qt_open(NULL);
 	for (uint64_t off = 0; off < (8u << 20); off += 3 * sizeof(buf)) {
@@ -202,6 +204,48 @@ static void test_lazy_repair(void **state)
 		assert_int_equal(buf[0], 0x77);
 		assert_int_equal(buf[sizeof(buf) - 1], 0x77);
 	}
+	blk_close(bs);
+	assert_int_equal(qt_check(), 0);
+	unlink(qt_img);
+}
+
+/* The crash left refcounts for clusters beyond the end of the file (reservations whose
+ * file extension was lost): the repair clears them too, so later allocations do not skip
+ * them and leave them leaked inside the grown file. */
+static void test_lazy_repair_beyond_eof(void **state)
+{
+	static uint8_t buf[1 << 16];
+	struct blk_node *bs;
+	uint64_t end, rc = 0;
+	pid_t pid;
+	int st;
+
+	(void)state;
+	qt_create("lazy_refcounts=on", "64M");
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		bs = qt_open(NULL);
+		memset(buf, 0x66, sizeof(buf));
+		_exit(blk_pwrite(bs, 0, buf, sizeof(buf), 0) < 0 || blk_flush(bs) < 0);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_int_equal(truncate(qt_img, (off_t)(qt_file_size() & ~0xffffull)), 0);
+	end = qt_file_size() >> 16;
+	set_refcounts((unsigned int)end + 3, (unsigned int)end + 30, 1);
+	bs = qt_open(NULL);
+	qcow2_lock(qt_state(bs));
+	for (uint64_t c = end; c < end + 40; c++) {
+		assert_int_equal(qcow2_get_refcount(bs, c, &rc), 0);
+		if (rc)
+			fail_msg("cluster %llu beyond the end keeps refcount %llu",
+				 (unsigned long long)c, (unsigned long long)rc);
+	}
+	qcow2_unlock(qt_state(bs));
+	memset(buf, 0x67, sizeof(buf));
+	for (uint64_t off = 1 << 20; off < (8u << 20); off += sizeof(buf))
+		assert_int_equal(blk_pwrite(bs, off, buf, sizeof(buf), 0), 0);
 	blk_close(bs);
 	assert_int_equal(qt_check(), 0);
 	unlink(qt_img);
@@ -215,6 +259,7 @@ int main(void)
 		cmocka_unit_test(test_refcount_table_growth),
 		cmocka_unit_test(test_discard_reuse),
 		cmocka_unit_test(test_lazy_repair),
+		cmocka_unit_test(test_lazy_repair_beyond_eof),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
