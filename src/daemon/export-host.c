@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* What `qemu-tcmu export` asks the running system: /proc and sysfs (see export.h). */
 #include "export-int.h"
+#include "util/sysfile.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -13,21 +14,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static int read_small(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = '\0';
-	return (int)n;
-}
 
 static bool is_pid_dir(const char *name)
 {
@@ -100,10 +86,10 @@ static bool is_daemon_for(const char *pid, const char *subtype)
 	int n, argc = 0, i;
 
 	snprintf(path, sizeof(path), "/proc/%s/comm", pid);
-	if (read_small(path, buf, sizeof(buf)) < 0 || strcmp(buf, "qemu-tcmu\n"))
+	if (sysfile_read(path, buf, sizeof(buf)) < 0 || strcmp(buf, "qemu-tcmu\n"))
 		return false;
 	snprintf(path, sizeof(path), "/proc/%s/cmdline", pid);
-	n = read_small(path, buf, sizeof(buf));
+	n = sysfile_read(path, buf, sizeof(buf));
 	if (n <= 0)
 		return false;
 	for (i = 0; i < n && argc < (int)(sizeof(argv) / sizeof(argv[0]));
@@ -146,7 +132,8 @@ static int find_uio(unsigned int hba, const char *name, char *uio, size_t len)
 		if (strncmp(de->d_name, "uio", 3))
 			continue;
 		snprintf(path, sizeof(path), "/sys/class/uio/%s/name", de->d_name);
-		if (read_small(path, buf, sizeof(buf)) < 0 || strncmp(buf, prefix, strlen(prefix)))
+		if (sysfile_read(path, buf, sizeof(buf)) < 0 ||
+		    strncmp(buf, prefix, strlen(prefix)))
 			continue;
 		snprintf(uio, len, "/dev/%s", de->d_name);
 		r = 0;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "util/err.h"
+#include "util/sysfile.h"
 
 #define CONFIGFS_MAGIC 0x62656570
 #define DEFAULT_ROOT "/sys/kernel/config/target"
@@ -124,20 +125,13 @@ bool etree_is_link(const struct etree *t, const char *rel)
 int etree_read(const struct etree *t, const char *rel, char *buf, size_t len)
 {
 	char p[PATH_MAX];
-	ssize_t n;
-	int fd, r;
+	int r = etree_path(t, p, sizeof(p), rel);
 
-	r = etree_path(t, p, sizeof(p), rel);
-	if (r < 0)
+	if (r < 0) {
+		buf[0] = '\0';
 		return r;
-	fd = open(p, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	r = n < 0 ? -errno : (int)n;
-	close(fd);
-	buf[n < 0 ? 0 : n] = '\0';
-	return r;
+	}
+	return sysfile_read(p, buf, len);
 }
 
 int etree_realpath(const struct etree *t, const char *rel, char *buf, size_t len)
@@ -212,25 +206,6 @@ int etree_symlink(struct etree *t, const char *target_rel, const char *link_rel,
 	return 0;
 }
 
-static int write_path(const char *p, const char *value, int flags)
-{
-	size_t len = strlen(value);
-	ssize_t n;
-	int fd, r = 0;
-
-	fd = open(p, O_WRONLY | O_TRUNC | O_CLOEXEC | flags, 0644);
-	if (fd < 0)
-		return -errno;
-	n = write(fd, value, len);
-	if (n < 0)
-		r = -errno;
-	else if ((size_t)n != len)
-		r = -EIO;
-	if (close(fd) < 0 && !r)
-		r = -errno;
-	return r;
-}
-
 int etree_write(struct etree *t, const char *rel, const char *value, const char *undo_value,
 		struct err *err)
 {
@@ -255,7 +230,7 @@ int etree_write(struct etree *t, const char *rel, const char *value, const char 
 		}
 		created = true;
 	}
-	r = write_path(p, value, created ? O_CREAT | O_EXCL : 0);
+	r = sysfile_write(p, value, O_TRUNC | (created ? O_CREAT | O_EXCL : 0));
 	if (r < 0)
 		return err_set_errno(err, r, "writing '%s' to %s", value, p);
 	if (created)
@@ -353,7 +328,7 @@ void etree_rollback(struct etree *t)
 		default:
 			r = etree_path(t, p, sizeof(p), u->rel);
 			if (!r)
-				r = write_path(p, u->value, 0);
+				r = sysfile_write(p, u->value, O_TRUNC);
 			if (r < 0)
 				err_set_errno(&err, r, "writing '%s' to %s", u->value, p);
 			break;

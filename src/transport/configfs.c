@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* LIO configfs and target_core_user parameters (see configfs.h). */
 #include "configfs.h"
+#include "util/sysfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,38 +28,6 @@ static int dev_path(char *buf, size_t len, unsigned int hba, const char *dev, co
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-static int read_file(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = '\0';
-	return (int)n;
-}
-
-static int write_file(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-	int r = 0;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, val, strlen(val));
-	if (n < 0)
-		r = -errno;
-	else if ((size_t)n != strlen(val))
-		r = -EIO;
-	close(fd);
-	return r;
-}
-
 static int parse_u64(const char *s, uint64_t *out)
 {
 	char *end;
@@ -79,7 +48,7 @@ int cfs_read_u64(unsigned int hba, const char *dev, const char *rel, uint64_t *o
 
 	if (r < 0)
 		return r;
-	r = read_file(path, buf, sizeof(buf));
+	r = sysfile_read(path, buf, sizeof(buf));
 	if (r < 0)
 		return r;
 	return parse_u64(buf, out);
@@ -92,7 +61,7 @@ int cfs_read_size(unsigned int hba, const char *dev, uint64_t *out)
 
 	if (r < 0)
 		return r;
-	r = read_file(path, buf, sizeof(buf));
+	r = sysfile_read(path, buf, sizeof(buf));
 	if (r < 0)
 		return r;
 	/* "... SectorSize: 512 ...\nConfig: <cfg> Size: <bytes> MaxDataAreaMB: ..." */
@@ -112,7 +81,7 @@ int cfs_read_serial(unsigned int hba, const char *dev, char *out, size_t len)
 
 	if (r < 0)
 		return r;
-	r = read_file(path, buf, sizeof(buf));
+	r = sysfile_read(path, buf, sizeof(buf));
 	if (r < 0)
 		return r;
 	p = strstr(buf, tag);
@@ -135,7 +104,7 @@ int cfs_action(unsigned int hba, const char *dev, const char *action, int value)
 	if (r < 0)
 		return r;
 	snprintf(val, sizeof(val), "%d", value);
-	return write_file(path, val);
+	return sysfile_write(path, val, 0);
 }
 
 int cfs_module_param(const char *name, const char *value)
@@ -143,5 +112,5 @@ int cfs_module_param(const char *name, const char *value)
 	char path[512];
 
 	snprintf(path, sizeof(path), "%s/%s", param_root, name);
-	return write_file(path, value);
+	return sysfile_write(path, value, 0);
 }

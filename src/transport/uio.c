@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "util/err.h"
+#include "util/sysfile.h"
 
 #define UIO_PREFIX "tcm-user/"
 
@@ -70,37 +71,20 @@ int uio_parse_name(const char *name, struct uio_dev *u)
 	return 0;
 }
 
-static int read_line(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = '\0';
-	while (n > 0 && buf[n - 1] == '\n')
-		buf[--n] = '\0';
-	return 0;
-}
-
 int uio_read(unsigned int minor, struct uio_dev *u, struct err *err)
 {
 	char path[256], name[1024], size[64], *end;
 	int r;
 
 	snprintf(path, sizeof(path), "%s/uio%u/name", sys_root, minor);
-	r = read_line(path, name, sizeof(name));
+	r = sysfile_read_line(path, name, sizeof(name));
 	if (r < 0)
 		return err_set_errno(err, r, "cannot read %s", path);
 	if (uio_parse_name(name, u) < 0)
 		return err_set(err, -EINVAL, "uio%u: '%s' is not a TCMU device name", minor, name);
 	u->minor = minor;
 	snprintf(path, sizeof(path), "%s/uio%u/maps/map0/size", sys_root, minor);
-	r = read_line(path, size, sizeof(size));
+	r = sysfile_read_line(path, size, sizeof(size));
 	if (r < 0)
 		return err_set_errno(err, r, "cannot read %s", path);
 	errno = 0;
