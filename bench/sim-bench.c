@@ -7,10 +7,13 @@
  * thread and event loop) serves the ring with the real SCSI layer over a block node
  * opened from a config string exactly as the daemon opens it (cfgstr_open).
  *
- *   sim-bench [-c COUNT | -T SECONDS] [-d DEPTH] [-s BUFSIZE] [-S STEP] [-r] [-w]
+ *   sim-bench [-c COUNT | -T SECONDS] [-W SECONDS] [-d DEPTH] [-s BUFSIZE] [-S STEP] [-r] [-w]
  *             [-M READPCT] [-b BLOCKSIZE] [-o START] [-v] [-F] [-R] CFGSTRING
  *
- *   -c COUNT     commands to complete (default 100000); -T runs for SECONDS instead
+ *   -c COUNT     commands to complete (default 100000); -T runs for SECONDS instead (with
+ *                both, whichever ends first)
+ *   -W SECONDS   first run the workload that long, unmeasured (start-up: page faults in
+ *                the data area, caches, worker threads)
  *   -d DEPTH     commands in flight (default 32)
  *   -s BUFSIZE   bytes per command (default 4k)
  *   -S STEP      sequential offsets advance by STEP (default BUFSIZE), wrapping at the end
@@ -74,7 +77,7 @@ struct bench {
 	uint32_t block_size;
 	int read_pct;
 	bool random, verify, fill, rss;
-	double secs;
+	double secs, warmup;
 	/* state */
 	struct sim *sim;
 	struct blk_node *bs;
@@ -302,7 +305,8 @@ static void run(struct bench *b)
 static void usage(void)
 {
 	fprintf(stderr, "usage: sim-bench [-c COUNT | -T SECONDS] [-d DEPTH] [-s BUFSIZE] "
-			"[-S STEP] [-r] [-w] [-M READPCT] [-b BLOCKSIZE] [-o START] [-v] [-F] [-R] "
+			"[-W SECONDS] [-S STEP] [-r] [-w] [-M READPCT] [-b BLOCKSIZE] [-o START] "
+			"[-v] [-F] [-R] "
 			"CFGSTRING\n");
 	exit(2);
 }
@@ -320,13 +324,16 @@ static void parse_args(struct bench *b, int argc, char **argv)
 {
 	int c;
 
-	while ((c = getopt(argc, argv, "c:T:d:s:S:rwM:b:o:vFRh")) != -1) {
+	while ((c = getopt(argc, argv, "c:T:W:d:s:S:rwM:b:o:vFRh")) != -1) {
 		switch (c) {
 		case 'c':
 			b->count = number(optarg);
 			break;
 		case 'T':
 			b->secs = atof(optarg);
+			break;
+		case 'W':
+			b->warmup = atof(optarg);
 			break;
 		case 'd':
 			b->depth = (unsigned int)number(optarg);
@@ -371,7 +378,9 @@ static void parse_args(struct bench *b, int argc, char **argv)
 		b->step = b->bufsize;
 	if (b->block_size != 512 && b->block_size != 4096)
 		DIE("block size must be 512 or 4096");
-	if (!b->depth || b->depth > MAX_DEPTH || !b->count || b->read_pct < 0 || b->read_pct > 100)
+	if (!b->count)
+		b->count = b->secs > 0 ? UINT64_MAX : 100000;
+	if (!b->depth || b->depth > MAX_DEPTH || b->read_pct < 0 || b->read_pct > 100)
 		DIE("bad depth, count or read percentage");
 	if (!b->bufsize || b->bufsize % b->block_size || b->bufsize > (64u << 20) ||
 	    b->step % b->block_size || b->start % b->block_size)
@@ -432,7 +441,7 @@ static void setup(struct bench *b, const char *cfg)
 static void alloc_ios(struct bench *b)
 {
 	b->ios = calloc(b->depth, sizeof(*b->ios));
-	b->lat_cap = b->secs > 0 ? 1u << 24 : MIN(b->count, 1ull << 24);
+	b->lat_cap = MIN(b->count, 1ull << 24);
 	b->lat_ns = malloc(b->lat_cap * sizeof(*b->lat_ns));
 	if (!b->ios || !b->lat_ns)
 		DIE("out of memory");
@@ -462,13 +471,13 @@ static double pct_us(const struct bench *b, unsigned int pct)
 
 int main(int argc, char **argv)
 {
-	struct bench b = { .count = 100000,
+	struct bench b = { .count = 0,
 			   .bufsize = 4096,
 			   .depth = 32,
 			   .block_size = SECTOR,
 			   .read_pct = 100,
 			   .rng = 88172645463325252ull };
-	struct ring_dev_stats st;
+	struct ring_dev_stats st, st0;
 	double t, cpu_all, cpu_main;
 	long rss0 = 0, rss_idle = 0, rss_after = 0;
 	uint64_t notifies0;
@@ -480,10 +489,19 @@ int main(int argc, char **argv)
 	if (b.rss)
 		rss_idle = rss_kib();
 	alloc_ios(&b);
-	if (b.secs > 0) {
-		b.deadline_ns = now_ns() + (uint64_t)(b.secs * 1e9);
+	if (b.warmup > 0) {
+		uint64_t count = b.count;
+
 		b.count = UINT64_MAX;
+		b.deadline_ns = now_ns() + (uint64_t)(b.warmup * 1e9);
+		run(&b);
+		b.count = count;
+		b.issued = b.done = b.nlat = 0;
+		b.deadline_ns = 0;
 	}
+	ring_dev_get_stats(b.dev, &st0);
+	if (b.secs > 0)
+		b.deadline_ns = now_ns() + (uint64_t)(b.secs * 1e9);
 	notifies0 = sim_stats(b.sim)->notifies;
 	t = (double)now_ns();
 	cpu_all = cpu_seconds(RUSAGE_SELF);
@@ -506,9 +524,9 @@ int main(int argc, char **argv)
 		       "\"notifies_per_op\": %.3f, \"max_inflight\": %u",
 		       b.done, b.errors, t, (double)b.done / t,
 		       (double)b.done * (double)b.bufsize / t / 1e6, pct_us(&b, 50), pct_us(&b, 99),
-		       (cpu_all - cpu_main) * 1e6 / n, cpu_main * 1e6 / n, (double)st.kicks / n,
-		       (double)st.wakeups / n, (double)(sim_stats(b.sim)->notifies - notifies0) / n,
-		       st.max_seen);
+		       (cpu_all - cpu_main) * 1e6 / n, cpu_main * 1e6 / n,
+		       (double)(st.kicks - st0.kicks) / n, (double)(st.wakeups - st0.wakeups) / n,
+		       (double)(sim_stats(b.sim)->notifies - notifies0) / n, st.max_seen);
 		if (b.rss)
 			printf(", \"rss_start_kib\": %ld, \"rss_idle_kib\": %ld, "
 			       "\"rss_after_kib\": %ld",
