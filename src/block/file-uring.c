@@ -24,6 +24,14 @@ struct file_uring {
 	unsigned int inflight; /* submitted or queued, not completed */
 };
 
+static int reap(struct file_uring *r);
+
+/*
+ * Submit what the loop iteration queued.  Page-cache hits complete inside
+ * io_uring_enter(): reap them now, so that their callbacks (and the transport's
+ * completion kick, a later flush hook) run in this iteration instead of after another
+ * epoll_wait() reporting the ring's fd.
+ */
 static void uring_flush(void *opaque)
 {
 	struct file_uring *r = opaque;
@@ -33,6 +41,8 @@ static void uring_flush(void *opaque)
 
 		if (n >= 0)
 			r->queued = 0;
+		if (io_uring_cq_ready(&r->ring))
+			aio_progress(r->ctx, reap(r));
 	}
 }
 
@@ -66,11 +76,11 @@ static int finish_short(struct file_uring *r, struct blk_req *req, uint64_t done
 	return 0;
 }
 
-static void uring_reap(void *opaque)
+static int reap(struct file_uring *r)
 {
-	struct file_uring *r = opaque;
 	struct io_uring_cqe *cqes[64];
 	unsigned int n;
+	int count = 0;
 
 	while ((n = io_uring_peek_batch_cqe(&r->ring, cqes, 64)) > 0) {
 		for (unsigned int i = 0; i < n; i++) {
@@ -89,8 +99,15 @@ static void uring_reap(void *opaque)
 			/* the callback may submit more: advance first */
 			io_uring_cqe_seen(&r->ring, cqes[i]);
 			blk_req_complete(req, ret);
+			count++;
 		}
 	}
+	return count;
+}
+
+static void uring_reap(void *opaque)
+{
+	reap(opaque);
 }
 
 struct file_uring *file_uring_new(struct aio_ctx *ctx, int fd)
@@ -121,7 +138,9 @@ void file_uring_free(struct file_uring *r)
 	if (!r)
 		return;
 	while (r->inflight) {
-		uring_flush(r);
+		uring_flush(r); /* may complete everything */
+		if (!r->inflight)
+			break;
 		if (io_uring_wait_cqe(&r->ring, &(struct io_uring_cqe *){ NULL }) < 0)
 			break;
 		uring_reap(r);

@@ -37,6 +37,10 @@ int aio_set_fd(struct aio_ctx *ctx, int fd, aio_fd_cb on_read, aio_fd_cb on_writ
 int aio_add_flush_hook(struct aio_ctx *ctx, aio_fn fn, void *opaque);
 void aio_remove_flush_hook(struct aio_ctx *ctx, int handle);
 
+/* From a flush hook that ran callbacks (completions it found without waiting): this
+ * aio_poll() returns without sleeping, as if an event had been dispatched. */
+void aio_progress(struct aio_ctx *ctx, int n);
+
 /* Thread-safe: queue @bh (fn/opaque set by the caller) to run in the loop thread. */
 void aio_bh_schedule(struct aio_ctx *ctx, struct aio_bh *bh);
 /* Thread-safe: wake a sleeping aio_poll(). */

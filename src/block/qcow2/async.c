@@ -3,7 +3,8 @@
  * The async fast path.  Reads and writes whose clusters are mapped (L2 slice cached,
  * allocated subclusters, COPIED for writes: no metadata change) are translated under a
  * try-lock into contiguous host runs, each forwarded to the data node as a child request;
- * zero and unallocated-without-backing reads are filled in place.  Flushes with no dirty
+ * reads of unallocated clusters go to the backing node the same way (zeroes past its
+ * end), zero and unallocated-without-backing reads are filled in place.  Flushes with no dirty
  * metadata go straight to the file.  Anything else returns -ENOTSUP and the core runs the
  * blocking code on the thread pool.
  *
@@ -49,9 +50,15 @@ struct qcow2_async {
 	struct qcow2_child *free;
 };
 
+enum seg_kind {
+	SEG_DATA,    /* host = offset in the data node */
+	SEG_ZERO,    /* filled in place */
+	SEG_BACKING, /* host = guest offset, read from the backing node */
+};
+
 struct seg {
 	uint64_t rel, len, host;
-	bool zero;
+	enum seg_kind kind;
 };
 
 static struct qcow2_async *get_async(struct qcow2_state *s)
@@ -149,19 +156,34 @@ static int map_cached(struct blk_node *bs, uint64_t guest, struct qcow2_map *m)
 	return qcow2_decode(bs, qcow2_l2_get(s, sl, idx), qcow2_l2_get_bitmap(s, sl, idx), m);
 }
 
-static int add_seg(struct seg *segs, int *n, uint64_t rel, uint64_t len, bool zero, uint64_t host)
+static int add_seg(struct seg *segs, int *n, uint64_t rel, uint64_t len, enum seg_kind kind,
+		   uint64_t host)
 {
 	struct seg *last = *n ? &segs[*n - 1] : NULL;
 
-	if (last && last->zero == zero && last->rel + last->len == rel &&
-	    (zero || last->host + last->len == host)) {
+	if (!len)
+		return 0;
+	if (last && last->kind == kind && last->rel + last->len == rel &&
+	    (kind == SEG_ZERO || last->host + last->len == host)) {
 		last->len += len;
 		return 0;
 	}
 	if (*n == SEG_MAX)
 		return -EAGAIN;
-	segs[(*n)++] = (struct seg){ .rel = rel, .len = len, .host = host, .zero = zero };
+	segs[(*n)++] = (struct seg){ .rel = rel, .len = len, .host = host, .kind = kind };
 	return 0;
+}
+
+/* An unallocated range read through the backing node: what lies past its end reads as
+ * zeroes (as read_backing() in rw.c). */
+static int add_backing(struct blk_node *bs, struct seg *segs, int *n, uint64_t rel, uint64_t len,
+		       uint64_t guest)
+{
+	uint64_t bl = (uint64_t)blk_getlength(bs->backing);
+	uint64_t in = guest < bl ? MIN(len, bl - guest) : 0;
+	int r = add_seg(segs, n, rel, in, SEG_BACKING, guest);
+
+	return r ? r : add_seg(segs, n, rel + in, len - in, SEG_ZERO, 0);
 }
 
 /* Translate the request into segments; -EAGAIN when the fast path cannot take it. */
@@ -183,9 +205,11 @@ static int translate(struct blk_node *bs, const struct blk_req *req, struct seg 
 			return -EAGAIN;
 		t = qcow2_sc_type(s, &m, (unsigned int)(in >> s->sc_bits));
 		if (t == QCOW2_SC_DATA && (!write || (m.copied && m.has_host)))
-			r = add_seg(segs, n, rel, len, false, m.host + in);
+			r = add_seg(segs, n, rel, len, SEG_DATA, m.host + in);
 		else if (!write && (t == QCOW2_SC_ZERO || (t == QCOW2_SC_UNALLOC && !bs->backing)))
-			r = add_seg(segs, n, rel, len, true, 0);
+			r = add_seg(segs, n, rel, len, SEG_ZERO, 0);
+		else if (!write && t == QCOW2_SC_UNALLOC)
+			r = add_backing(bs, segs, n, rel, len, guest);
 		else
 			return -EAGAIN;
 		if (r < 0)
@@ -229,7 +253,7 @@ static void submit_rw(struct blk_node *bs, struct blk_req *req, const struct seg
 		struct qcow2_child *c;
 		int cnt;
 
-		if (segs[i].zero) {
+		if (segs[i].kind == SEG_ZERO) {
 			iov_memset(req->iov, req->iovcnt, segs[i].rel, 0, segs[i].len);
 			continue;
 		}
@@ -249,7 +273,7 @@ static void submit_rw(struct blk_node *bs, struct blk_req *req, const struct seg
 					   .iovcnt = cnt,
 					   .cb = child_done };
 		req->drv[0]++;
-		blk_req_submit(s->data, &c->req);
+		blk_req_submit(segs[i].kind == SEG_BACKING ? bs->backing : s->data, &c->req);
 	}
 	parent_put(s, req);
 }

@@ -250,12 +250,106 @@ static void test_alloc_fast(void **state)
 	unlink(qt_img);
 }
 
+/* The backing file's byte at @off (it is 2 MiB + 12 KiB: its end is inside a cluster). */
+static uint8_t bpat(uint64_t off)
+{
+	return (uint8_t)(off / 512 * 7 + 3);
+}
+
+#define BACKING_LEN ((2u << 20) + 12288u)
+
+/* One async read of @len at @off into three iovecs; the result. */
+static int read_async(struct aio_ctx *ctx, struct blk_node *bs, uint64_t off, uint64_t len)
+{
+	int pending = 1;
+	size_t a = len / 3, b = len / 3;
+
+	memset(bufs[0], 0xee, len);
+	ios[0] = (struct io){ .pending = &pending, .ret = 1 };
+	ios[0].iov[0] = (struct iovec){ bufs[0], a };
+	ios[0].iov[1] = (struct iovec){ bufs[0] + a, b };
+	ios[0].iov[2] = (struct iovec){ bufs[0] + a + b, len - a - b };
+	ios[0].req = (struct blk_req){ .op = BLK_OP_READ,
+				       .off = off,
+				       .len = len,
+				       .iov = ios[0].iov,
+				       .iovcnt = 3,
+				       .cb = io_done };
+	blk_req_submit(bs, &ios[0].req);
+	while (pending > 0)
+		aio_poll(ctx, true);
+	return ios[0].ret;
+}
+
+/* Reads of unallocated clusters of an overlay go to its (shorter) backing file on the
+ * fast path: wholly inside it, across its end (zeroes after), beyond it, and mixed with
+ * allocated clusters of the overlay in one request. */
+static void test_backing_reads(void **state)
+{
+	static const uint64_t cases[][2] = {
+		{ 4096, 8192 },			  /* unallocated, in the backing file */
+		{ 60 * 1024, 96 * 1024 },	  /* backing, overlay cluster 1, backing */
+		{ (2u << 20) - 4096, 32768 },	  /* across the backing file's end */
+		{ (3u << 20) + 512, 4096 },	  /* beyond it: zeroes */
+		{ 0, MAXLEN },			  /* three clusters, one allocated */
+		{ (2u << 20) + 8192, 64 * 1024 }, /* the last backing sector, then zeroes */
+	};
+	char backing[64], cmd[256];
+	struct aio_ctx *ctx = aio_ctx_new();
+	struct blk_node *bs;
+	struct qcow2_state *s;
+	uint8_t *b = malloc(BACKING_LEN);
+	FILE *f;
+	int fd;
+
+	(void)state;
+	snprintf(backing, sizeof(backing), "/tmp/qt-qcow2-backing-XXXXXX");
+	fd = mkstemp(backing);
+	assert_true(fd >= 0);
+	close(fd);
+	for (uint32_t i = 0; i < BACKING_LEN; i++)
+		b[i] = bpat(i);
+	f = fopen(backing, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(b, 1, BACKING_LEN, f), BACKING_LEN);
+	assert_int_equal(fclose(f), 0);
+	snprintf(cmd, sizeof(cmd), "cluster_size=64k,backing_file=%s,backing_fmt=raw", backing);
+	qt_create(cmd, "4M");
+	bs = qt_open(NULL);
+	s = qt_state(bs);
+	memset(b, 0x77, 65536);
+	assert_int_equal(blk_pwrite(bs, 65536, b, 65536, 0), 0); /* overlay cluster 1 */
+	assert_int_equal(blk_attach_ctx(bs, ctx), 0);
+	for (size_t c = 0; c < ARRAY_SIZE(cases); c++) {
+		uint64_t off = cases[c][0], len = cases[c][1], fast = s->stat_fast_rw;
+
+		assert_int_equal(read_async(ctx, bs, off, len), 0);
+		assert_int_equal(s->stat_fast_rw, fast + 1);
+		for (uint64_t k = 0; k < len; k++) {
+			uint64_t o = off + k;
+			uint8_t want = o >= 65536 && o < 131072 ? 0x77
+				       : o < BACKING_LEN	? bpat(o)
+								: 0;
+
+			if (bufs[0][k] != want)
+				fail_msg("case %zu: offset %llu: 0x%02x, want 0x%02x", c,
+					 (unsigned long long)o, bufs[0][k], want);
+		}
+	}
+	blk_close(bs);
+	aio_ctx_free(ctx);
+	free(b);
+	unlink(qt_img);
+	unlink(backing);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_prealloc_fast),
 		cmocka_unit_test(test_empty_mixed),
 		cmocka_unit_test(test_alloc_fast),
+		cmocka_unit_test(test_backing_reads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

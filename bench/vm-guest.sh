@@ -1,0 +1,183 @@
+#!/bin/bash
+# Guest side of bench/vm.sh (run by tests/vm/run.sh as root in the VM; not a test):
+# fio through tcm_loop on three backstores over the same raw file on the guest's scratch
+# ext4 (a brd RAM disk):
+#   qemu    TCMU served by our daemon (qemu-tcmu, subtype qemu, cache=writeback)
+#   fileio  LIO's in-kernel fileio backstore, buffered (fd_buffered_io=1: the page cache,
+#           as our cache=writeback)
+#   runner  TCMU served by tcmu-runner's qcow handler (which serves raw files too)
+# Workloads: 4K randread and randwrite at QD16, 1M sequential read and write at QD8
+# (libaio, direct=1 on the SCSI disk).  ROUNDS rounds, the backend order rotating each
+# round; medians.  Then the daemon's RSS with no device, one idle device, and the same
+# device idle after I/O.  Under TCG only the ratios mean anything.
+#
+# Environment: ROUNDS=3 RUNTIME=10 SIZE_MB=256 BACKENDS="qemu fileio runner"
+#              TCMU_MAX_SECTORS=2048 (hw_max_sectors of the TCMU backstores: 1 MiB, so a
+#              1M request is one command, as on fileio whose limit is 8 MiB)
+# Results: a table on stdout, $VM_OUT/vm-bench.{md,json}, fio's JSON per run.
+set -uo pipefail
+. "$VM_HARNESS/guest/lib.sh"
+trap lio_cleanup EXIT
+
+ROUNDS=${ROUNDS:-3}
+RUNTIME=${RUNTIME:-10}
+SIZE_MB=${SIZE_MB:-256}
+BACKENDS=${BACKENDS:-qemu fileio runner}
+TCMU_MAX_SECTORS=${TCMU_MAX_SECTORS:-2048}
+SIZE=$((SIZE_MB << 20))
+S=/mnt/bench
+IMG=$S/bench.img
+RES=$LIO_LOGDIR/bench-results.txt
+JOBS="randread:4k:16 randwrite:4k:16 read:1M:8 write:1M:8"
+
+die() {
+	echo "vm-bench: $*" >&2
+	exit 1
+}
+
+tcmu_create() { # NAME SUBTYPE CFG: a TCMU backstore of SIZE bytes, 512-byte blocks
+	local d=$CFS/core/user_$LIO_HBA/$1
+	mkdir -p "$d" || return 1
+	echo -n "dev_config=$2/$3" >"$d/control" || return 1
+	echo -n "dev_size=$SIZE" >"$d/control" || return 1
+	echo -n "hw_block_size=512" >"$d/control" || return 1
+	echo -n "hw_max_sectors=$TCMU_MAX_SECTORS" >"$d/control" || return 1
+	lio_enable "$d" || return 1
+	echo "$d"
+}
+
+fileio_create() { # NAME
+	local d=$CFS/core/fileio_$LIO_HBA/$1
+	mkdir -p "$d" || return 1
+	echo -n "fd_dev_name=$IMG,fd_dev_size=$SIZE,fd_buffered_io=1" >"$d/control" || return 1
+	echo 1 >"$d/enable" || return 1
+	echo "$d"
+}
+
+create() { # BACKEND -> configfs dir
+	case $1 in
+	qemu) tcmu_create bench qemu "@id=bench@file=$IMG@format=raw" ;;
+	fileio) fileio_create bench ;;
+	runner) tcmu_create bench qcow "$IMG" ;;
+	*) die "unknown backend $1" ;;
+	esac
+}
+
+rss() { # PID -> "VmRSS RssAnon RssFile RssShmem" in KiB
+	awk '/^(VmRSS|RssAnon|RssFile|RssShmem):/ { v[$1] = $2 }
+		END { print v["VmRSS:"], v["RssAnon:"], v["RssFile:"], v["RssShmem:"] }' "/proc/$1/status"
+}
+
+run_fio() { # BACKEND DEV ROUND
+	local be=$1 dev=$2 round=$3 job rw bs qd out
+	for job in $JOBS; do
+		IFS=: read -r rw bs qd <<<"$job"
+		out=$LIO_LOGDIR/fio-$be-$rw-$round.json
+		fio --name="$be-$rw" --filename="$dev" --ioengine=libaio --direct=1 --bs="$bs" \
+			--iodepth="$qd" --rw="$rw" --size=${SIZE_MB}M --runtime="$RUNTIME" --time_based \
+			--norandommap --randrepeat=0 --output-format=json --output="$out" >/dev/null 2>&1 ||
+			die "fio failed: $be $rw (see $out)"
+		python3 - "$be" "$rw" "$round" "$out" >>"$RES" <<-'PY'
+			import json, sys
+			be, rw, rnd, f = sys.argv[1:]
+			j = json.load(open(f))["jobs"][0]
+			d = j["read" if "read" in rw else "write"]
+			p = d.get("clat_ns", {}).get("percentile", {})
+			print(be, rw, rnd, "%.0f" % d["iops"], "%.1f" % (d["bw_bytes"] / 1e6),
+			      "%.0f" % (p.get("50.000000", 0) / 1e3), "%.0f" % (p.get("99.000000", 0) / 1e3))
+		PY
+		tail -n1 "$RES" | awk '{ printf "  round %s %-7s %-9s %8s IOPS %9s MB/s  p50 %s us  p99 %s us\n", $3, $1, $2, $4, $5, $6, $7 }'
+	done
+}
+
+setup() {
+	lio_scratch_fs $S $((SIZE_MB + 128)) || die "no scratch file system"
+	dd if=/dev/zero of=$IMG bs=1M count="$SIZE_MB" conv=fsync status=none || die "dd"
+	: >"$RES"
+	case " $BACKENDS " in *" runner "*) lio_start_tcmu_runner || die "tcmu-runner" ;; esac
+	case " $BACKENDS " in *" qemu "*)
+		qt_daemon_start || die "qemu-tcmu"
+		echo "rss start $(rss "$(qt_pid qemu-tcmu)")" >>"$RES"
+		;;
+	esac
+}
+
+rss_report() { # the daemon: no device, one idle device, idle after the I/O
+	local pid so dev r0 r1 r2
+	pid=$(qt_pid qemu-tcmu)
+	r0=$(rss "$pid")
+	so=$(create qemu) || die "cannot create the device"
+	dev=$(lio_loop_export "$so") || die "no disk"
+	sleep 1
+	r1=$(rss "$pid")
+	run_fio qemu "$dev" rss >/dev/null
+	sleep 2
+	r2=$(rss "$pid")
+	lio_teardown
+	echo "rss none $r0" >>"$RES"
+	echo "rss idle $r1" >>"$RES"
+	echo "rss after $r2" >>"$RES"
+}
+
+setup
+echo "vm-bench: $ROUNDS rounds of ${RUNTIME}s per job, $SIZE_MB MiB raw file on ext4 (brd), backends: $BACKENDS"
+set -- $BACKENDS
+for round in $(seq "$ROUNDS"); do
+	for be in "$@"; do
+		so=$(create "$be") || die "cannot create the $be backstore"
+		dev=$(lio_loop_export "$so") || die "no disk for $be"
+		run_fio "$be" "$dev" "$round"
+		lio_teardown
+	done
+	set -- "${@:2}" "$1" # rotate the order for the next round
+done
+case " $BACKENDS " in *" qemu "*) rss_report ;; esac
+
+python3 - "$RES" "$VM_OUT" "$ROUNDS" "$RUNTIME" "$SIZE_MB" "$TCMU_MAX_SECTORS" <<'PY'
+import json, os, statistics, sys
+res, out, rounds, runtime, size_mb, maxsec = sys.argv[1:]
+rows, rss = {}, {}
+for line in open(res):
+    f = line.split()
+    if f[0] == "rss":
+        rss[f[1]] = dict(zip(("vmrss_kib", "anon_kib", "file_kib", "shmem_kib"), map(int, f[2:])))
+        continue
+    if f[2] == "rss":
+        continue
+    rows.setdefault((f[1], f[0]), []).append(dict(iops=float(f[3]), mbps=float(f[4]),
+                                                  p50_us=float(f[5]), p99_us=float(f[6])))
+med = {k: {m: statistics.median(r[m] for r in v) for m in v[0]} for k, v in rows.items()}
+jobs = ["randread", "randwrite", "read", "write"]
+titles = dict(randread="4K randread QD16", randwrite="4K randwrite QD16",
+              read="1M seq read QD8", write="1M seq write QD8")
+bes = [b for b in ("qemu", "fileio", "runner") if any(k[1] == b for k in med)]
+md = ["| workload | " + " | ".join("%s IOPS | %s MB/s | %s p50 µs" % (b, b, b) for b in bes)
+      + " | qemu/fileio | qemu/runner |",
+      "|---|" + "---:|" * (3 * len(bes) + 2)]
+result = dict(rounds=int(rounds), runtime_s=int(runtime), size_mb=int(size_mb),
+              tcmu_max_sectors=int(maxsec), rows=[], rss=rss)
+for j in jobs:
+    cells, row = [], dict(workload=j, title=titles[j])
+    for b in bes:
+        m = med.get((j, b))
+        row[b] = m
+        cells += ["%.0f" % m["iops"], "%.1f" % m["mbps"], "%.0f" % m["p50_us"]] if m else ["-"] * 3
+    for other in ("fileio", "runner"):
+        q, o = med.get((j, "qemu")), med.get((j, other))
+        r = q["iops"] / o["iops"] if q and o and o["iops"] else None
+        row["qemu_vs_" + other] = r
+        cells.append("%.2f" % r if r else "-")
+    result["rows"].append(row)
+    md.append("| %s | %s |" % (titles[j], " | ".join(cells)))
+if rss:
+    md += ["", "qemu-tcmu RSS (KiB: VmRSS / RssAnon / RssFile / RssShmem): " + "; ".join(
+        "%s %d / %d / %d / %d" % (k, v["vmrss_kib"], v["anon_kib"], v["file_kib"], v["shmem_kib"])
+        for k, v in rss.items())]
+text = "\n".join(md) + "\n"
+print("\nmedians of %s rounds:\n" % rounds + text)
+if out:
+    open(os.path.join(out, "vm-bench.md"), "w").write(text)
+    json.dump(result, open(os.path.join(out, "vm-bench.json"), "w"), indent=1)
+PY
+cp "$LIO_LOGDIR"/fio-*.json "$VM_OUT/" 2>/dev/null
+exit 0
