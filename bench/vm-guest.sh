@@ -8,10 +8,15 @@
 #   runner  TCMU served by tcmu-runner's qcow handler (which serves raw files too)
 # Workloads: 4K randread and randwrite at QD16, 1M sequential read and write at QD8
 # (libaio, direct=1 on the SCSI disk).  ROUNDS rounds, the backend order rotating each
-# round; medians.  Then the daemon's RSS with no device, one idle device, and the same
-# device idle after I/O.  Under TCG only the ratios mean anything.
+# round; medians.  CPU per command: the whole guest's busy time (/proc/stat) and the
+# serving daemon's own (utime+stime of qemu-tcmu or tcmu-runner) over each run, divided
+# by the commands done.  Then the daemon's RSS with no device, one idle device, and the
+# same device idle after I/O.  With PROFILE=1, last, a system-wide perf profile of one
+# 4K randread run on each TCMU backend (perf report --sort dso,sym in $VM_OUT).
+# Under TCG only the ratios mean anything.
 #
 # Environment: ROUNDS=3 RUNTIME=10 SIZE_MB=256 BACKENDS="qemu fileio runner"
+#              JOBS="randread:4k:16 ..." (rw:bs:qd) PROFILE=0
 #              TCMU_MAX_SECTORS=2048 (hw_max_sectors of the TCMU backstores: 1 MiB, so a
 #              1M request is one command, as on fileio whose limit is 8 MiB)
 # Results: a table on stdout, $VM_OUT/vm-bench.{md,json}, fio's JSON per run.
@@ -28,7 +33,8 @@ SIZE=$((SIZE_MB << 20))
 S=/mnt/bench
 IMG=$S/bench.img
 RES=$LIO_LOGDIR/bench-results.txt
-JOBS="randread:4k:16 randwrite:4k:16 read:1M:8 write:1M:8"
+JOBS=${JOBS:-randread:4k:16 randwrite:4k:16 read:1M:8 write:1M:8}
+PROFILE=${PROFILE:-0}
 
 die() {
 	echo "vm-bench: $*" >&2
@@ -68,25 +74,48 @@ rss() { # PID -> "VmRSS RssAnon RssFile RssShmem" in KiB
 		END { print v["VmRSS:"], v["RssAnon:"], v["RssFile:"], v["RssShmem:"] }' "/proc/$1/status"
 }
 
+busy_ticks() { # the guest's non-idle CPU time so far, in clock ticks
+	awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
+}
+
+daemon_pid() { # BACKEND -> the pid of the process serving it (none for fileio)
+	case $1 in
+	qemu) qt_pid qemu-tcmu ;;
+	runner) pgrep -x tcmu-runner | head -n1 ;;
+	esac
+}
+
+proc_ticks() { # PID -> utime+stime of the whole process (all threads), in clock ticks
+	[ -n "$1" ] && awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
 run_fio() { # BACKEND DEV ROUND
-	local be=$1 dev=$2 round=$3 job rw bs qd out
+	local be=$1 dev=$2 round=$3 job rw bs qd out pid b0 b1 d0 d1
+	pid=$(daemon_pid "$be")
 	for job in $JOBS; do
 		IFS=: read -r rw bs qd <<<"$job"
 		out=$LIO_LOGDIR/fio-$be-$rw-$round.json
+		b0=$(busy_ticks)
+		d0=$(proc_ticks "$pid")
 		fio --name="$be-$rw" --filename="$dev" --ioengine=libaio --direct=1 --bs="$bs" \
 			--iodepth="$qd" --rw="$rw" --size=${SIZE_MB}M --runtime="$RUNTIME" --time_based \
 			--norandommap --randrepeat=0 --output-format=json --output="$out" >/dev/null 2>&1 ||
 			die "fio failed: $be $rw (see $out)"
-		python3 - "$be" "$rw" "$round" "$out" >>"$RES" <<-'PY'
+		b1=$(busy_ticks)
+		d1=$(proc_ticks "$pid")
+		python3 - "$be" "$rw" "$round" "$out" $((b1 - b0)) $((d1 - d0)) "$(getconf CLK_TCK)" \
+			>>"$RES" <<-'PY'
 			import json, sys
-			be, rw, rnd, f = sys.argv[1:]
+			be, rw, rnd, f, busy, dmn, hz = sys.argv[1:]
 			j = json.load(open(f))["jobs"][0]
 			d = j["read" if "read" in rw else "write"]
 			p = d.get("clat_ns", {}).get("percentile", {})
+			ios = max(d["total_ios"], 1)
 			print(be, rw, rnd, "%.0f" % d["iops"], "%.1f" % (d["bw_bytes"] / 1e6),
-			      "%.0f" % (p.get("50.000000", 0) / 1e3), "%.0f" % (p.get("99.000000", 0) / 1e3))
+			      "%.0f" % (p.get("50.000000", 0) / 1e3), "%.0f" % (p.get("99.000000", 0) / 1e3),
+			      "%.1f" % (int(busy) * 1e6 / int(hz) / ios), "%.1f" % (int(dmn) * 1e6 / int(hz) / ios))
 		PY
-		tail -n1 "$RES" | awk '{ printf "  round %s %-7s %-9s %8s IOPS %9s MB/s  p50 %s us  p99 %s us\n", $3, $1, $2, $4, $5, $6, $7 }'
+		tail -n1 "$RES" | awk '{ printf "  round %s %-7s %-9s %8s IOPS %9s MB/s  p50 %s us  p99 %s us  CPU/op %s us (daemon %s)\n", $3, $1, $2, $4, $5, $6, $7, $8, $9 }'
 	done
 }
 
@@ -133,6 +162,24 @@ for round in $(seq "$ROUNDS"); do
 done
 case " $BACKENDS " in *" qemu "*) rss_report ;; esac
 
+profile() { # BACKEND: perf record -a over one 4K randread run; the report in $VM_OUT
+	local be=$1 so dev
+	so=$(create "$be") || die "cannot create the $be backstore"
+	dev=$(lio_loop_export "$so") || die "no disk for $be"
+	perf record -a -g -o "$LIO_LOGDIR/perf-$be.data" -- \
+		fio --name=prof --filename="$dev" --ioengine=libaio --direct=1 --bs=4k --iodepth=16 \
+		--rw=randread --size=${SIZE_MB}M --runtime="$RUNTIME" --time_based --norandommap \
+		--output=/dev/null >/dev/null 2>&1 || echo "vm-bench: perf record failed ($be)" >&2
+	perf report -i "$LIO_LOGDIR/perf-$be.data" --no-children --sort comm,dso --stdio \
+		>"$VM_OUT/perf-$be-comm.txt" 2>/dev/null
+	perf report -i "$LIO_LOGDIR/perf-$be.data" --no-children --sort comm,sym --stdio -g none \
+		--percent-limit 0.5 >"$VM_OUT/perf-$be-sym.txt" 2>/dev/null
+	lio_teardown
+}
+if [ "$PROFILE" = 1 ]; then
+	for be in $BACKENDS; do profile "$be"; done
+fi
+
 python3 - "$RES" "$VM_OUT" "$ROUNDS" "$RUNTIME" "$SIZE_MB" "$TCMU_MAX_SECTORS" <<'PY'
 import json, os, statistics, sys
 res, out, rounds, runtime, size_mb, maxsec = sys.argv[1:]
@@ -145,7 +192,8 @@ for line in open(res):
     if f[2] == "rss":
         continue
     rows.setdefault((f[1], f[0]), []).append(dict(iops=float(f[3]), mbps=float(f[4]),
-                                                  p50_us=float(f[5]), p99_us=float(f[6])))
+                                                  p50_us=float(f[5]), p99_us=float(f[6]),
+                                                  cpu_us=float(f[7]), daemon_us=float(f[8])))
 med = {k: {m: statistics.median(r[m] for r in v) for m in v[0]} for k, v in rows.items()}
 jobs = ["randread", "randwrite", "read", "write"]
 titles = dict(randread="4K randread QD16", randwrite="4K randwrite QD16",
@@ -169,6 +217,15 @@ for j in jobs:
         cells.append("%.2f" % r if r else "-")
     result["rows"].append(row)
     md.append("| %s | %s |" % (titles[j], " | ".join(cells)))
+md += ["", "CPU per command, µs (the whole guest / the serving daemon alone):", "",
+       "| workload | " + " | ".join(bes) + " |", "|---|" + "---:|" * len(bes)]
+for j in jobs:
+    cells = []
+    for b in bes:
+        m = med.get((j, b))
+        cells.append(("%.0f / %.0f" % (m["cpu_us"], m["daemon_us"]) if b != "fileio"
+                      else "%.0f" % m["cpu_us"]) if m else "-")
+    md.append("| %s | %s |" % (titles[j], " | ".join(cells)))
 if rss:
     md += ["", "qemu-tcmu RSS (KiB: VmRSS / RssAnon / RssFile / RssShmem): " + "; ".join(
         "%s %d / %d / %d / %d" % (k, v["vmrss_kib"], v["anon_kib"], v["file_kib"], v["shmem_kib"])
@@ -180,4 +237,5 @@ if out:
     json.dump(result, open(os.path.join(out, "vm-bench.json"), "w"), indent=1)
 PY
 cp "$LIO_LOGDIR"/fio-*.json "$VM_OUT/" 2>/dev/null
+grep -h "closed (uio" "$QT_LOG" >"$VM_OUT/daemon-stats.txt" 2>/dev/null
 exit 0

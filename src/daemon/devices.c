@@ -187,14 +187,20 @@ fail:
 static void close_one(struct devices *ds, struct qdev **pp)
 {
 	struct qdev *q = *pp;
+	struct ring_dev_stats st;
 	int r;
 
 	*pp = q->next;
 	ds->count--;
+	/* the device is idle by now (LIO removes it only without commands in flight) */
+	ring_dev_get_stats(q->rdev, &st);
 	r = ring_dev_stop(q->rdev);
 	if (r < 0)
 		log_err("%s: flush at close failed: %s", q->name, strerror(-r));
-	log_info("%s: closed (uio%u)", q->name, q->u.minor);
+	log_info("%s: closed (uio%u) after %llu commands, %llu wake-ups, %llu kicks, at most %u "
+		 "in flight",
+		 q->name, q->u.minor, (unsigned long long)st.cmds, (unsigned long long)st.wakeups,
+		 (unsigned long long)st.kicks, st.max_seen);
 	qdev_free(q);
 }
 
