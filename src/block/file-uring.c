@@ -10,16 +10,29 @@
 #include "util/iov.h"
 
 #if HAVE_LIBURING
+#include <fcntl.h>
 #include <liburing.h>
 #include <unistd.h>
 
 #define URING_ENTRIES 256
+
+/*
+ * A buffered read of at least this many bytes goes straight to io_uring's workers
+ * (IOSQE_ASYNC) instead of being copied inside io_uring_enter() on the event loop's
+ * thread: the copy of a large read then runs on another core while the loop goes on with
+ * the ring (1M sequential reads from the page cache, sim-bench QD8: 4.9K -> 6.9K IOPS).
+ * Smaller ones stay inline, where a page-cache hit costs less than a hand-off.  Not for
+ * writes (io_uring runs buffered writes to one file in one worker at a time: measured no
+ * better, 4.0K -> 3.7K) nor O_DIRECT (asynchronous anyway).
+ */
+#define URING_ASYNC_MIN (256u * 1024)
 
 struct file_uring {
 	struct io_uring ring;
 	struct aio_ctx *ctx;
 	int fd;
 	int hook;
+	bool buffered;	       /* not O_DIRECT: large reads are punted (URING_ASYNC_MIN) */
 	unsigned int queued;   /* prepared, not yet submitted */
 	unsigned int inflight; /* submitted or queued, not completed */
 };
@@ -122,6 +135,7 @@ struct file_uring *file_uring_new(struct aio_ctx *ctx, int fd)
 	}
 	r->ctx = ctx;
 	r->fd = fd;
+	r->buffered = !(fcntl(fd, F_GETFL) & O_DIRECT);
 	r->hook = aio_add_flush_hook(ctx, uring_flush, r);
 	if (r->hook < 0 || aio_set_fd(ctx, r->ring.ring_fd, uring_reap, NULL, r) < 0) {
 		if (r->hook >= 0)
@@ -180,6 +194,8 @@ int file_uring_submit(struct file_uring *r, struct blk_node *bs, struct blk_req 
 	default:
 		break; /* excluded above */
 	}
+	if (r->buffered && req->op == BLK_OP_READ && req->len >= URING_ASYNC_MIN)
+		io_uring_sqe_set_flags(sqe, IOSQE_ASYNC);
 	io_uring_sqe_set_data(sqe, req);
 	r->queued++;
 	r->inflight++;
