@@ -321,7 +321,7 @@ int daemon_new(const struct daemon_params *p, struct daemon **out, struct err *e
 	r = setup_signals(dm, err);
 	if (r < 0)
 		goto fail;
-	r = devices_new(dm->subtype, &dm->devs);
+	r = devices_new(dm->subtype, p->poll_us, &dm->devs);
 	if (r < 0) {
 		err_set(err, r, "out of memory");
 		goto fail;

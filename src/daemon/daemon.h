@@ -36,6 +36,7 @@ struct daemon_params {
 	enum daemon_reply_mode reply;
 	void (*reopen_log)(void); /* on SIGHUP; NULL = nothing to reopen */
 	bool no_kernel;		  /* no netlink, configfs or devices (tests: signals, logs) */
+	unsigned int poll_us;	  /* busy polling of each ring before sleeping (--poll-us) */
 };
 
 /* Block the signals, connect to netlink (loading target_core_user if needed), take over

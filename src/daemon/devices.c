@@ -29,17 +29,19 @@ struct qdev {
 
 struct devices {
 	char subtype[64];
+	unsigned int poll_us;
 	struct qdev *list;
 	unsigned int count;
 };
 
-int devices_new(const char *subtype, struct devices **out)
+int devices_new(const char *subtype, unsigned int poll_us, struct devices **out)
 {
 	struct devices *ds = calloc(1, sizeof(*ds));
 
 	if (!ds)
 		return -ENOMEM;
 	snprintf(ds->subtype, sizeof(ds->subtype), "%s", subtype);
+	ds->poll_us = poll_us;
 	*out = ds;
 	return 0;
 }
@@ -107,7 +109,7 @@ static int check_size(struct qdev *q, struct err *err)
 	return 0;
 }
 
-static int start_ring(struct qdev *q, struct err *err)
+static int start_ring(struct devices *ds, struct qdev *q, struct err *err)
 {
 	struct ring_dev_params p = {
 		.name = q->name,
@@ -116,6 +118,7 @@ static int start_ring(struct qdev *q, struct err *err)
 		.fd = q->fd,
 		.bs = q->bs,
 		.max_inflight = (unsigned int)attr_or(&q->u, "attrib/hw_queue_depth", 128),
+		.poll_us = ds->poll_us,
 	};
 
 	p.lun.block_size = (uint32_t)attr_or(&q->u, "attrib/hw_block_size", 512);
@@ -167,7 +170,7 @@ int devices_open(struct devices *ds, const struct uio_dev *u, bool takeover, str
 	}
 	r = uio_map(u, q->fd, &q->map, err);
 	if (!r)
-		r = start_ring(q, err);
+		r = start_ring(ds, q, err);
 	if (blocked)
 		cfs_action(u->hba, u->dev, "block_dev", 0);
 	if (r < 0)
@@ -197,10 +200,10 @@ static void close_one(struct devices *ds, struct qdev **pp)
 	r = ring_dev_stop(q->rdev);
 	if (r < 0)
 		log_err("%s: flush at close failed: %s", q->name, strerror(-r));
-	log_info("%s: closed (uio%u) after %llu commands, %llu wake-ups, %llu kicks, at most %u "
-		 "in flight",
+	log_info("%s: closed (uio%u) after %llu commands, %llu wake-ups, %llu polled, %llu kicks, "
+		 "at most %u in flight",
 		 q->name, q->u.minor, (unsigned long long)st.cmds, (unsigned long long)st.wakeups,
-		 (unsigned long long)st.kicks, st.max_seen);
+		 (unsigned long long)st.polled, (unsigned long long)st.kicks, st.max_seen);
 	qdev_free(q);
 }
 

@@ -13,7 +13,8 @@ struct err;
 struct netlink_event;
 struct uio_dev;
 
-int devices_new(const char *subtype, struct devices **out);
+/* @poll_us: each device's thread busy-polls its ring this long before sleeping (0: no). */
+int devices_new(const char *subtype, unsigned int poll_us, struct devices **out);
 /* Closes every device first.  NULL is a no-op. */
 void devices_free(struct devices *ds);
 

@@ -32,6 +32,12 @@ static const char cfg_desc[] =
 	"writethrough, none, directsync, unsafe), aio (io_uring, threads), discard (unmap, "
 	"ignore), id (a name for the logs); raw: offset, size.";
 
+/* Busy polling of a ring before its thread sleeps: a command that arrives within this
+ * time costs no wake-up (QEMU's iothreads poll up to 32 µs by default).  bench/vm.sh,
+ * 4K QD16 through tcm_loop: randread 6.6K -> 7.3K IOPS, randwrite 4.9K -> 6.3K. */
+#define DEFAULT_POLL_US 50u
+#define MAX_POLL_US 10000u
+
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: " PROG " [OPTIONS]\n");
@@ -51,6 +57,8 @@ static void usage(FILE *f)
 		"      --no-dbus             do not register with D-Bus (targetcli)\n"
 		"      --check-config CFG    check a config string as D-Bus CheckConfig does, and "
 		"exit\n"
+		"      --poll-us N           busy-poll each device's ring for N microseconds\n"
+		"                            before sleeping (default %u; 0: never)\n"
 		"      --no-kernel           no netlink, configfs or devices: logging, signals\n"
 		"                            and D-Bus only (for tests)\n"
 		"  -V, --version             print the version and exit\n"
@@ -58,7 +66,7 @@ static void usage(FILE *f)
 		"\n"
 		"Config strings: %s\n"
 		"\n",
-		cfg_desc);
+		DEFAULT_POLL_US, cfg_desc);
 	export_usage(f);
 }
 
@@ -112,12 +120,28 @@ static int parse_reply(const char *s, enum daemon_reply_mode *m)
 	return 0;
 }
 
+static int parse_poll(const char *s, unsigned int *us)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	if (s[0] < '0' || s[0] > '9')
+		return -EINVAL;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v > MAX_POLL_US)
+		return -EINVAL;
+	*us = (unsigned int)v;
+	return 0;
+}
+
 enum {
 	OPT_SYSLOG = 256,
 	OPT_REPLY,
 	OPT_NO_DBUS,
 	OPT_CHECK,
-	OPT_NO_KERNEL
+	OPT_NO_KERNEL,
+	OPT_POLL
 };
 
 int main(int argc, char **argv)
@@ -132,12 +156,14 @@ int main(int argc, char **argv)
 		{ "no-dbus", no_argument, NULL, OPT_NO_DBUS },
 		{ "check-config", required_argument, NULL, OPT_CHECK },
 		{ "no-kernel", no_argument, NULL, OPT_NO_KERNEL },
+		{ "poll-us", required_argument, NULL, OPT_POLL },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct daemon_params p = { .subtype = "qemu",
 				   .reply = DAEMON_REPLY_AUTO,
+				   .poll_us = DEFAULT_POLL_US,
 				   .reopen_log = reopen_log };
 	struct dbus_service *dbus = NULL;
 	struct daemon *dm = NULL;
@@ -191,6 +217,15 @@ int main(int argc, char **argv)
 			break;
 		case OPT_NO_KERNEL:
 			p.no_kernel = true;
+			break;
+		case OPT_POLL:
+			if (parse_poll(optarg, &p.poll_us) < 0) {
+				fprintf(stderr,
+					PROG
+					": --poll-us takes microseconds from 0 to %u, not '%s'\n",
+					MAX_POLL_US, optarg);
+				return 2;
+			}
 			break;
 		case 'V':
 			printf(PROG " " QT_VERSION "\n");

@@ -324,6 +324,18 @@ static void on_fd_readable(void *opaque)
 	dev_fetch(d);
 }
 
+/* Busy polling: new entries in the ring, found without waiting for the fd. */
+static bool poll_ring(void *opaque)
+{
+	struct ring_dev *d = opaque;
+
+	if (d->paused || d->exit || !d->free || !ring_has_entries(&d->ring))
+		return false;
+	d->st.polled++;
+	dev_fetch(d);
+	return true;
+}
+
 static void flush_hook(void *opaque)
 {
 	struct ring_dev *d = opaque;
@@ -485,6 +497,12 @@ static int dev_setup(struct ring_dev *d, const struct ring_dev_params *p, struct
 	r = aio_set_fd(d->ctx, p->fd, on_fd_readable, NULL, d);
 	if (r < 0)
 		return err_set_errno(err, r, "%s: cannot watch the ring's fd", d->name);
+	if (p->poll_us) {
+		r = aio_add_poll_handler(d->ctx, poll_ring, d);
+		if (r < 0)
+			return err_set(err, r, "%s: no poll handler left", d->name);
+		aio_set_poll_ns(d->ctx, (uint64_t)p->poll_us * 1000);
+	}
 	return 0;
 }
 

@@ -34,12 +34,14 @@ struct ring_dev_params {
 	struct blk_node *bs;
 	struct scsi_lun_params lun; /* strings are copied */
 	unsigned int max_inflight;  /* command slots; 0 = 128 (LIO's hw_queue_depth) */
+	unsigned int poll_us;	    /* busy-poll the ring this long before sleeping; 0: never */
 };
 
 struct ring_dev_stats {
 	uint64_t cmds;	       /* commands submitted to the LUN */
 	uint64_t kicks;	       /* 4-byte writes to the fd */
 	uint64_t wakeups;      /* times the fd signalled */
+	uint64_t polled;       /* times busy polling found new entries */
 	uint64_t tmrs;	       /* TMR notifications seen */
 	uint64_t bad;	       /* malformed or unknown entries answered with an error */
 	unsigned int inflight; /* now */

@@ -198,6 +198,12 @@ static void check_reset(struct ring *r)
 	r->gen++;
 }
 
+bool ring_has_entries(const struct ring *r)
+{
+	return !r->broken &&
+	       __atomic_load_n(mb_word(r, MB_HEAD_OFF), __ATOMIC_ACQUIRE) != r->cursor;
+}
+
 int ring_fetch(struct ring *r, struct ring_entry *e)
 {
 	check_reset(r);

@@ -106,6 +106,10 @@ int ring_init(struct ring *r, void *map, size_t map_size, int fd, struct err *er
  * completed (the kernel already failed them). */
 int ring_fetch(struct ring *r, struct ring_entry *e);
 
+/* Whether the kernel appended entries past our cursor (a load from the mailbox, no
+ * system call: for busy polling).  ring_fetch() still validates them. */
+bool ring_has_entries(const struct ring *r);
+
 /* Translate @n raw iovecs of an entry (from e->iov_raw) into pointers into the mapping;
  * -EINVAL if one leaves the data area.  Returns the total length in *total. */
 int ring_map_iov(const struct ring *r, const void *iov_raw, uint32_t n, struct iovec *dst,

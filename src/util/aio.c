@@ -7,11 +7,13 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "compiler.h"
 
 #define AIO_MAX_HOOKS 8
+#define AIO_MAX_POLLERS 4
 #define AIO_MAX_EVENTS 32
 #define AIO_MAX_SKIPS 16 /* iterations in a row that may skip epoll after hook progress */
 
@@ -28,6 +30,11 @@ struct aio_hook {
 	void *opaque;
 };
 
+struct aio_poller {
+	aio_poll_fn fn;
+	void *opaque;
+};
+
 struct aio_ctx {
 	int epfd;
 	int evfd;
@@ -38,6 +45,8 @@ struct aio_ctx {
 	int progress; /* callbacks run by flush hooks in this iteration */
 	int skips;    /* iterations in a row that returned after hook progress */
 	struct aio_hook hooks[AIO_MAX_HOOKS];
+	struct aio_poller pollers[AIO_MAX_POLLERS];
+	uint64_t poll_ns; /* 0: no busy polling */
 	pthread_mutex_t bh_lock;
 	struct aio_bh *bh_head, **bh_tail;
 };
@@ -168,6 +177,74 @@ void aio_remove_flush_hook(struct aio_ctx *ctx, int handle)
 		ctx->hooks[handle].fn = NULL;
 }
 
+int aio_add_poll_handler(struct aio_ctx *ctx, aio_poll_fn fn, void *opaque)
+{
+	for (int i = 0; i < AIO_MAX_POLLERS; i++) {
+		if (!ctx->pollers[i].fn) {
+			ctx->pollers[i].fn = fn;
+			ctx->pollers[i].opaque = opaque;
+			return i;
+		}
+	}
+	return -ENOSPC;
+}
+
+void aio_remove_poll_handler(struct aio_ctx *ctx, int handle)
+{
+	if (handle >= 0 && handle < AIO_MAX_POLLERS)
+		ctx->pollers[handle].fn = NULL;
+}
+
+void aio_set_poll_ns(struct aio_ctx *ctx, uint64_t ns)
+{
+	ctx->poll_ns = ns;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ volatile("yield");
+#endif
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Spin over the poll handlers for up to poll_ns; the callbacks run, or 0.  A bottom
+ * half scheduled meanwhile ends the spin (its notification is read by epoll after). */
+static int busy_poll(struct aio_ctx *ctx)
+{
+	uint64_t end = 0;
+
+	for (unsigned int spins = 0;; spins++) {
+		int n = 0;
+
+		for (int i = 0; i < AIO_MAX_POLLERS; i++)
+			if (ctx->pollers[i].fn && ctx->pollers[i].fn(ctx->pollers[i].opaque))
+				n++;
+		if (n)
+			return n;
+		if (__atomic_load_n(&ctx->bh_head, __ATOMIC_RELAXED))
+			return 0;
+		if (spins % 16 == 0) {
+			uint64_t t = now_ns();
+
+			if (!end)
+				end = t + ctx->poll_ns;
+			else if (t >= end)
+				return 0;
+		}
+		cpu_relax();
+	}
+}
+
 void aio_progress(struct aio_ctx *ctx, int n)
 {
 	ctx->progress += n;
@@ -194,7 +271,7 @@ void aio_bh_schedule(struct aio_ctx *ctx, struct aio_bh *bh)
 	bh->next = NULL;
 	pthread_mutex_lock(&ctx->bh_lock);
 	was_empty = ctx->bh_head == NULL;
-	*ctx->bh_tail = bh;
+	__atomic_store_n(ctx->bh_tail, bh, __ATOMIC_RELAXED); /* busy_poll() peeks at bh_head */
 	ctx->bh_tail = &bh->next;
 	pthread_mutex_unlock(&ctx->bh_lock);
 	if (was_empty && !aio_is_owner(ctx))
@@ -208,7 +285,7 @@ static int run_bhs(struct aio_ctx *ctx)
 
 	pthread_mutex_lock(&ctx->bh_lock);
 	list = ctx->bh_head;
-	ctx->bh_head = NULL;
+	__atomic_store_n(&ctx->bh_head, NULL, __ATOMIC_RELAXED);
 	ctx->bh_tail = &ctx->bh_head;
 	pthread_mutex_unlock(&ctx->bh_lock);
 	while (list) {
@@ -253,6 +330,11 @@ int aio_poll(struct aio_ctx *ctx, bool blocking)
 	ctx->skips = 0;
 	if (count || bh_pending(ctx))
 		blocking = false;
+	if (blocking && ctx->poll_ns) {
+		count = busy_poll(ctx);
+		if (count)
+			return count + run_bhs(ctx);
+	}
 	n = epoll_wait(ctx->epfd, ev, AIO_MAX_EVENTS, blocking ? -1 : 0);
 	if (n < 0 && errno != EINTR)
 		return -errno;

@@ -41,6 +41,18 @@ void aio_remove_flush_hook(struct aio_ctx *ctx, int handle);
  * aio_poll() returns without sleeping, as if an event had been dispatched. */
 void aio_progress(struct aio_ctx *ctx, int n);
 
+/*
+ * Busy polling, off until aio_set_poll_ns(): before an aio_poll() that would sleep, the
+ * loop calls its poll handlers for up to @ns nanoseconds; a handler that finds work does
+ * it and returns true, and the iteration returns without sleeping.  For sources that can
+ * be checked without a system call (a ring's head index in shared memory, an io_uring
+ * completion queue).  Fd events and bottom halves wait at most @ns meanwhile.
+ */
+typedef bool (*aio_poll_fn)(void *opaque);
+int aio_add_poll_handler(struct aio_ctx *ctx, aio_poll_fn fn, void *opaque);
+void aio_remove_poll_handler(struct aio_ctx *ctx, int handle);
+void aio_set_poll_ns(struct aio_ctx *ctx, uint64_t ns);
+
 /* Thread-safe: queue @bh (fn/opaque set by the caller) to run in the loop thread. */
 void aio_bh_schedule(struct aio_ctx *ctx, struct aio_bh *bh);
 /* Thread-safe: wake a sleeping aio_poll(). */

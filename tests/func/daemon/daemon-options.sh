@@ -1,6 +1,6 @@
 #!/bin/bash
 # qemu-tcmu's options, on the host without LIO:
-#  - -d with an unknown category, a bad -x: one line, exit 2;
+#  - -d with an unknown category, a bad -x, a bad --poll-us: one line, exit 2;
 #  - without target_core_user: one clear line naming the handler, after trying to load
 #    the module, exit 1 (also what --syslog sends to syslog);
 #  - --no-kernel (logging, signals and D-Bus without netlink) for what needs a running
@@ -21,6 +21,16 @@ expect_fail "qemu-tcmu-io: unknown debug category 'bogus' (valid: $categories)" 
   "$QT_IO" -d bogus -c info "@driver=null@size=1M"
 "$QT_DAEMON" -d scsi,qcow2,all -V >/dev/null || fail "valid categories refused"
 expect_fail "bad handler name 'a/b'" "$QT_DAEMON" -x a/b
+
+step "--poll-us: microseconds from 0 to 10000, anything else refused"
+for bad in x -1 10001 1e3 "" 5us; do
+  expect_fail "qemu-tcmu: --poll-us takes microseconds from 0 to 10000, not '$bad'" \
+    "$QT_DAEMON" --poll-us "$bad" -V
+done
+for good in 0 50 10000; do
+  "$QT_DAEMON" --poll-us "$good" -V >/dev/null || fail "--poll-us $good refused"
+done
+"$QT_DAEMON" --help | grep -q -- "--poll-us N" || fail "--poll-us missing from --help"
 
 step "without target_core_user: one line naming the handler, after trying to load it"
 if [ -d /sys/module/target_core_user ] ||

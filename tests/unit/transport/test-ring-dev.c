@@ -32,9 +32,13 @@ struct env {
 	uint8_t *model; /* what the image must contain */
 };
 
+static unsigned int g_poll_us; /* busy polling of the device thread (0: none) */
+
 static void env_start_dev(struct env *e, unsigned int slots)
 {
-	struct ring_dev_params p = { .name = "t0", .bs = e->bs, .max_inflight = slots };
+	struct ring_dev_params p = {
+		.name = "t0", .bs = e->bs, .max_inflight = slots, .poll_us = g_poll_us
+	};
 	struct err err;
 
 	err_init(&err);
@@ -602,6 +606,60 @@ static void test_kick_batching(void **state)
 	env_fini(&e);
 }
 
+/*
+ * Busy polling: after a command, the device thread spins on the ring's head; a command
+ * the simulator adds without a notification (plugged) is found and served all the same,
+ * which without polling waits for the unplug.
+ */
+static void test_busy_poll(void **state)
+{
+	struct env e;
+	static struct sim_cmd c[2];
+	static uint8_t buf[2][4096];
+	struct ring_dev_stats st;
+
+	(void)state;
+	g_poll_us = 5u * 1000 * 1000; /* the test thread is never that late */
+	env_init(&e, NULL, 8);
+	g_poll_us = 0;
+	memset(buf[0], 0xa5, sizeof(buf[0]));
+	cdb_rw10(&c[0], true, 16, 8);
+	c[0].dir = SIM_DIR_WRITE;
+	c[0].buf = buf[0];
+	c[0].len = 4096;
+	submit(&e, &c[0]);
+	wait_done(&e, &c[0]);
+	assert_int_equal(c[0].status, 0);
+	sim_plug(e.sim);
+	cdb_rw10(&c[1], false, 16, 8);
+	c[1].dir = SIM_DIR_READ;
+	c[1].buf = buf[1];
+	c[1].len = 4096;
+	submit(&e, &c[1]);
+	wait_done(&e, &c[1]); /* still plugged */
+	assert_int_equal(c[1].status, 0);
+	assert_memory_equal(buf[1], buf[0], 4096);
+	ring_dev_get_stats(e.dev, &st);
+	assert_true(st.polled >= 1);
+	sim_unplug(e.sim);
+	for (int i = 0; i < 2; i++)
+		free(c[i].dbi);
+	env_fini(&e); /* the stop (a bottom half) ends the spin */
+}
+
+/* The randomised I/O of test_random_memory with polling on (the thread spins between
+ * bursts and is woken by the fd as well: both paths fetch from the same cursor). */
+static void test_random_polled(void **state)
+{
+	char cfg[64];
+
+	(void)state;
+	g_poll_us = 50;
+	snprintf(cfg, sizeof(cfg), "@driver=memory@size=%u", IMG_SIZE);
+	run_random_qds(cfg, 1);
+	g_poll_us = 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -616,6 +674,8 @@ int main(void)
 		cmocka_unit_test(test_reset_under_daemon),
 		cmocka_unit_test(test_malformed_entries),
 		cmocka_unit_test(test_kick_batching),
+		cmocka_unit_test(test_busy_poll),
+		cmocka_unit_test(test_random_polled),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

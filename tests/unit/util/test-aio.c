@@ -114,6 +114,113 @@ static void test_bh_from_thread(void **state)
 	aio_ctx_free(a.ctx);
 }
 
+/* Busy polling: a source that no fd reports (a flag another thread sets) is found by
+ * a poll handler while a blocking aio_poll() spins; a bottom half ends the spin. */
+struct poll_arg {
+	struct aio_ctx *ctx;
+	int flag;	 /* set by the other thread, no notification */
+	int found;	 /* the poll handler's work */
+	int calls;	 /* times the handler was called */
+	unsigned int ms; /* the other thread's delay */
+	bool bh;	 /* the other thread schedules a bottom half instead */
+	struct aio_bh b;
+	int bh_ran;
+};
+
+static bool poll_flag(void *opaque)
+{
+	struct poll_arg *a = opaque;
+
+	a->calls++;
+	if (!__atomic_exchange_n(&a->flag, 0, __ATOMIC_ACQUIRE))
+		return false;
+	a->found++;
+	return true;
+}
+
+static void poll_bh_fn(void *opaque)
+{
+	((struct poll_arg *)opaque)->bh_ran++;
+}
+
+static void *poll_thread(void *opaque)
+{
+	struct poll_arg *a = opaque;
+
+	usleep(a->ms * 1000);
+	if (a->bh) {
+		a->b.fn = poll_bh_fn;
+		a->b.opaque = a;
+		aio_bh_schedule(a->ctx, &a->b);
+	} else {
+		__atomic_store_n(&a->flag, 1, __ATOMIC_RELEASE);
+	}
+	/* a safety net: if polling missed it, this wakes the loop (and the test fails) */
+	usleep(2000 * 1000);
+	aio_notify(a->ctx);
+	return NULL;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void test_busy_poll(void **state)
+{
+	struct poll_arg a = { .ctx = aio_ctx_new(), .ms = 20 };
+	pthread_t t;
+	int h;
+
+	(void)state;
+	h = aio_add_poll_handler(a.ctx, poll_flag, &a);
+	assert_true(h >= 0);
+	aio_set_poll_ns(a.ctx, 10ull * 1000 * 1000 * 1000); /* 10 s: the flag comes first */
+	assert_int_equal(pthread_create(&t, NULL, poll_thread, &a), 0);
+	assert_int_equal(aio_poll(a.ctx, true), 1); /* the handler's work, no fd event */
+	assert_int_equal(a.found, 1);
+	assert_true(a.calls > 1);
+	pthread_join(t, NULL);
+	/* a non-blocking poll does not spin */
+	a.calls = 0;
+	aio_poll(a.ctx, false);
+	assert_int_equal(a.calls, 0);
+	/* removed: a blocking poll sleeps until the fd event */
+	aio_remove_poll_handler(a.ctx, h);
+	a.ms = 0;
+	assert_int_equal(pthread_create(&t, NULL, poll_thread, &a), 0);
+	while (!__atomic_load_n(&a.flag, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	aio_poll(a.ctx, true); /* woken by the safety net's notification */
+	assert_int_equal(a.found, 1);
+	assert_int_equal(a.calls, 0);
+	pthread_join(t, NULL);
+	aio_ctx_free(a.ctx);
+}
+
+static void test_busy_poll_bh(void **state)
+{
+	struct poll_arg a = { .ctx = aio_ctx_new(), .ms = 20, .bh = true };
+	pthread_t t;
+	double t0;
+
+	(void)state;
+	assert_true(aio_add_poll_handler(a.ctx, poll_flag, &a) >= 0);
+	aio_set_poll_ns(a.ctx, 60ull * 1000 * 1000 * 1000); /* a minute of spinning at most */
+	assert_int_equal(pthread_create(&t, NULL, poll_thread, &a), 0);
+	t0 = now_s();
+	while (!a.bh_ran)
+		aio_poll(a.ctx, true);
+	/* ended by the bottom half, not by the poll time (nor the safety net at 2 s) */
+	assert_true(now_s() - t0 < 1.5);
+	assert_int_equal(a.found, 0);
+	pthread_join(t, NULL);
+	aio_ctx_free(a.ctx);
+}
+
 struct job {
 	struct pool_work w;
 	int value;
@@ -246,7 +353,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fd_handler),	     cmocka_unit_test(test_flush_hook),
 		cmocka_unit_test(test_bh_from_thread),	     cmocka_unit_test(test_thread_pool),
-		cmocka_unit_test(test_thread_pool_blocking),
+		cmocka_unit_test(test_thread_pool_blocking), cmocka_unit_test(test_busy_poll),
+		cmocka_unit_test(test_busy_poll_bh),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
