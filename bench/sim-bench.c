@@ -8,7 +8,7 @@
  * opened from a config string exactly as the daemon opens it (cfgstr_open).
  *
  *   sim-bench [-c COUNT | -T SECONDS] [-W SECONDS] [-d DEPTH] [-s BUFSIZE] [-S STEP] [-r] [-w]
- *             [-M READPCT] [-b BLOCKSIZE] [-o START] [-v] [-F] [-R] CFGSTRING
+ *             [-M READPCT] [-b BLOCKSIZE] [-o START] [-v] [-F] [-R] [-P POLL_US] CFGSTRING
  *
  *   -c COUNT     commands to complete (default 100000); -T runs for SECONDS instead (with
  *                both, whichever ends first)
@@ -26,6 +26,7 @@
  *                driver, whose unwritten chunks would otherwise be allocated in the run)
  *   -R           report the process's RSS: before opening, with the device idle, and
  *                idle again after the run
+ *   -P POLL_US   the device thread's busy polling (the daemon's --poll-us; default 50)
  *
  * Data check: writes stamp every 512-byte sector with a magic and its byte offset (the
  * rest of the sector is one fill byte); a sector read must carry the stamp of its own
@@ -77,6 +78,7 @@ struct bench {
 	uint32_t block_size;
 	int read_pct;
 	bool random, verify, fill, rss;
+	unsigned int poll_us;
 	double secs, warmup;
 	/* state */
 	struct sim *sim;
@@ -306,7 +308,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: sim-bench [-c COUNT | -T SECONDS] [-d DEPTH] [-s BUFSIZE] "
 			"[-W SECONDS] [-S STEP] [-r] [-w] [-M READPCT] [-b BLOCKSIZE] [-o START] "
-			"[-v] [-F] [-R] "
+			"[-v] [-F] [-R] [-P POLL_US] "
 			"CFGSTRING\n");
 	exit(2);
 }
@@ -324,7 +326,7 @@ static void parse_args(struct bench *b, int argc, char **argv)
 {
 	int c;
 
-	while ((c = getopt(argc, argv, "c:T:W:d:s:S:rwM:b:o:vFRh")) != -1) {
+	while ((c = getopt(argc, argv, "c:T:W:d:s:S:rwM:b:o:vFRP:h")) != -1) {
 		switch (c) {
 		case 'c':
 			b->count = number(optarg);
@@ -368,6 +370,9 @@ static void parse_args(struct bench *b, int argc, char **argv)
 		case 'R':
 			b->rss = true;
 			break;
+		case 'P':
+			b->poll_us = (unsigned int)number(optarg);
+			break;
 		default:
 			usage();
 		}
@@ -409,7 +414,7 @@ static void fill_image(struct bench *b)
 static void setup(struct bench *b, const char *cfg)
 {
 	struct sim_params sp = { 0 };
-	struct ring_dev_params p = { .name = "bench" };
+	struct ring_dev_params p = { .name = "bench", .poll_us = b->poll_us };
 	char id[CFGSTR_ID_MAX];
 	struct err err;
 	uint64_t data = ALIGN_UP((uint64_t)b->depth * b->bufsize, 1u << 20);
@@ -476,6 +481,7 @@ int main(int argc, char **argv)
 			   .depth = 32,
 			   .block_size = SECTOR,
 			   .read_pct = 100,
+			   .poll_us = 50,
 			   .rng = 88172645463325252ull };
 	struct ring_dev_stats st, st0;
 	double t, cpu_all, cpu_main;

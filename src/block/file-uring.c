@@ -32,6 +32,7 @@ struct file_uring {
 	struct aio_ctx *ctx;
 	int fd;
 	int hook;
+	int poller;
 	bool buffered;	       /* not O_DIRECT: large reads are punted (URING_ASYNC_MIN) */
 	unsigned int queued;   /* prepared, not yet submitted */
 	unsigned int inflight; /* submitted or queued, not completed */
@@ -123,6 +124,14 @@ static void uring_reap(void *opaque)
 	reap(opaque);
 }
 
+/* Busy polling (aio_set_poll_ns): completions are in the shared CQ before the fd says so */
+static bool uring_poll(void *opaque)
+{
+	struct file_uring *r = opaque;
+
+	return r->inflight && io_uring_cq_ready(&r->ring) && reap(r) > 0;
+}
+
 struct file_uring *file_uring_new(struct aio_ctx *ctx, int fd)
 {
 	struct file_uring *r = calloc(1, sizeof(*r));
@@ -137,9 +146,12 @@ struct file_uring *file_uring_new(struct aio_ctx *ctx, int fd)
 	r->fd = fd;
 	r->buffered = !(fcntl(fd, F_GETFL) & O_DIRECT);
 	r->hook = aio_add_flush_hook(ctx, uring_flush, r);
+	r->poller = aio_add_poll_handler(ctx, uring_poll, r); /* none left: the fd only */
 	if (r->hook < 0 || aio_set_fd(ctx, r->ring.ring_fd, uring_reap, NULL, r) < 0) {
 		if (r->hook >= 0)
 			aio_remove_flush_hook(ctx, r->hook);
+		if (r->poller >= 0)
+			aio_remove_poll_handler(ctx, r->poller);
 		io_uring_queue_exit(&r->ring);
 		free(r);
 		return NULL;
@@ -161,6 +173,7 @@ void file_uring_free(struct file_uring *r)
 	}
 	aio_set_fd(r->ctx, r->ring.ring_fd, NULL, NULL, NULL);
 	aio_remove_flush_hook(r->ctx, r->hook);
+	aio_remove_poll_handler(r->ctx, r->poller);
 	io_uring_queue_exit(&r->ring);
 	free(r);
 }

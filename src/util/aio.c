@@ -13,7 +13,7 @@
 #include "compiler.h"
 
 #define AIO_MAX_HOOKS 8
-#define AIO_MAX_POLLERS 4
+#define AIO_MAX_POLLERS 16
 #define AIO_MAX_EVENTS 32
 #define AIO_MAX_SKIPS 16 /* iterations in a row that may skip epoll after hook progress */
 
@@ -218,7 +218,10 @@ static uint64_t now_ns(void)
 }
 
 /* Spin over the poll handlers for up to poll_ns; the callbacks run, or 0.  A bottom
- * half scheduled meanwhile ends the spin (its notification is read by epoll after). */
+ * half scheduled meanwhile ends the spin (its notification is read by epoll after), and
+ * so does a ready fd (every fd is level-triggered: the blocking epoll_wait() that
+ * follows reports it again), checked every 64 turns: sources without a poll handler
+ * (sockets, the loop's eventfd) wait a few microseconds at most, never the whole time. */
 static int busy_poll(struct aio_ctx *ctx)
 {
 	uint64_t end = 0;
@@ -233,6 +236,12 @@ static int busy_poll(struct aio_ctx *ctx)
 			return n;
 		if (__atomic_load_n(&ctx->bh_head, __ATOMIC_RELAXED))
 			return 0;
+		if (spins % 64 == 63) {
+			struct epoll_event ev;
+
+			if (epoll_wait(ctx->epfd, &ev, 1, 0) > 0)
+				return 0;
+		}
 		if (spins % 16 == 0) {
 			uint64_t t = now_ns();
 
