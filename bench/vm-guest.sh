@@ -12,11 +12,12 @@
 # serving daemon's own (utime+stime of qemu-tcmu or tcmu-runner) over each run, divided
 # by the commands done.  Then the daemon's RSS with no device, one idle device, and the
 # same device idle after I/O.  With PROFILE=1, last, a system-wide perf profile of one
-# 4K randread run on each TCMU backend (perf report --sort dso,sym in $VM_OUT).
+# run of each PROFILE_JOBS on each backend (perf report by thread and by symbol, and the
+# serving thread's call graph, in $VM_OUT).
 # Under TCG only the ratios mean anything.
 #
 # Environment: ROUNDS=3 RUNTIME=10 SIZE_MB=256 BACKENDS="qemu fileio runner"
-#              JOBS="randread:4k:16 ..." (rw:bs:qd) PROFILE=0
+#              JOBS="randread:4k:16 ..." (rw:bs:qd) PROFILE=0 PROFILE_JOBS="randread:4k:16 read:1M:8"
 #              TCMU_MAX_SECTORS=2048 (hw_max_sectors of the TCMU backstores: 1 MiB, so a
 #              1M request is one command, as on fileio whose limit is 8 MiB)
 # Results: a table on stdout, $VM_OUT/vm-bench.{md,json}, fio's JSON per run.
@@ -35,6 +36,7 @@ IMG=$S/bench.img
 RES=$LIO_LOGDIR/bench-results.txt
 JOBS=${JOBS:-randread:4k:16 randwrite:4k:16 read:1M:8 write:1M:8}
 PROFILE=${PROFILE:-0}
+PROFILE_JOBS=${PROFILE_JOBS:-randread:4k:16 read:1M:8}
 
 die() {
 	echo "vm-bench: $*" >&2
@@ -162,19 +164,33 @@ for round in $(seq "$ROUNDS"); do
 done
 case " $BACKENDS " in *" qemu "*) rss_report ;; esac
 
-profile() { # BACKEND: perf record -a over one 4K randread run; the report in $VM_OUT
-	local be=$1 so dev
+profile() { # BACKEND: perf record -a over one run of each PROFILE_JOBS; reports in $VM_OUT
+	local be=$1 so dev job rw bs qd d
 	so=$(create "$be") || die "cannot create the $be backstore"
 	dev=$(lio_loop_export "$so") || die "no disk for $be"
-	perf record -a -g -o "$LIO_LOGDIR/perf-$be.data" -- \
-		fio --name=prof --filename="$dev" --ioengine=libaio --direct=1 --bs=4k --iodepth=16 \
-		--rw=randread --size=${SIZE_MB}M --runtime="$RUNTIME" --time_based --norandommap \
-		--output=/dev/null >/dev/null 2>&1 || echo "vm-bench: perf record failed ($be)" >&2
-	perf report -i "$LIO_LOGDIR/perf-$be.data" --no-children --sort comm,dso --stdio \
-		>"$VM_OUT/perf-$be-comm.txt" 2>/dev/null
-	perf report -i "$LIO_LOGDIR/perf-$be.data" --no-children --sort comm,sym --stdio -g none \
-		--percent-limit 0.5 >"$VM_OUT/perf-$be-sym.txt" 2>/dev/null
+	for job in $PROFILE_JOBS; do
+		IFS=: read -r rw bs qd <<<"$job"
+		d=$LIO_LOGDIR/perf-$be-$rw.data
+		perf record -a -g -o "$d" -- \
+			fio --name=prof --filename="$dev" --ioengine=libaio --direct=1 --bs="$bs" \
+			--iodepth="$qd" --rw="$rw" --size=${SIZE_MB}M --runtime="$RUNTIME" --time_based \
+			--norandommap --output=/dev/null >/dev/null 2>&1 ||
+			echo "vm-bench: perf record failed ($be $rw)" >&2
+		perf report -i "$d" --no-children --sort comm,dso --stdio -g none \
+			>"$VM_OUT/perf-$be-$rw-comm.txt" 2>/dev/null
+		perf report -i "$d" --no-children --sort comm,sym --stdio -g none --percent-limit 0.3 \
+			>"$VM_OUT/perf-$be-$rw-sym.txt" 2>/dev/null
+		perf report -i "$d" --no-children --comm "$(profile_comm "$be")" --sort sym --stdio \
+			-G --percent-limit 2 >"$VM_OUT/perf-$be-$rw-daemon-graph.txt" 2>/dev/null
+	done
 	lio_teardown
+}
+profile_comm() { # BACKEND -> the thread name serving its commands
+	case $1 in
+	qemu) echo qt-bench ;;
+	runner) echo aio-uio0 ;;
+	*) echo fio ;;
+	esac
 }
 if [ "$PROFILE" = 1 ]; then
 	for be in $BACKENDS; do profile "$be"; done
