@@ -17,8 +17,10 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "bench.h"
 #include "block/block.h"
 #include "util/aio.h"
+#include "util/clock.h"
 #include "util/compiler.h"
 #include "util/err.h"
 #include "util/opts.h"
@@ -44,30 +46,13 @@ struct bench {
 	uint64_t nlat, lat_cap;
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t rnd(struct bench *b)
-{
-	/* xorshift64* */
-	b->rng ^= b->rng >> 12;
-	b->rng ^= b->rng << 25;
-	b->rng ^= b->rng >> 27;
-	return b->rng * 2685821657736338717ull;
-}
-
 static void issue(struct slot *s);
 
 static void slot_done(struct blk_req *req, int ret)
 {
 	struct slot *s = (struct slot *)req;
 	struct bench *b = s->b;
-	uint64_t t = now_ns();
+	uint64_t t = clock_now_ns();
 
 	if (ret < 0)
 		b->errors++;
@@ -85,21 +70,21 @@ static void issue(struct slot *s)
 	uint64_t off;
 
 	if (b->random) {
-		off = (rnd(b) % blocks) * b->bufsize;
+		off = (bench_rand(&b->rng) % blocks) * b->bufsize;
 	} else {
 		off = b->next_off;
 		b->next_off += b->step;
 		if (b->next_off + b->bufsize > b->size)
 			b->next_off = 0;
 	}
-	s->req.op = (int)(rnd(b) % 100) < b->read_pct ? BLK_OP_READ : BLK_OP_WRITE;
+	s->req.op = (int)(bench_rand(&b->rng) % 100) < b->read_pct ? BLK_OP_READ : BLK_OP_WRITE;
 	s->req.flags = 0;
 	s->req.off = off;
 	s->req.len = b->bufsize;
 	s->req.iov = &s->iov;
 	s->req.iovcnt = 1;
 	s->req.cb = slot_done;
-	s->t0 = now_ns();
+	s->t0 = clock_now_ns();
 	b->issued++;
 	blk_req_submit(b->bs, &s->req);
 }
@@ -222,17 +207,17 @@ int main(int argc, char **argv)
 			return 1;
 		memset(slots[i].iov.iov_base, (int)i + 1, b.bufsize);
 	}
-	t = (double)now_ns();
+	t = (double)clock_now_ns();
 	cpu = cpu_seconds();
 	if (secs > 0) {
-		b.deadline_ns = now_ns() + (uint64_t)(secs * 1e9);
+		b.deadline_ns = clock_now_ns() + (uint64_t)(secs * 1e9);
 		b.count = UINT64_MAX;
 	}
 	for (unsigned int i = 0; i < depth && b.issued < b.count; i++)
 		issue(&slots[i]);
 	while (b.done < b.issued)
 		aio_poll(ctx, true);
-	t = ((double)now_ns() - t) / 1e9;
+	t = ((double)clock_now_ns() - t) / 1e9;
 	cpu = cpu_seconds() - cpu;
 	qsort(b.lat_us, b.nlat, sizeof(*b.lat_us), cmp_u32);
 	printf("{\"ops\": %" PRIu64 ", \"errors\": %" PRIu64 ", \"seconds\": %.3f, \"iops\": %.0f, "

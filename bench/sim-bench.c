@@ -48,10 +48,12 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "bench.h"
 #include "block/block.h"
 #include "daemon/cfgstr.h"
 #include "transport/ring-dev.h"
 #include "transport/sim.h"
+#include "util/clock.h"
 #include "util/compiler.h"
 #include "util/err.h"
 #include "util/opts.h"
@@ -98,23 +100,6 @@ struct bench {
 		fputc('\n', stderr);                        \
 		exit(1);                                    \
 	} while (0)
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t rnd(struct bench *b)
-{
-	/* xorshift64* */
-	b->rng ^= b->rng >> 12;
-	b->rng ^= b->rng << 25;
-	b->rng ^= b->rng >> 27;
-	return b->rng * 2685821657736338717ull;
-}
 
 static double cpu_seconds(int who)
 {
@@ -214,7 +199,7 @@ static uint64_t next_offset(struct bench *b)
 	uint64_t off;
 
 	if (b->random)
-		return (rnd(b) % (b->size / b->bufsize)) * b->bufsize;
+		return (bench_rand(&b->rng) % (b->size / b->bufsize)) * b->bufsize;
 	off = b->next_off;
 	/* modulo the size, as qemu-img bench: a step co-prime with the number of buffers
 	 * visits every buffer once per lap */
@@ -226,7 +211,7 @@ static uint64_t next_offset(struct bench *b)
 
 static void issue(struct bench *b, struct io *io)
 {
-	bool write = (int)(rnd(b) % 100) >= b->read_pct;
+	bool write = (int)(bench_rand(&b->rng) % 100) >= b->read_pct;
 	bool mixed = b->read_pct > 0 && b->read_pct < 100;
 	uint64_t off = next_offset(b), lba, nlb;
 	int r;
@@ -247,7 +232,7 @@ static void issue(struct bench *b, struct io *io)
 	io->c.len = (uint32_t)b->bufsize;
 	if (write)
 		stamp(io);
-	io->t0 = now_ns();
+	io->t0 = clock_now_ns();
 	r = sim_submit(b->sim, &io->c);
 	if (r < 0) /* the data area and ring are sized for DEPTH commands */
 		DIE("submit: %s", strerror(-r));
@@ -286,7 +271,7 @@ static void reap(struct bench *b, uint64_t t)
 static void run(struct bench *b)
 {
 	sim_plug(b->sim);
-	for (unsigned int i = 0; i < b->depth && may_issue(b, now_ns()); i++)
+	for (unsigned int i = 0; i < b->depth && may_issue(b, clock_now_ns()); i++)
 		issue(b, &b->ios[i]);
 	sim_unplug(b->sim);
 	while (b->done < b->issued) {
@@ -298,7 +283,7 @@ static void run(struct bench *b)
 		if (r < 0 && r != -EINTR)
 			DIE("ring broken: %s",
 			    sim_is_broken(b->sim) ? sim_error(b->sim) : strerror(-r));
-		reap(b, now_ns());
+		reap(b, clock_now_ns());
 	}
 }
 
@@ -499,7 +484,7 @@ int main(int argc, char **argv)
 		uint64_t count = b.count;
 
 		b.count = UINT64_MAX;
-		b.deadline_ns = now_ns() + (uint64_t)(b.warmup * 1e9);
+		b.deadline_ns = clock_now_ns() + (uint64_t)(b.warmup * 1e9);
 		run(&b);
 		b.count = count;
 		b.issued = b.done = b.nlat = 0;
@@ -507,13 +492,13 @@ int main(int argc, char **argv)
 	}
 	ring_dev_get_stats(b.dev, &st0);
 	if (b.secs > 0)
-		b.deadline_ns = now_ns() + (uint64_t)(b.secs * 1e9);
+		b.deadline_ns = clock_now_ns() + (uint64_t)(b.secs * 1e9);
 	notifies0 = sim_stats(b.sim)->notifies;
-	t = (double)now_ns();
+	t = (double)clock_now_ns();
 	cpu_all = cpu_seconds(RUSAGE_SELF);
 	cpu_main = cpu_seconds(RUSAGE_THREAD);
 	run(&b);
-	t = ((double)now_ns() - t) / 1e9;
+	t = ((double)clock_now_ns() - t) / 1e9;
 	cpu_main = cpu_seconds(RUSAGE_THREAD) - cpu_main;
 	cpu_all = cpu_seconds(RUSAGE_SELF) - cpu_all;
 	ring_dev_get_stats(b.dev, &st);

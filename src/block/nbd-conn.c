@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "qemu-helper.h"
+#include "util/clock.h"
 #include "util/err.h"
 #include "util/iov.h"
 #include "util/log.h"
@@ -18,14 +19,6 @@
 #define BACKOFF_MIN_MS 50 /* first reconnect delay, doubled up to ... */
 #define BACKOFF_MAX_MS 2000
 #define DISCONNECT_MS 1000 /* a clean disconnect at close waits this long at most */
-
-uint64_t nbdc_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static struct timespec ts_at(uint64_t ns)
 {
@@ -227,7 +220,7 @@ static int connect_error(struct nbdc_state *s, struct err *err)
 static int conn_open(struct nbdc_state *s, uint64_t limit_ms, struct nbdc_server_info *info,
 		     struct nbdc_conn **out, struct err *err)
 {
-	uint64_t deadline = nbdc_now_ns() + limit_ms * 1000000u;
+	uint64_t deadline = clock_now_ns() + limit_ms * 1000000u;
 	struct nbd_handle *h = nbd_create();
 	struct nbdc_conn *c;
 	int r;
@@ -246,7 +239,7 @@ static int conn_open(struct nbdc_state *s, uint64_t limit_ms, struct nbdc_server
 	if (r > 0)
 		goto fail_nbd;
 	while (nbd_aio_is_connecting(h)) {
-		uint64_t t = nbdc_now_ns();
+		uint64_t t = clock_now_ns();
 
 		if (t >= deadline || is_closing(s)) {
 			nbd_close(h);
@@ -469,7 +462,7 @@ void nbdc_link_down(struct nbdc_state *s, struct nbdc_conn *c, const char *why)
 	}
 	s->conn = NULL;
 	wait = s->reconnect_ms > 0;
-	s->deadline_ns = nbdc_now_ns() + s->reconnect_ms * 1000000u;
+	s->deadline_ns = clock_now_ns() + s->reconnect_ms * 1000000u;
 	s->link = wait ? NBDC_LINK_RECONNECTING : NBDC_LINK_FAILED;
 	if (s->info.can_flush && s->wgen != s->fgen)
 		s->lost_writes = true;
@@ -532,7 +525,7 @@ static bool is_permanent(int r)
 static int rc_attempt_locked(struct nbdc_state *s, struct nbdc_conn **c, struct err *err)
 {
 	struct nbdc_server_info info;
-	uint64_t limit = s->connect_ms, t = nbdc_now_ns();
+	uint64_t limit = s->connect_ms, t = clock_now_ns();
 	int r;
 
 	if (s->link == NBDC_LINK_RECONNECTING && s->deadline_ns > t)
@@ -586,14 +579,14 @@ static void *rc_main(void *opaque)
 		if (!(attempts & (attempts - 1)) || attempts % 32 == 0) /* 1, 2, 4, ... */
 			log_warn("nbd: %s: reconnect attempt %u failed: %s", s->desc, attempts,
 				 err.msg);
-		if (s->link == NBDC_LINK_RECONNECTING && nbdc_now_ns() >= s->deadline_ns) {
+		if (s->link == NBDC_LINK_RECONNECTING && clock_now_ns() >= s->deadline_ns) {
 			log_err("nbd: %s: server not back within %llu ms; I/O fails with EIO "
 				"until it is",
 				s->desc, (unsigned long long)s->reconnect_ms);
 			s->link = NBDC_LINK_FAILED;
 			fail_pending_locked(s);
 		}
-		wake = nbdc_now_ns() + backoff * 1000000u;
+		wake = clock_now_ns() + backoff * 1000000u;
 		if (s->link == NBDC_LINK_RECONNECTING)
 			wake = MIN(wake, s->deadline_ns);
 		nbdc_cond_wait_until(s, wake);
@@ -637,11 +630,11 @@ int nbdc_engine_connect(struct nbdc_state *s, struct err *err)
 /* Tell the server goodbye (NBD_CMD_DISC), waiting a little for it to close. */
 static void conn_disconnect(struct nbdc_conn *c)
 {
-	uint64_t deadline = nbdc_now_ns() + DISCONNECT_MS * 1000000u;
+	uint64_t deadline = clock_now_ns() + DISCONNECT_MS * 1000000u;
 
 	if (!nbd_aio_is_ready(c->h) || nbd_aio_disconnect(c->h, 0) < 0)
 		return;
-	while (!nbdc_conn_is_gone(c) && nbdc_now_ns() < deadline)
+	while (!nbdc_conn_is_gone(c) && clock_now_ns() < deadline)
 		if (nbd_poll(c->h, 100) < 0 && nbd_get_errno() != EINTR)
 			break;
 }

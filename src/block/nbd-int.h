@@ -147,7 +147,6 @@ struct nbdc_waiter {
 	struct nbdc_state *s;
 };
 
-uint64_t nbdc_now_ns(void);
 /* s->lock held; wakes on s->cond or at @ns (CLOCK_MONOTONIC) */
 void nbdc_cond_wait_until(struct nbdc_state *s, uint64_t ns);
 void nbdc_rq_push(struct nbdc_rq_list *l, struct blk_req *r);

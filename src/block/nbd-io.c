@@ -7,6 +7,7 @@
 #include <libnbd.h>
 #include <string.h>
 
+#include "util/clock.h"
 #include "util/log.h"
 
 /* ---- the attached loop --------------------------------------------------------------- */
@@ -240,7 +241,7 @@ static void waiter_wait_locked(struct nbdc_state *s, struct nbdc_conn *c, struct
 		if (s->conn != c)
 			loop = false; /* the loop no longer watches @c */
 		if ((loop && idle < 2) || s->driving) {
-			nbdc_cond_wait_until(s, nbdc_now_ns() + SLICE_MS * 1000000u);
+			nbdc_cond_wait_until(s, clock_now_ns() + SLICE_MS * 1000000u);
 			if (!loop)
 				continue;
 			t = __atomic_load_n(&s->loop_turns, __ATOMIC_RELAXED);
@@ -283,12 +284,12 @@ int nbdc_engine_run(struct nbdc_state *s, struct blk_req *req, struct nbdc_exten
 			memset(ext, 0, sizeof(*ext));
 		pthread_mutex_lock(&s->lock);
 		while ((r = nbdc_link_acquire_locked(s, &w.req, &c)) == 0) {
-			if (nbdc_now_ns() >= s->deadline_ns) {
+			if (clock_now_ns() >= s->deadline_ns) {
 				r = -EIO; /* the reconnect thread fails the rest */
 				break;
 			}
 			nbdc_cond_wait_until(
-				s, MIN(s->deadline_ns, nbdc_now_ns() + SLICE_MS * 1000000u));
+				s, MIN(s->deadline_ns, clock_now_ns() + SLICE_MS * 1000000u));
 		}
 		pthread_mutex_unlock(&s->lock);
 		if (r < 0)

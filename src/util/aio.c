@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "compiler.h"
 
 #define AIO_MAX_HOOKS 8
@@ -209,14 +210,6 @@ static inline void cpu_relax(void)
 #endif
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Spin over the poll handlers for up to poll_ns; the callbacks run, or 0.  A bottom
  * half scheduled meanwhile ends the spin (its notification is read by epoll after), and
  * so does a ready fd (every fd is level-triggered: the blocking epoll_wait() that
@@ -243,7 +236,7 @@ static int busy_poll(struct aio_ctx *ctx)
 				return 0;
 		}
 		if (spins % 16 == 0) {
-			uint64_t t = now_ns();
+			uint64_t t = clock_now_ns();
 
 			if (!end)
 				end = t + ctx->poll_ns;
