@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "util/bytes.h"
 #include "util/err.h"
 #include "util/log.h"
 
@@ -22,16 +23,6 @@
 #define PROBE_TIMEOUT_MS 30000
 
 /* ---- probing by magic ----------------------------------------------------------------- */
-
-static uint32_t be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
-}
 
 static bool at(const uint8_t *buf, size_t len, size_t off, const char *magic, size_t n)
 {
@@ -77,7 +68,7 @@ const char *qemu_helper_probe_magic(const uint8_t *buf, size_t len)
 				    "-t iso9660 /dev/cloop $1\n";
 
 	if (at(buf, len, 0, "QFI\xfb", 4) && len >= 8)
-		return be32(buf + 4) == 1 ? "qcow" : "qcow2";
+		return get_be32(buf + 4) == 1 ? "qcow" : "qcow2";
 	if (at(buf, len, 0, "KDMV", 4) || at(buf, len, 0, "COWD", 4))
 		return "vmdk";
 	if (at(buf, len, 0, "vhdxfile", 8))
@@ -88,7 +79,7 @@ const char *qemu_helper_probe_magic(const uint8_t *buf, size_t len)
 		return "qed";
 	if (at(buf, len, 0, "LUKS\xba\xbe", 6))
 		return "luks";
-	if (len >= 0x44 && le32(buf + 0x40) == 0xbeda107f)
+	if (len >= 0x44 && get_le32(buf + 0x40) == 0xbeda107f)
 		return "vdi";
 	if (at(buf, len, 0, "WithoutFreeSpace", 16) || at(buf, len, 0, "WithouFreSpacExt", 16))
 		return "parallels";

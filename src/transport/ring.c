@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "tcmu-uapi.h"
+#include "util/bytes.h"
 #include "util/compiler.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -32,30 +33,6 @@ _Static_assert(RING_MB_CAP_TMR == TCMU_MAILBOX_FLAG_CAP_TMR, "mailbox flags");
 _Static_assert(RING_UFLAG_UNKNOWN_OP == TCMU_UFLAG_UNKNOWN_OP, "uflags");
 _Static_assert(RING_UFLAG_READ_LEN == TCMU_UFLAG_READ_LEN, "uflags");
 _Static_assert(RING_SENSE_SIZE == TCMU_SENSE_BUFFERSIZE, "sense size");
-
-static uint16_t rd16(const uint8_t *p)
-{
-	uint16_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-static uint64_t rd64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
 
 static uint32_t *mb_word(const struct ring *r, size_t off)
 {
@@ -86,12 +63,12 @@ int ring_init(struct ring *r, void *map, size_t map_size, int fd, struct err *er
 	if (map_size < sizeof(struct tcmu_mailbox))
 		return err_set(err, -EINVAL, "ring: mapping of %zu bytes has no room for a mailbox",
 			       map_size);
-	version = rd16(mb + offsetof(struct tcmu_mailbox, version));
+	version = get_ne16(mb + offsetof(struct tcmu_mailbox, version));
 	if (version != TCMU_MAILBOX_VERSION)
 		return err_set(err, -EPROTONOSUPPORT, "ring: mailbox version %u, expected %u",
 			       version, TCMU_MAILBOX_VERSION);
-	off = rd32(mb + offsetof(struct tcmu_mailbox, cmdr_off));
-	size = rd32(mb + offsetof(struct tcmu_mailbox, cmdr_size));
+	off = get_ne32(mb + offsetof(struct tcmu_mailbox, cmdr_off));
+	size = get_ne32(mb + offsetof(struct tcmu_mailbox, cmdr_size));
 	if (off < sizeof(struct tcmu_mailbox) || off % TCMU_OP_ALIGN_SIZE ||
 	    size < 2 * sizeof(struct tcmu_cmd_entry) || size % TCMU_OP_ALIGN_SIZE ||
 	    (uint64_t)off + size > map_size)
@@ -104,7 +81,7 @@ int ring_init(struct ring *r, void *map, size_t map_size, int fd, struct err *er
 	r->cmdr = r->map + off;
 	r->cmdr_size = size;
 	r->data_off = (uint64_t)off + size;
-	r->mb_flags = rd16(mb + offsetof(struct tcmu_mailbox, flags));
+	r->mb_flags = get_ne16(mb + offsetof(struct tcmu_mailbox, flags));
 	tail = __atomic_load_n(mb_word(r, MB_TAIL_OFF), __ATOMIC_ACQUIRE);
 	if (tail >= size || tail % TCMU_OP_ALIGN_SIZE)
 		return err_set(err, -EINVAL, "ring: cmd_tail %u is not an entry offset", tail);
@@ -133,15 +110,15 @@ static int parse_cmd(const struct ring *r, const uint8_t *ent, uint32_t len, str
 	uint64_t n, cdb_off;
 
 	e->kind = RING_ENTRY_CMD;
-	e->iov_cnt = rd32(ent + offsetof(struct tcmu_cmd_entry, req.iov_cnt));
-	e->bidi_cnt = rd32(ent + offsetof(struct tcmu_cmd_entry, req.iov_bidi_cnt));
-	if (rd32(ent + offsetof(struct tcmu_cmd_entry, req.iov_dif_cnt)))
+	e->iov_cnt = get_ne32(ent + offsetof(struct tcmu_cmd_entry, req.iov_cnt));
+	e->bidi_cnt = get_ne32(ent + offsetof(struct tcmu_cmd_entry, req.iov_bidi_cnt));
+	if (get_ne32(ent + offsetof(struct tcmu_cmd_entry, req.iov_dif_cnt)))
 		return bad_cmd(e, "DIF iovecs are not supported");
 	n = (uint64_t)e->iov_cnt + e->bidi_cnt;
 	if (ENT_IOV_OFF + n * IOV_SIZE > len)
 		return bad_cmd(e, "iovecs overrun the entry");
 	e->iov_raw = ent + ENT_IOV_OFF;
-	cdb_off = rd64(ent + offsetof(struct tcmu_cmd_entry, req.cdb_off));
+	cdb_off = get_ne64(ent + offsetof(struct tcmu_cmd_entry, req.cdb_off));
 	if (cdb_off < ent_off + ENT_IOV_OFF + n * IOV_SIZE || cdb_off >= ent_end)
 		return bad_cmd(e, "CDB outside the entry");
 	e->cdb = r->map + cdb_off;
@@ -158,7 +135,7 @@ static int parse_tmr(const uint8_t *ent, uint32_t len, struct ring_entry *e)
 	}
 	e->kind = RING_ENTRY_TMR;
 	e->tmr_type = ent[offsetof(struct tcmu_tmr_entry, tmr_type)];
-	e->tmr_cnt = rd32(ent + offsetof(struct tcmu_tmr_entry, cmd_cnt));
+	e->tmr_cnt = get_ne32(ent + offsetof(struct tcmu_tmr_entry, cmd_cnt));
 	if (e->tmr_cnt > (len - TMR_IDS_OFF) / sizeof(uint16_t)) {
 		log_warn("ring: TMR entry lists %u ids in %u bytes; skipped", e->tmr_cnt, len);
 		return 0;
@@ -225,7 +202,7 @@ int ring_fetch(struct ring *r, struct ring_entry *e)
 		if (avail < ENT_HDR_SIZE)
 			return ring_break(r, "entry at %u crosses cmd_head %u", pos, head);
 		ent = r->cmdr + pos;
-		len_op = rd32(ent);
+		len_op = get_ne32(ent);
 		len = tcmu_hdr_get_len(len_op);
 		if (len < ENT_HDR_SIZE || len > avail)
 			return ring_break(r, "entry at %u has length %u, %u bytes available", pos,
@@ -236,7 +213,7 @@ int ring_fetch(struct ring *r, struct ring_entry *e)
 			return ring_break(r, "entry at %u (op %u) has length %u, below %zu", pos,
 					  op, len, sizeof(struct tcmu_cmd_entry));
 		memset(e, 0, sizeof(*e));
-		e->cmd_id = rd16(ent + ENT_ID_OFF);
+		e->cmd_id = get_ne16(ent + ENT_ID_OFF);
 		switch (op) {
 		case TCMU_OP_PAD:
 			ret = 0;
@@ -264,7 +241,7 @@ int ring_map_iov(const struct ring *r, const void *iov_raw, uint32_t n, struct i
 	uint64_t sum = 0;
 
 	for (uint32_t i = 0; i < n; i++, p += IOV_SIZE) {
-		uint64_t base = rd64(p), len = rd64(p + 8);
+		uint64_t base = get_ne64(p), len = get_ne64(p + 8);
 
 		if (base < r->data_off || base > r->map_size || len > r->map_size - base)
 			return -EINVAL;
@@ -278,14 +255,14 @@ int ring_map_iov(const struct ring *r, const void *iov_raw, uint32_t n, struct i
 
 uint16_t ring_tmr_id(const struct ring_entry *e, uint32_t i)
 {
-	return rd16((const uint8_t *)e->tmr_ids + (size_t)i * sizeof(uint16_t));
+	return get_ne16((const uint8_t *)e->tmr_ids + (size_t)i * sizeof(uint16_t));
 }
 
 /* Move the tail over fetched PAD and TMR entries (the kernel skips them too). */
 static void skip_noncmd(struct ring *r)
 {
 	while (r->tail != r->cursor) {
-		uint32_t len_op = rd32(r->cmdr + r->tail);
+		uint32_t len_op = get_ne32(r->cmdr + r->tail);
 		enum tcmu_opcode op = tcmu_hdr_get_op(len_op);
 
 		if (op != TCMU_OP_PAD && op != TCMU_OP_TMR)
@@ -305,7 +282,7 @@ int ring_complete(struct ring *r, const struct ring_rsp *rsp)
 		return -EPROTO;
 	}
 	ent = r->cmdr + r->tail;
-	len = tcmu_hdr_get_len(rd32(ent));
+	len = tcmu_hdr_get_len(get_ne32(ent));
 	/* the response overlays the request, which the caller copied out at fetch */
 	memcpy(ent + ENT_ID_OFF, &rsp->cmd_id, sizeof(rsp->cmd_id));
 	ent[ENT_UFLAGS_OFF] = rsp->uflags;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "tcmu-uapi.h"
+#include "util/bytes.h"
 #include "util/compiler.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -66,32 +67,6 @@ static void set_head(struct sim *s, uint32_t head)
 {
 	__atomic_store_n(mb_word(s, offsetof(struct tcmu_mailbox, cmd_head)), head,
 			 __ATOMIC_RELEASE);
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-static uint64_t rd64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-	memcpy(p, &v, sizeof(v));
-}
-
-static void wr64(uint8_t *p, uint64_t v)
-{
-	memcpy(p, &v, sizeof(v));
 }
 
 PRINTF_FMT(2, 3) static int sim_break(struct sim *s, const char *fmt, ...)
@@ -400,10 +375,10 @@ static uint8_t *write_iovs(struct sim *s, uint8_t *iov, const uint32_t *dbi, uin
 
 		if (!cur || dbi[i] != dbi[i - 1] + 1) {
 			cur = cur ? cur + IOV_SIZE : iov;
-			wr64(cur, (uint64_t)s->data_off + (uint64_t)dbi[i] * s->p.block_size);
-			wr64(cur + 8, 0);
+			put_ne64(cur, (uint64_t)s->data_off + (uint64_t)dbi[i] * s->p.block_size);
+			put_ne64(cur + 8, 0);
 		}
-		wr64(cur + 8, rd64(cur + 8) + chunk);
+		put_ne64(cur + 8, get_ne64(cur + 8) + chunk);
 		len -= chunk;
 	}
 	return cur ? cur + IOV_SIZE : iov;
@@ -456,7 +431,7 @@ static uint32_t insert_padding(struct sim *s, uint32_t size)
 		uint32_t len_op = pad | TCMU_OP_PAD;
 
 		memset(ent, 0, sizeof(struct tcmu_cmd_entry_hdr));
-		wr32(ent, len_op);
+		put_ne32(ent, len_op);
 		set_shadow(s, head, len_op);
 		set_head(s, 0);
 		s->st.pads++;
@@ -482,13 +457,13 @@ static void place_cmd(struct sim *s, struct sim_cmd *c, uint32_t cdb_len, uint32
 	uint64_t cdb_off = (uint64_t)CMDR_OFF + head + base;
 
 	memset(ent, 0, size);
-	wr32(ent, len_op);
+	put_ne32(ent, len_op);
 	memcpy(ent + offsetof(struct tcmu_cmd_entry_hdr, cmd_id), &c->cmd_id, sizeof(c->cmd_id));
-	wr32(ent + offsetof(struct tcmu_cmd_entry, req.iov_cnt), niov);
-	wr32(ent + offsetof(struct tcmu_cmd_entry, req.iov_bidi_cnt), niov_bidi);
+	put_ne32(ent + offsetof(struct tcmu_cmd_entry, req.iov_cnt), niov);
+	put_ne32(ent + offsetof(struct tcmu_cmd_entry, req.iov_bidi_cnt), niov_bidi);
 	iov = write_iovs(s, ent + ENT_IOV_OFF, c->dbi, c->ndbi, c->len);
 	write_iovs(s, iov, c->dbi + c->ndbi, c->ndbi_bidi, c->bidi_len);
-	wr64(ent + offsetof(struct tcmu_cmd_entry, req.cdb_off), cdb_off);
+	put_ne64(ent + offsetof(struct tcmu_cmd_entry, req.cdb_off), cdb_off);
 	memcpy(s->kmap + cdb_off, c->cdb, cdb_len);
 	set_shadow(s, head, len_op);
 	set_head(s, (head + size) % s->cmdr_size);
@@ -610,7 +585,7 @@ static int handle_completions(struct sim *s)
 	while (s->last_cleaned != tail) {
 		uint32_t pos = s->last_cleaned;
 		const uint8_t *ent = s->cmdr + pos;
-		uint32_t len_op = rd32(ent), len = tcmu_hdr_get_len(len_op);
+		uint32_t len_op = get_ne32(ent), len = tcmu_hdr_get_len(len_op);
 		struct sim_cmd *c;
 		uint16_t id;
 
@@ -691,9 +666,9 @@ int sim_tmr(struct sim *s, uint8_t type, struct sim_cmd *const *cmds, unsigned i
 	ent = s->cmdr + head;
 	memset(ent, 0, size);
 	len_op = size | TCMU_OP_TMR;
-	wr32(ent, len_op);
+	put_ne32(ent, len_op);
 	ent[offsetof(struct tcmu_tmr_entry, tmr_type)] = type;
-	wr32(ent + offsetof(struct tcmu_tmr_entry, cmd_cnt), cnt);
+	put_ne32(ent + offsetof(struct tcmu_tmr_entry, cmd_cnt), cnt);
 	cnt = 0;
 	for (unsigned int i = 0; i < n; i++) {
 		if (cmds[i]->cmd_id && s->ids[cmds[i]->cmd_id] == cmds[i]) {

@@ -32,12 +32,12 @@ static int parse_dir(struct blk_node *bs, const uint8_t *d, uint64_t size, struc
 
 		if (pos + BM_ENTRY_HDR > size)
 			return err_set(err, -EINVAL, "qcow2: bitmap directory is truncated");
-		b->table_offset = qcow2_be64(d + pos);
-		b->table_size = qcow2_be32(d + pos + 8);
-		b->flags = qcow2_be32(d + pos + 12);
+		b->table_offset = get_be64(d + pos);
+		b->table_size = get_be32(d + pos + 8);
+		b->flags = get_be32(d + pos + 12);
 		b->granularity_bits = d[pos + 17];
-		name_len = qcow2_be16(d + pos + 18);
-		extra = qcow2_be32(d + pos + 20);
+		name_len = get_be16(d + pos + 18);
+		extra = get_be32(d + pos + 20);
 		if (pos + BM_ENTRY_HDR + extra + name_len > size)
 			return err_set(err, -EINVAL, "qcow2: bitmap directory is truncated");
 		b->name = malloc(name_len + 1);
@@ -100,15 +100,14 @@ int qcow2_bitmaps_mark_in_use(struct blk_node *bs, struct err *err)
 		return err_set(err, -ENOMEM, "out of memory");
 	r = blk_pread(bs->file, s->bm_dir_offset, d, s->bm_dir_size);
 	for (unsigned int i = 0; r == 0 && i < s->nb_bitmaps; i++) {
-		uint32_t flags = qcow2_be32(d + pos + 12);
+		uint32_t flags = get_be32(d + pos + 12);
 
 		if (!(flags & BM_FLAG_IN_USE)) {
-			qcow2_put_be32(d + pos + 12, flags | BM_FLAG_IN_USE);
+			put_be32(d + pos + 12, flags | BM_FLAG_IN_USE);
 			changed = true;
 		}
 		s->bitmaps[i].flags |= BM_FLAG_IN_USE;
-		pos = ALIGN_UP(pos + BM_ENTRY_HDR + qcow2_be32(d + pos + 20) +
-				       qcow2_be16(d + pos + 18),
+		pos = ALIGN_UP(pos + BM_ENTRY_HDR + get_be32(d + pos + 20) + get_be16(d + pos + 18),
 			       8);
 	}
 	/* the directory must not share a cluster with other metadata */

@@ -12,21 +12,21 @@
 
 uint64_t qcow2_l2_get(const struct qcow2_state *s, const struct qcow2_slice *sl, unsigned int i)
 {
-	return qcow2_be64(sl->data + (size_t)i * s->l2_entry_size);
+	return get_be64(sl->data + (size_t)i * s->l2_entry_size);
 }
 
 uint64_t qcow2_l2_get_bitmap(const struct qcow2_state *s, const struct qcow2_slice *sl,
 			     unsigned int i)
 {
-	return s->ext_l2 ? qcow2_be64(sl->data + (size_t)i * 16 + 8) : 0;
+	return s->ext_l2 ? get_be64(sl->data + (size_t)i * 16 + 8) : 0;
 }
 
 void qcow2_l2_set(struct qcow2_state *s, struct qcow2_slice *sl, unsigned int i, uint64_t entry,
 		  uint64_t bitmap)
 {
-	qcow2_put_be64(sl->data + (size_t)i * s->l2_entry_size, entry);
+	put_be64(sl->data + (size_t)i * s->l2_entry_size, entry);
 	if (s->ext_l2)
-		qcow2_put_be64(sl->data + (size_t)i * 16 + 8, bitmap);
+		put_be64(sl->data + (size_t)i * 16 + 8, bitmap);
 	qcow2_cache_mark_dirty(&s->l2c, sl);
 }
 
@@ -110,7 +110,7 @@ int qcow2_write_l1(struct blk_node *bs)
 		if (!s->l1_dirty[sec])
 			continue;
 		for (uint32_t i = 0; i < n; i++)
-			qcow2_put_be64(buf + i * 8, s->l1[sec * 64 + i]);
+			put_be64(buf + i * 8, s->l1[sec * 64 + i]);
 		r = qcow2_check_write(bs, s->l1_offset + sec * 512, n * 8, QCOW2_OL_L1);
 		if (r == 0)
 			r = blk_pwrite(bs->file, s->l1_offset + sec * 512, buf, n * 8, 0);

@@ -33,29 +33,29 @@ struct qcow2_hdr {
 static void hdr_decode(const uint8_t *b, struct qcow2_hdr *h)
 {
 	memset(h, 0, sizeof(*h));
-	h->magic = qcow2_be32(b);
-	h->version = qcow2_be32(b + 4);
-	h->backing_offset = qcow2_be64(b + 8);
-	h->backing_size = qcow2_be32(b + 16);
-	h->cluster_bits = qcow2_be32(b + 20);
-	h->size = qcow2_be64(b + 24);
-	h->crypt_method = qcow2_be32(b + 32);
-	h->l1_size = qcow2_be32(b + 36);
-	h->l1_offset = qcow2_be64(b + 40);
-	h->rt_offset = qcow2_be64(b + 48);
-	h->rt_clusters = qcow2_be32(b + 56);
-	h->nb_snapshots = qcow2_be32(b + 60);
-	h->snapshots_offset = qcow2_be64(b + 64);
+	h->magic = get_be32(b);
+	h->version = get_be32(b + 4);
+	h->backing_offset = get_be64(b + 8);
+	h->backing_size = get_be32(b + 16);
+	h->cluster_bits = get_be32(b + 20);
+	h->size = get_be64(b + 24);
+	h->crypt_method = get_be32(b + 32);
+	h->l1_size = get_be32(b + 36);
+	h->l1_offset = get_be64(b + 40);
+	h->rt_offset = get_be64(b + 48);
+	h->rt_clusters = get_be32(b + 56);
+	h->nb_snapshots = get_be32(b + 60);
+	h->snapshots_offset = get_be64(b + 64);
 	if (h->version < 3) {
 		h->refcount_order = 4;
 		h->header_length = QCOW2_V2_HDR_LEN;
 		return;
 	}
-	h->incompat = qcow2_be64(b + 72);
-	h->compat = qcow2_be64(b + 80);
-	h->autoclear = qcow2_be64(b + 88);
-	h->refcount_order = qcow2_be32(b + 96);
-	h->header_length = qcow2_be32(b + 100);
+	h->incompat = get_be64(b + 72);
+	h->compat = get_be64(b + 80);
+	h->autoclear = get_be64(b + 88);
+	h->refcount_order = get_be32(b + 96);
+	h->header_length = get_be32(b + 100);
 	if (h->header_length > QCOW2_V3_HDR_LEN)
 		h->compression_type = b[104];
 }
@@ -185,12 +185,11 @@ static int parse_one_ext(struct blk_node *bs, uint32_t type, const uint8_t *d, u
 		s->data_file_name = dup_name(d, len);
 		return s->data_file_name ? 0 : err_set(err, -ENOMEM, "out of memory");
 	case QCOW2_EXT_BITMAPS:
-		if (len < 24 || qcow2_be32(d + 4))
+		if (len < 24 || get_be32(d + 4))
 			return err_set(err, -EINVAL, "qcow2: invalid bitmaps extension");
 		if (!(s->autoclear & QCOW2_AUTOCLEAR_BITMAPS))
 			return 0; /* inconsistent: a non-bitmap writer touched the image */
-		return qcow2_read_bitmaps(bs, qcow2_be32(d), qcow2_be64(d + 8), qcow2_be64(d + 16),
-					  err);
+		return qcow2_read_bitmaps(bs, get_be32(d), get_be64(d + 8), get_be64(d + 16), err);
 	default:
 		return 0; /* feature names, crypto, unknown: left as they are */
 	}
@@ -202,7 +201,7 @@ static int parse_extensions(struct blk_node *bs, const uint8_t *c0, uint64_t sta
 	uint64_t pos = start;
 
 	while (pos + 8 <= end) {
-		uint32_t type = qcow2_be32(c0 + pos), len = qcow2_be32(c0 + pos + 4);
+		uint32_t type = get_be32(c0 + pos), len = get_be32(c0 + pos + 4);
 		int r;
 
 		if (type == QCOW2_EXT_END)
@@ -339,7 +338,7 @@ int qcow2_set_incompat(struct blk_node *bs, uint64_t incompat)
 
 	if (s->version < 3)
 		return -ENOTSUP;
-	qcow2_put_be64(b, incompat);
+	put_be64(b, incompat);
 	r = qcow2_write_header_field(bs, QCOW2_HDR_INCOMPAT, b, 8);
 	if (r == 0)
 		s->incompat = incompat;

@@ -308,7 +308,7 @@ static int add_bitmaps(struct blk_node *bs, struct err *err)
 			return err_set_errno(err, r, "qcow2: could not read bitmap '%s'", b->name);
 		}
 		for (uint64_t j = 0; r == 0 && j < b->table_size; j++) {
-			uint64_t off = qcow2_be64(t + j * 8) & QCOW2_L2E_OFFSET_MASK;
+			uint64_t off = get_be64(t + j * 8) & QCOW2_L2E_OFFSET_MASK;
 
 			if (off && ((off & (s->cluster_size - 1)) || off >= s->host_limit)) {
 				free(t);
@@ -404,7 +404,7 @@ static int add_snapshot_l2_tables(struct blk_node *bs, struct err *err)
 		else if (bytes && (r = blk_pread(bs->file, sn->l1_offset, raw, bytes)) < 0)
 			r = err_set_errno(err, r, "qcow2: could not read snapshot '%s'", sn->id);
 		for (uint32_t j = 0; r == 0 && j < sn->l1_size; j++)
-			l1[j] = qcow2_be64(raw + (size_t)j * 8);
+			l1[j] = get_be64(raw + (size_t)j * 8);
 		if (r == 0)
 			r = add_l2_tables(bs, l1, sn->l1_size, sn, err);
 		free(raw);

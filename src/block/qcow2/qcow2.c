@@ -35,8 +35,8 @@ void qcow2_unlock(struct qcow2_state *s)
 static int qcow2_probe(const uint8_t *buf, size_t len, const char *filename)
 {
 	(void)filename;
-	if (len >= 8 && qcow2_be32(buf) == QCOW2_MAGIC &&
-	    (qcow2_be32(buf + 4) == 2 || qcow2_be32(buf + 4) == 3))
+	if (len >= 8 && get_be32(buf) == QCOW2_MAGIC &&
+	    (get_be32(buf + 4) == 2 || get_be32(buf + 4) == 3))
 		return 100;
 	return 0;
 }
@@ -169,7 +169,7 @@ static int read_l1(struct blk_node *bs, struct err *err)
 		return err_set_errno(err, r, "qcow2: could not read the L1 table");
 	}
 	for (uint32_t i = 0; i < s->l1_size; i++) {
-		uint64_t e = qcow2_be64(buf + (size_t)i * 8), off = e & QCOW2_L1E_OFFSET_MASK;
+		uint64_t e = get_be64(buf + (size_t)i * 8), off = e & QCOW2_L1E_OFFSET_MASK;
 
 		s->l1[i] = e;
 		/* what else the table may overlap is checked by qcow2_meta_build() */
@@ -258,7 +258,7 @@ static int open_rw(struct blk_node *bs, struct err *err)
 	}
 	if (s->autoclear & ~QCOW2_AUTOCLEAR_KNOWN) {
 		s->autoclear &= QCOW2_AUTOCLEAR_KNOWN;
-		qcow2_put_be64(b, s->autoclear);
+		put_be64(b, s->autoclear);
 		r = qcow2_write_header_field(bs, QCOW2_HDR_AUTOCLEAR, b, 8);
 		if (r < 0)
 			return err_set_errno(err, r, "qcow2: could not update the header");

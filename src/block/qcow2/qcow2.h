@@ -21,6 +21,7 @@
 #include <sys/uio.h>
 
 #include "block/block-driver.h"
+#include "util/bytes.h"
 #include "util/compiler.h"
 
 struct err;
@@ -260,43 +261,6 @@ static inline uint64_t qcow2_l1_entries_for(const struct qcow2_state *s, uint64_
 	unsigned int shift = s->cluster_bits + s->l2_bits;
 
 	return (size + (1ull << shift) - 1) >> shift;
-}
-
-/* Big-endian fields (inline: L2 entries are decoded on every request). */
-static inline uint64_t qcow2_be64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return be64toh(v);
-}
-
-static inline uint32_t qcow2_be32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return be32toh(v);
-}
-
-static inline uint16_t qcow2_be16(const uint8_t *p)
-{
-	uint16_t v;
-
-	memcpy(&v, p, 2);
-	return be16toh(v);
-}
-
-static inline void qcow2_put_be64(uint8_t *p, uint64_t v)
-{
-	v = htobe64(v);
-	memcpy(p, &v, 8);
-}
-
-static inline void qcow2_put_be32(uint8_t *p, uint32_t v)
-{
-	v = htobe32(v);
-	memcpy(p, &v, 4);
 }
 
 /* Lock helpers that also assert nothing silly. */

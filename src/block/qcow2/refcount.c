@@ -30,11 +30,11 @@ static uint64_t rb_read(const struct qcow2_state *s, const uint8_t *d, uint64_t 
 
 	switch (bits) {
 	case 64:
-		return qcow2_be64(d + i * 8);
+		return get_be64(d + i * 8);
 	case 32:
-		return qcow2_be32(d + i * 4);
+		return get_be32(d + i * 4);
 	case 16:
-		return qcow2_be16(d + i * 2);
+		return get_be16(d + i * 2);
 	case 8:
 		return d[i];
 	default:
@@ -48,10 +48,10 @@ static void rb_write(const struct qcow2_state *s, uint8_t *d, uint64_t i, uint64
 
 	switch (bits) {
 	case 64:
-		qcow2_put_be64(d + i * 8, v);
+		put_be64(d + i * 8, v);
 		break;
 	case 32:
-		qcow2_put_be32(d + i * 4, (uint32_t)v);
+		put_be32(d + i * 4, (uint32_t)v);
 		break;
 	case 16:
 		d[i * 2] = (uint8_t)(v >> 8);
@@ -395,7 +395,7 @@ static int write_new_table(struct blk_node *bs, uint64_t *rt, uint64_t entries, 
 	if (!buf)
 		return -ENOMEM;
 	for (uint64_t i = 0; i < entries; i++)
-		qcow2_put_be64(buf + i * 8, rt[i]);
+		put_be64(buf + i * 8, rt[i]);
 	r = blk_pwrite(bs->file, toff, buf, bytes, 0);
 	free(buf);
 	return r;
@@ -508,8 +508,8 @@ static int grow_table(struct blk_node *bs, uint64_t need_bi)
 	if (r == 0)
 		r = qcow2_sync(bs);
 	if (r == 0) {
-		qcow2_put_be64(hdr, (a + m) << s->cluster_bits);
-		qcow2_put_be32(hdr + 8, (uint32_t)k);
+		put_be64(hdr, (a + m) << s->cluster_bits);
+		put_be32(hdr + 8, (uint32_t)k);
 		r = qcow2_write_header_field(bs, QCOW2_HDR_RT_OFFSET, hdr, sizeof(hdr));
 	}
 	if (r == 0)
@@ -553,7 +553,7 @@ int qcow2_write_rt(struct blk_node *bs)
 			continue;
 		memset(buf, 0, sizeof(buf));
 		for (uint64_t i = 0; i < n; i++)
-			qcow2_put_be64(buf + i * 8, s->rt[sec * 64 + i]);
+			put_be64(buf + i * 8, s->rt[sec * 64 + i]);
 		r = qcow2_check_write(bs, s->rt_offset + sec * 512, n * 8, QCOW2_OL_RT);
 		if (r == 0)
 			r = blk_pwrite(bs->file, s->rt_offset + sec * 512, buf, n * 8, 0);
@@ -585,7 +585,7 @@ int qcow2_rt_init(struct blk_node *bs, struct err *err)
 		return err_set_errno(err, r, "qcow2: could not read the refcount table");
 	}
 	for (uint64_t i = 0; i < s->rt_size && r == 0; i++) {
-		uint64_t e = qcow2_be64(buf + i * 8);
+		uint64_t e = get_be64(buf + i * 8);
 
 		s->rt[i] = e & QCOW2_RTE_OFFSET_MASK;
 		/* what else a block may overlap is checked by qcow2_meta_build() */

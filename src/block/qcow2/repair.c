@@ -56,7 +56,7 @@ static int count_l2(struct blk_node *bs, struct counts *c, uint64_t l2off, uint6
 		return r;
 	inc_by(c, s, l2off, s->cluster_size, k);
 	for (uint64_t i = 0; i < entries; i++) {
-		uint64_t e = qcow2_be64(buf + i * s->l2_entry_size), off, len;
+		uint64_t e = get_be64(buf + i * s->l2_entry_size), off, len;
 
 		if (e & QCOW2_OFLAG_COMPRESSED) {
 			qcow2_compressed_range(s, e, &off, &len);
@@ -100,7 +100,7 @@ static int count_l1(struct blk_node *bs, struct counts *c, uint64_t l1off, uint3
 		r = blk_pread(bs->file, l1off, raw, (uint64_t)l1_size * 8);
 	}
 	for (uint32_t i = 0; i < l1_size && r == 0; i++) {
-		uint64_t e = l1_mem ? l1_mem[i] : qcow2_be64(raw + (size_t)i * 8);
+		uint64_t e = l1_mem ? l1_mem[i] : get_be64(raw + (size_t)i * 8);
 
 		if (e & QCOW2_L1E_OFFSET_MASK)
 			r = add_l2(c, s, e & QCOW2_L1E_OFFSET_MASK);
@@ -155,7 +155,7 @@ static int count_bitmaps(struct blk_node *bs, struct counts *c)
 		inc(c, s, b->table_offset, bytes);
 		r = bytes ? blk_pread(bs->file, b->table_offset, t, bytes) : 0;
 		for (uint64_t j = 0; r == 0 && j < b->table_size; j++) {
-			uint64_t off = qcow2_be64(t + j * 8) & QCOW2_L1E_OFFSET_MASK;
+			uint64_t off = get_be64(t + j * 8) & QCOW2_L1E_OFFSET_MASK;
 
 			inc(c, s, off, off ? s->cluster_size : 0);
 		}

@@ -32,9 +32,9 @@ static int write_size_fields(struct blk_node *bs, uint64_t size, uint32_t l1_siz
 	uint8_t h[24] = { 0 };
 	int r;
 
-	qcow2_put_be64(h, size);
-	qcow2_put_be32(h + 12, l1_size);
-	qcow2_put_be64(h + 16, l1_off);
+	put_be64(h, size);
+	put_be32(h + 12, l1_size);
+	put_be64(h + 16, l1_off);
 	r = qcow2_write_header_field(bs, HDR_SIZE, h, sizeof(h));
 	return r < 0 ? r : qcow2_sync(bs);
 }
@@ -53,7 +53,7 @@ static int grow_l1(struct blk_node *bs, uint64_t size, uint32_t entries)
 		goto out;
 	memcpy(l1, s->l1, old_bytes);
 	for (uint32_t i = 0; i < s->l1_size; i++)
-		qcow2_put_be64(buf + (size_t)i * 8, s->l1[i]);
+		put_be64(buf + (size_t)i * 8, s->l1[i]);
 	r = qcow2_alloc_at_end(bs, bytes >> s->cluster_bits, &off);
 	if (r == 0 && (r = qcow2_check_write(bs, off, bytes, QCOW2_OL_DATA)) == 0 &&
 	    (r = qcow2_meta_add(s, off, bytes, QCOW2_OL_L1)) == 0)

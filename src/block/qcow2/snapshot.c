@@ -44,13 +44,13 @@ static int read_one(struct blk_node *bs, uint64_t *pos, struct qcow2_snapshot *s
 	r = blk_pread(bs->file, *pos, h, SNAP_HDR);
 	if (r < 0)
 		return err_set_errno(err, r, "qcow2: could not read the snapshot table");
-	sn->l1_offset = qcow2_be64(h);
-	sn->l1_size = qcow2_be32(h + 8);
-	id_len = qcow2_be16(h + 12);
-	name_len = qcow2_be16(h + 14);
-	sn->date_sec = qcow2_be32(h + 16);
-	sn->vm_state_size = qcow2_be32(h + 32);
-	extra_len = qcow2_be32(h + 36);
+	sn->l1_offset = get_be64(h);
+	sn->l1_size = get_be32(h + 8);
+	id_len = get_be16(h + 12);
+	name_len = get_be16(h + 14);
+	sn->date_sec = get_be32(h + 16);
+	sn->vm_state_size = get_be32(h + 32);
+	extra_len = get_be32(h + 36);
 	if (extra_len > SNAP_MAX_EXTRA)
 		return err_set(err, -EINVAL, "qcow2: snapshot extra data too large (%u)",
 			       extra_len);
@@ -60,8 +60,8 @@ static int read_one(struct blk_node *bs, uint64_t *pos, struct qcow2_snapshot *s
 	if (extra_len && (r = blk_pread(bs->file, *pos, extra, extra_len)) < 0)
 		return err_set_errno(err, r, "qcow2: could not read the snapshot table");
 	if (extra_len >= 8)
-		sn->vm_state_size = qcow2_be64(extra);
-	sn->disk_size = extra_len >= 16 ? qcow2_be64(extra + 8) : s->size;
+		sn->vm_state_size = get_be64(extra);
+	sn->disk_size = extra_len >= 16 ? get_be64(extra + 8) : s->size;
 	if (s->version >= 3 && extra_len < 16)
 		return err_set(err, -EINVAL, "qcow2: v3 snapshot without disk size");
 	*pos += extra_len;
