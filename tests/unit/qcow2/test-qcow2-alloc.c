@@ -160,10 +160,10 @@ static void set_refcounts(unsigned int first, unsigned int last, uint8_t v)
 
 	assert_non_null(f);
 	assert_int_equal(fread(hdr, 1, sizeof(hdr), f), sizeof(hdr));
-	rt = qcow2_be64(hdr + QCOW2_HDR_RT_OFFSET);
+	rt = get_be64(hdr + QCOW2_HDR_RT_OFFSET);
 	assert_int_equal(fseek(f, (long)rt, SEEK_SET), 0);
 	assert_int_equal(fread(ent, 1, 8, f), 8);
-	rb = qcow2_be64(ent);
+	rb = get_be64(ent);
 	for (unsigned int c = first; c < last; c++) {
 		assert_int_equal(fseek(f, (long)(rb + 2 * c), SEEK_SET), 0);
 		uint8_t be[2] = { 0, v };
