@@ -17,6 +17,8 @@
 
 #include "util/log.h"
 
+#define HUGE_PAGE (2u << 20)
+
 static unsigned int hash_off(const struct qcow2_cache *c, uint64_t off)
 {
 	uint64_t k = off / c->slice_size;
@@ -25,6 +27,23 @@ static unsigned int hash_off(const struct qcow2_cache *c, uint64_t off)
 	k *= 0xbf58476d1ce4e5b9ull;
 	k ^= k >> 32;
 	return (unsigned int)k & c->hmask;
+}
+
+/*
+ * Each guest request reads one L2 entry at a random place in the cache, and with 4 KiB
+ * pages that is a TLB miss on top of the cache miss.  A cache of 512 KiB or more (an 8 GiB
+ * image with 64 KiB clusters needs 1 MiB) is rounded up to whole huge pages, aligned to
+ * them and offered to transparent huge pages: the idle tail costs at most 1.5 MiB.
+ */
+static int cache_alloc(void **mem, size_t len)
+{
+	if (len < HUGE_PAGE / 4)
+		return posix_memalign(mem, 4096, len);
+	len = (len + HUGE_PAGE - 1) & ~(size_t)(HUGE_PAGE - 1);
+	if (posix_memalign(mem, HUGE_PAGE, len))
+		return -1;
+	(void)madvise(*mem, len, MADV_HUGEPAGE);
+	return 0;
 }
 
 int qcow2_cache_init(struct qcow2_cache *c, const char *name, unsigned int slice_size,
@@ -40,7 +59,7 @@ int qcow2_cache_init(struct qcow2_cache *c, const char *name, unsigned int slice
 	while (hn < 2 * n)
 		hn <<= 1;
 	c->hmask = hn - 1;
-	if (posix_memalign(&mem, 4096, (size_t)slice_size * n))
+	if (cache_alloc(&mem, (size_t)slice_size * n))
 		return -ENOMEM;
 	c->mem = mem;
 	c->e = calloc(n, sizeof(*c->e));
