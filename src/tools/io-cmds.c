@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "block/block.h"
+#include "util/aio.h"
 #include "util/compiler.h"
 #include "util/err.h"
 #include "util/opts.h"
@@ -97,6 +98,52 @@ static int check_errno(const char *op, int r)
 	return r < 0;
 }
 
+static struct aio_ctx *io_ctx;
+
+void io_cmds_use_ctx(struct aio_ctx *ctx)
+{
+	io_ctx = ctx;
+}
+
+struct wait_req {
+	struct blk_req req;
+	struct iovec iov;
+	bool done;
+	int ret;
+};
+
+static void wait_req_done(struct blk_req *req, int ret)
+{
+	struct wait_req *w = container_of(req, struct wait_req, req);
+
+	w->ret = ret;
+	w->done = true;
+}
+
+/* One request: through the asynchronous path when a loop is in use, else blocking. */
+static int do_req(struct blk_node *bs, enum blk_op op, uint64_t off, void *buf, uint64_t len,
+		  unsigned int flags)
+{
+	struct wait_req w = { .iov = { .iov_base = buf, .iov_len = len } };
+
+	if (!io_ctx) {
+		if (op == BLK_OP_READ)
+			return blk_pread(bs, off, buf, len);
+		return op == BLK_OP_WRITE ? blk_pwrite(bs, off, buf, len, flags) : blk_flush(bs);
+	}
+	w.req = (struct blk_req){ .op = op,
+				  .flags = flags,
+				  .off = off,
+				  .len = len,
+				  .iov = op == BLK_OP_FLUSH ? NULL : &w.iov,
+				  .iovcnt = op == BLK_OP_FLUSH ? 0 : 1,
+				  .cb = wait_req_done };
+	blk_req_submit(bs, &w.req);
+	while (!w.done)
+		aio_poll(io_ctx, true);
+	return w.ret;
+}
+
 static int cmd_read(struct blk_node *bs, int argc, char **argv, bool quiet)
 {
 	int pattern = -1, c, r;
@@ -132,7 +179,7 @@ static int cmd_read(struct blk_node *bs, int argc, char **argv, bool quiet)
 	if (!buf)
 		return check_errno("read", -ENOMEM);
 	t = now_sec();
-	r = blk_pread(bs, off, buf, len);
+	r = do_req(bs, BLK_OP_READ, off, buf, len, 0);
 	t = now_sec() - t;
 	if (r == 0 && pattern >= 0) {
 		for (uint64_t i = 0; i < len; i++) {
@@ -205,7 +252,7 @@ static int cmd_write(struct blk_node *bs, int argc, char **argv, bool quiet)
 		if (!buf)
 			return check_errno("write", -ENOMEM);
 		memset(buf, pattern, len);
-		r = blk_pwrite(bs, off, buf, len, flags);
+		r = do_req(bs, BLK_OP_WRITE, off, buf, len, flags);
 		free(buf);
 	}
 	t = now_sec() - t;
@@ -240,7 +287,7 @@ static int cmd_flush(struct blk_node *bs, int argc, char **argv, bool quiet)
 	(void)argc;
 	(void)argv;
 	(void)quiet;
-	return check_errno("flush", blk_flush(bs));
+	return check_errno("flush", do_req(bs, BLK_OP_FLUSH, 0, NULL, 0, 0));
 }
 
 struct map_entry {

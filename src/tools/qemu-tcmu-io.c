@@ -17,6 +17,7 @@
 #include "config.h"
 #include "io-cmds.h"
 #include "util/err.h"
+#include "util/aio.h"
 #include "util/log.h"
 #include "util/opts.h"
 
@@ -36,6 +37,8 @@ static void usage(FILE *f)
 		   "  -t, --cache MODE      writeback|writethrough|none|directsync|unsafe\n"
 		   "  -n, --nocache         same as -t none\n"
 		   "  -i, --aio MODE        threads|io_uring\n"
+		   "  -a, --async           reads, writes and flushes through the daemon's\n"
+		   "                        asynchronous request path (an event loop)\n"
 		   "  -o, --options OPTS    extra key=value,... options\n"
 		   "      --image-opts      IMAGE is key=value,... options\n"
 		   "  -q, --quiet           no per-command output\n"
@@ -69,6 +72,7 @@ int main(int argc, char **argv)
 		{ "cache", required_argument, NULL, 't' },
 		{ "nocache", no_argument, NULL, 'n' },
 		{ "aio", required_argument, NULL, 'i' },
+		{ "async", no_argument, NULL, 'a' },
 		{ "options", required_argument, NULL, 'o' },
 		{ "image-opts", no_argument, NULL, 'I' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -78,14 +82,15 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *cmds[MAX_CMDS], *fmt = NULL, *cache = NULL, *aio = NULL, *extra = NULL;
-	bool read_only = false, image_opts = false, quiet = false;
+	bool read_only = false, image_opts = false, quiet = false, async = false;
+	struct aio_ctx *ctx = NULL;
 	struct blk_node *bs = NULL;
 	struct opts opts;
 	struct err err;
 	int ncmds = 0, c, r, fails = 0;
 
 	log_set_prefix("qemu-tcmu-io");
-	while ((c = getopt_long(argc, argv, "c:f:rt:ni:o:qd:Vh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:f:rt:ni:ao:qd:Vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			if (ncmds == MAX_CMDS) {
@@ -108,6 +113,9 @@ int main(int argc, char **argv)
 			break;
 		case 'i':
 			aio = optarg;
+			break;
+		case 'a':
+			async = true;
 			break;
 		case 'o':
 			extra = optarg;
@@ -170,11 +178,22 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	if (async) {
+		ctx = aio_ctx_new();
+		if (!ctx || blk_attach_ctx(bs, ctx) < 0) {
+			fprintf(stderr, "qemu-tcmu-io: could not attach an event loop\n");
+			blk_close(bs);
+			aio_ctx_free(ctx);
+			return 1;
+		}
+		io_cmds_use_ctx(ctx);
+	}
 	if (ncmds == 0)
 		fails = run_stdin(bs, quiet);
 	for (int i = 0; i < ncmds; i++)
 		fails += io_cmd_run(bs, cmds[i], quiet) != 0;
 	fflush(stdout);
 	blk_close(bs);
+	aio_ctx_free(ctx);
 	return fails ? 1 : 0;
 }

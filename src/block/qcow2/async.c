@@ -8,12 +8,12 @@
  * metadata go straight to the file.  Anything else returns -ENOTSUP and the core runs the
  * blocking code on the thread pool.
  *
- * Allocating writes take the fast path too when nothing needs I/O: a write inside one
- * cluster that reads as zeroes (unallocated or zero flag, no backing file, no extended
- * L2), whose L2 slice is cached, gets a ready reservation that reads as zeroes (so no
- * copy-on-write and no dependency sync: reserve.c); the cluster is registered in flight,
- * the data goes to the file, and on completion the L2 entry is set in the loop (or, when
- * the lock is busy, by a worker).
+ * Allocating writes take the fast path too when nothing needs I/O: a write whose clusters
+ * all read as zeroes (unallocated or zero flag, no backing file, no extended L2), their
+ * entries in one cached L2 slice, gets as many contiguous reserved clusters that read as
+ * zeroes (so no copy-on-write, and no dependency sync once the run is ready: reserve.c);
+ * the clusters are registered in flight, the data goes to the file as one request, and on
+ * completion the L2 entries are set in the loop (or, when the lock is busy, by a worker).
  *
  * Runs in the attached loop only (submissions and completions), so the free list of
  * child requests needs no lock.  The parent's drv[] fields: [0] children pending,
@@ -38,9 +38,9 @@ struct qcow2_child {
 	struct iovec *iov;
 	int iov_cap;
 	struct qcow2_child *next;
-	/* allocating writes: the pinned L2 slice, the entry, the new host cluster */
+	/* allocating writes: the pinned L2 slice, the first entry, the new host clusters */
 	struct qcow2_slice *sl;
-	unsigned int idx;
+	unsigned int idx, n;
 	uint64_t host;
 	struct qcow2_inflight fl;
 	struct iovec inline_iov[CHILD_IOV_INLINE];
@@ -286,15 +286,16 @@ static bool meta_clean(const struct qcow2_state *s)
 
 /* ---- allocating writes ---------------------------------------------------------------- */
 
-/* Under the lock: set the entry (or give the cluster back after a failed write). */
+/* Under the lock: set the entries (or give the clusters back after a failed write). */
 static void alloc_commit(struct blk_node *bs, struct qcow2_child *c, int ret)
 {
 	struct qcow2_state *s = bs->opaque;
 
-	if (ret == 0)
-		qcow2_l2_set(s, c->sl, c->idx, c->host | QCOW2_OFLAG_COPIED, 0);
-	else
-		qcow2_update_refcount(bs, c->host, s->cluster_size, -1);
+	if (ret < 0)
+		qcow2_update_refcount(bs, c->host, (uint64_t)c->n << s->cluster_bits, -1);
+	for (unsigned int i = 0; ret == 0 && i < c->n; i++)
+		qcow2_l2_set(s, c->sl, c->idx + i,
+			     (c->host + ((uint64_t)i << s->cluster_bits)) | QCOW2_OFLAG_COPIED, 0);
 	qcow2_cache_put(c->sl);
 	qcow2_inflight_remove(s, &c->fl);
 }
@@ -348,20 +349,19 @@ static void alloc_done(struct blk_req *req, int ret)
 	alloc_finish(s, parent);
 }
 
-/* A write into one cluster that reads as zeroes and has no host cluster, with its L2
- * slice cached and nobody else changing the cluster: *sl and *idx locate the entry. */
+/* A write into clusters that read as zeroes and have no host cluster, their entries in one
+ * cached L2 slice, with nobody else changing them: *sl, *idx and *n locate the entries. */
 static bool alloc_candidate(struct blk_node *bs, const struct blk_req *req, struct qcow2_slice **sl,
-			    unsigned int *idx)
+			    unsigned int *idx, unsigned int *n)
 {
 	struct qcow2_state *s = bs->opaque;
 	uint64_t c = req->off >> s->cluster_bits, l1i = c >> s->l2_bits;
+	uint64_t last = (req->off + req->len - 1) >> s->cluster_bits;
 	uint64_t l2i = c & ((1ull << s->l2_bits) - 1), per = s->l2c.slice_size / s->l2_entry_size;
-	uint64_t e;
 
 	if (req->op != BLK_OP_WRITE || s->ext_l2 || s->data_file || bs->backing ||
-	    qcow2_offset_in_cluster(s, req->off) + req->len > s->cluster_size ||
 	    l1i >= s->l1_size || !(s->l1[l1i] & QCOW2_OFLAG_COPIED) ||
-	    !(s->l1[l1i] & QCOW2_L1E_OFFSET_MASK))
+	    !(s->l1[l1i] & QCOW2_L1E_OFFSET_MASK) || l2i / per != (l2i + last - c) / per)
 		return false;
 	*sl = qcow2_cache_lookup(&s->l2c, (s->l1[l1i] & QCOW2_L1E_OFFSET_MASK) +
 						  (l2i / per) * s->l2c.slice_size);
@@ -369,8 +369,14 @@ static bool alloc_candidate(struct blk_node *bs, const struct blk_req *req, stru
 	if (!*sl || qcow2_check_overlap(s, (*sl)->off, s->l2c.slice_size, QCOW2_OL_L2))
 		return false;
 	*idx = (unsigned int)(l2i % per);
-	e = qcow2_l2_get(s, *sl, *idx);
-	return (e == 0 || e == QCOW2_OFLAG_ZERO) && !qcow2_inflight_overlaps(s, c, c + 1);
+	*n = (unsigned int)(last - c + 1);
+	for (unsigned int i = 0; i < *n; i++) {
+		uint64_t e = qcow2_l2_get(s, *sl, *idx + i);
+
+		if (e != 0 && e != QCOW2_OFLAG_ZERO)
+			return false;
+	}
+	return !qcow2_inflight_overlaps(s, c, last + 1);
 }
 
 /* With the lock held (released here on success): take @req as an allocating write. */
@@ -381,25 +387,26 @@ static int submit_alloc(struct blk_node *bs, struct blk_req *req)
 	uint64_t cl = req->off >> s->cluster_bits;
 	struct qcow2_slice *sl;
 	struct qcow2_child *c;
-	unsigned int idx;
+	unsigned int idx, n;
 	int cnt;
 
-	if (!alloc_candidate(bs, req, &sl, &idx) || !(c = child_get(s)))
+	if (!alloc_candidate(bs, req, &sl, &idx, &n) || !(c = child_get(s)))
 		return -EAGAIN;
 	cnt = child_iov(c, req, &sg);
-	if (cnt < 0 || !qcow2_rsv_take_zero(s, &c->host)) {
+	if (cnt < 0 || !qcow2_rsv_take_zero(s, n, &c->host)) {
 		child_put(s, c);
 		return -EAGAIN;
 	}
 	/* reserved clusters were free of metadata when reserved; a hit means corruption */
-	if (qcow2_check_write(bs, c->host, s->cluster_size, QCOW2_OL_DATA) < 0) {
+	if (qcow2_check_write(bs, c->host, (uint64_t)n << s->cluster_bits, QCOW2_OL_DATA) < 0) {
 		child_put(s, c);
 		return -EAGAIN;
 	}
 	sl->pin++;
 	c->sl = sl;
 	c->idx = idx;
-	c->fl = (struct qcow2_inflight){ .start = cl, .end = cl + 1, .next = s->inflight };
+	c->n = n;
+	c->fl = (struct qcow2_inflight){ .start = cl, .end = cl + n, .next = s->inflight };
 	s->inflight = &c->fl;
 	req->drv[0] = 1;
 	req->drv[1] = 0;

@@ -457,9 +457,11 @@ static void qcow2_describe(struct blk_node *bs, char *buf, size_t len)
 	if (n < len)
 		snprintf(buf + n, len - n,
 			 "l2 cache: %u slices of %u bytes (%" PRIu64 " hits, %" PRIu64
-			 " misses, %" PRIu64 " idle ones dropped)\nrefcount cache: %u slices\n",
+			 " misses, %" PRIu64 " idle ones dropped)\nrefcount cache: %u slices\n"
+			 "async path: %" PRIu64 " reads and writes (%" PRIu64
+			 " allocating), %" PRIu64 " flushes\n",
 			 s->l2c.n, s->l2c.slice_size, s->l2c.hits, s->l2c.misses, s->l2c.cleaned,
-			 s->rbc.n);
+			 s->rbc.n, s->stat_fast_rw, s->stat_fast_alloc, s->stat_fast_flush);
 	qcow2_unlock(s);
 }
 

@@ -369,8 +369,9 @@ int qcow2_rt_init(struct blk_node *bs, struct err *err);
  * (which sets need_sync).  *zero: they read as zeroes. */
 int qcow2_alloc_for_use(struct blk_node *bs, uint64_t n, uint64_t *off, uint64_t *got, bool *zero);
 int qcow2_rsv_take(struct qcow2_state *s, uint64_t want, uint64_t *off, uint64_t *got, bool *zero);
-/* One ready cluster that reads as zeroes, without I/O; false when there is none. */
-bool qcow2_rsv_take_zero(struct qcow2_state *s, uint64_t *off);
+/* @n contiguous clusters that read as zeroes, from the run allocations take next, without
+ * I/O; false when that run does not read as zeroes or is shorter. */
+bool qcow2_rsv_take_zero(struct qcow2_state *s, uint64_t n, uint64_t *off);
 /* At a flush, after the pointers were written: reserve for the next epoch. */
 int qcow2_rsv_refill(struct blk_node *bs);
 /* After the refcount blocks and table were written: the next sync makes them ready. */

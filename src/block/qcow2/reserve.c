@@ -105,15 +105,15 @@ int qcow2_rsv_take(struct qcow2_state *s, uint64_t want, uint64_t *off, uint64_t
 	return 0;
 }
 
-bool qcow2_rsv_take_zero(struct qcow2_state *s, uint64_t *off)
+bool qcow2_rsv_take_zero(struct qcow2_state *s, uint64_t n, uint64_t *off)
 {
 	struct qcow2_rsv *v = pick(s);
 	uint64_t got;
 	bool zero;
 
-	if (!v || !v->zero)
+	if (!v || !v->zero || v->n < n)
 		return false;
-	take(s, v, 1, off, &got, &zero);
+	take(s, v, n, off, &got, &zero);
 	return true;
 }
 

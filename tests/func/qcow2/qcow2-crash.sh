@@ -1,10 +1,11 @@
 #!/bin/bash
 # Crash safety: SIGKILL a writer (qemu-tcmu-io fed writes, zero-writes, discards and
-# flushes) at random instants; after every kill `qemu-img check` must report no
+# flushes; with -a its reads, writes and flushes take the daemon's asynchronous path, where
+# allocating writes commit their L2 entries in the event loop) at random instants; after every kill `qemu-img check` must report no
 # corruption (leaks only; none at all after our lazy-refcount repair) and every block must
 # hold its value at the last acknowledged flush or a value written later.
 # Short by default (CI); QCOW2_CRASH_KILLS=N runs N kills per configuration (the long
-# variant: QCOW2_CRASH_KILLS=20 gives 260 kills over 13 configurations);
+# variant: QCOW2_CRASH_KILLS=20 gives 300 kills over 15 configurations);
 # QCOW2_CRASH_ONLY=NAME runs one configuration.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/lib-qcow2.sh"
@@ -46,4 +47,6 @@ crash compressed-zstd 65536 1 "compression_type=zstd"
 crash lazy-extl2 32768 1 "lazy_refcounts=on,extended_l2=on,cluster_size=32k" lazy
 crash cache-none 65536 2 "" -- -t none
 crash refcount1 65536 1 "refcount_bits=1"
+crash async 65536 3 "" -- -a
+crash async-small 4096 2 "cluster_size=4k" -- -a
 echo ok

@@ -258,27 +258,106 @@ static uint8_t bpat(uint64_t off)
 
 #define BACKING_LEN ((2u << 20) + 12288u)
 
-/* One async read of @len at @off into three iovecs; the result. */
-static int read_async(struct aio_ctx *ctx, struct blk_node *bs, uint64_t off, uint64_t len)
+/* One async request of @len at @off over three iovecs of bufs[0] (a read fills it with 0xee
+ * first); the result. */
+static int one_async(struct aio_ctx *ctx, struct blk_node *bs, enum blk_op op, uint64_t off,
+		     uint64_t len)
 {
 	int pending = 1;
 	size_t a = len / 3, b = len / 3;
 
-	memset(bufs[0], 0xee, len);
+	if (op == BLK_OP_READ)
+		memset(bufs[0], 0xee, len);
 	ios[0] = (struct io){ .pending = &pending, .ret = 1 };
 	ios[0].iov[0] = (struct iovec){ bufs[0], a };
 	ios[0].iov[1] = (struct iovec){ bufs[0] + a, b };
 	ios[0].iov[2] = (struct iovec){ bufs[0] + a + b, len - a - b };
-	ios[0].req = (struct blk_req){ .op = BLK_OP_READ,
-				       .off = off,
-				       .len = len,
-				       .iov = ios[0].iov,
-				       .iovcnt = 3,
-				       .cb = io_done };
+	ios[0].req = (struct blk_req){
+		.op = op, .off = off, .len = len, .iov = ios[0].iov, .iovcnt = 3, .cb = io_done
+	};
 	blk_req_submit(bs, &ios[0].req);
 	while (pending > 0)
 		aio_poll(ctx, true);
 	return ios[0].ret;
+}
+
+static int read_async(struct aio_ctx *ctx, struct blk_node *bs, uint64_t off, uint64_t len)
+{
+	return one_async(ctx, bs, BLK_OP_READ, off, len);
+}
+
+/* Write @len bytes of @v at @off asynchronously; whether it took the fast allocating path. */
+static bool write_fast_alloc(struct aio_ctx *ctx, struct blk_node *bs, uint64_t off, uint64_t len,
+			     uint8_t v)
+{
+	uint64_t alloc = qt_state(bs)->stat_fast_alloc;
+
+	memset(bufs[0], v, len);
+	assert_int_equal(one_async(ctx, bs, BLK_OP_WRITE, off, len), 0);
+	return qt_state(bs)->stat_fast_alloc == alloc + 1;
+}
+
+/* bufs[0][0..len) after a read of @off: @v inside [woff, woff + wlen), zeroes elsewhere. */
+static void expect_only(uint64_t off, uint64_t len, uint64_t woff, uint64_t wlen, uint8_t v)
+{
+	for (uint64_t k = 0; k < len; k++) {
+		uint8_t want = off + k >= woff && off + k < woff + wlen ? v : 0;
+
+		if (bufs[0][k] != want)
+			fail_msg("offset %llu: 0x%02x, want 0x%02x", (unsigned long long)(off + k),
+				 bufs[0][k], want);
+	}
+}
+
+/* Allocating writes over several clusters take the fast path as one run of reserved
+ * clusters when their entries share an L2 slice; the rest of the first and last cluster
+ * reads as zeroes; a write across a slice boundary goes through the pool; QD writes of
+ * four clusters each mix both paths; all of it reads back after a reopen, qemu-img check
+ * is clean and qemu-io reads the same bytes. */
+static void test_alloc_fast_multi(void **state)
+{
+	const uint64_t slice_span = 512ull * 65536; /* 4 KiB of L2 entries: 32 MiB */
+	struct aio_ctx *ctx = aio_ctx_new();
+	struct blk_node *bs;
+	char cmd[256];
+
+	(void)state;
+	qt_create("cluster_size=64k", "256M");
+	bs = qt_open(NULL);
+	assert_int_equal(blk_attach_ctx(bs, ctx), 0);
+	/* the first allocation reserves; a flush makes the reservation ready */
+	assert_false(write_fast_alloc(ctx, bs, 0, BS, 0x11));
+	assert_int_equal(flush_async(ctx, bs), 0);
+	/* three clusters (1..3), starting and ending inside them */
+	assert_true(write_fast_alloc(ctx, bs, 65536 + 5120, 2 * 65536 + 8192, 0x22));
+	assert_int_equal(read_async(ctx, bs, 65536, 3 * 65536), 0);
+	expect_only(65536, 3 * 65536, 65536 + 5120, 2 * 65536 + 8192, 0x22);
+	/* across the first slice's end: the pool */
+	assert_false(write_fast_alloc(ctx, bs, slice_span - 65536, 2 * 65536, 0x33));
+	assert_int_equal(read_async(ctx, bs, slice_span - 65536, 2 * 65536), 0);
+	expect_only(slice_span - 65536, 2 * 65536, slice_span - 65536, 2 * 65536, 0x33);
+	/* 64 writes of 192 KiB at 1 MiB strides from 32 KiB: four clusters each */
+	run(ctx, bs, BLK_OP_WRITE, 1 << 20, (64ull << 20) + 32768, MAXLEN, 4);
+	run(ctx, bs, BLK_OP_READ, 1 << 20, (64ull << 20) + 32768, MAXLEN, 4);
+	assert_int_equal(flush_async(ctx, bs), 0);
+	blk_close(bs);
+	aio_ctx_free(ctx);
+	assert_int_equal(qt_check(), 0);
+
+	bs = qt_open(NULL);
+	ctx = aio_ctx_new();
+	assert_int_equal(blk_attach_ctx(bs, ctx), 0);
+	assert_int_equal(read_async(ctx, bs, 65536, 3 * 65536), 0);
+	expect_only(65536, 3 * 65536, 65536 + 5120, 2 * 65536 + 8192, 0x22);
+	run(ctx, bs, BLK_OP_READ, 1 << 20, (64ull << 20) + 32768, MAXLEN, 4);
+	blk_close(bs);
+	aio_ctx_free(ctx);
+	snprintf(cmd, sizeof(cmd),
+		 "qemu-io -f qcow2 -c 'read -P 0 65536 5120' -c 'read -P 0x22 70656 139264' "
+		 "-c 'read -P 0 209920 52224' %s >/dev/null",
+		 qt_img);
+	assert_int_equal(system(cmd), 0);
+	unlink(qt_img);
 }
 
 /* Reads of unallocated clusters of an overlay go to its (shorter) backing file on the
@@ -346,9 +425,8 @@ static void test_backing_reads(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_prealloc_fast),
-		cmocka_unit_test(test_empty_mixed),
-		cmocka_unit_test(test_alloc_fast),
+		cmocka_unit_test(test_prealloc_fast), cmocka_unit_test(test_empty_mixed),
+		cmocka_unit_test(test_alloc_fast),    cmocka_unit_test(test_alloc_fast_multi),
 		cmocka_unit_test(test_backing_reads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
