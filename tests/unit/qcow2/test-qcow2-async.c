@@ -92,6 +92,18 @@ static int flush_async(struct aio_ctx *ctx, struct blk_node *bs)
 	return ios[0].ret;
 }
 
+/* Close (which flushes), qemu-img check finds the image clean, open it again in a new loop. */
+static struct blk_node *reopen_checked(struct blk_node *bs, struct aio_ctx **ctx)
+{
+	blk_close(bs);
+	aio_ctx_free(*ctx);
+	assert_int_equal(qt_check(), 0);
+	bs = qt_open(NULL);
+	*ctx = aio_ctx_new();
+	assert_int_equal(blk_attach_ctx(bs, *ctx), 0);
+	return bs;
+}
+
 static void test_prealloc_fast(void **state)
 {
 	struct aio_ctx *ctx = aio_ctx_new();
@@ -188,13 +200,7 @@ static void test_empty_mixed(void **state)
 	assert_int_equal(ios[1].ret, 0);
 	for (int k = 0; k < BS; k++)
 		assert_int_equal(bufs[1][k], 0);
-	blk_close(bs);
-	aio_ctx_free(ctx);
-	assert_int_equal(qt_check(), 0);
-	/* and everything is there after reopening */
-	bs = qt_open(NULL);
-	ctx = aio_ctx_new();
-	assert_int_equal(blk_attach_ctx(bs, ctx), 0);
+	bs = reopen_checked(bs, &ctx); /* and everything is there after reopening */
 	run(ctx, bs, BLK_OP_READ, 2 << 20, 65536, 2 * BS, 3);
 	run(ctx, bs, BLK_OP_READ, 1 << 20, 64ull << 20, BS, 4);
 	blk_close(bs);
@@ -237,12 +243,7 @@ static void test_alloc_fast(void **state)
 	assert_int_equal(blk_pread(bs, BS, b, BS), 0); /* between the writes: zeroes */
 	assert_int_equal(b[0], 0);
 	assert_int_equal(flush_async(ctx, bs), 0);
-	blk_close(bs);
-	aio_ctx_free(ctx);
-	assert_int_equal(qt_check(), 0);
-	bs = qt_open(NULL);
-	ctx = aio_ctx_new();
-	assert_int_equal(blk_attach_ctx(bs, ctx), 0);
+	bs = reopen_checked(bs, &ctx);
 	run(ctx, bs, BLK_OP_READ, 1 << 20, 128ull << 20, BS, 2);
 	run(ctx, bs, BLK_OP_READ, 8192, 0, BS, 3);
 	blk_close(bs);
@@ -340,13 +341,7 @@ static void test_alloc_fast_multi(void **state)
 	run(ctx, bs, BLK_OP_WRITE, 1 << 20, (64ull << 20) + 32768, MAXLEN, 4);
 	run(ctx, bs, BLK_OP_READ, 1 << 20, (64ull << 20) + 32768, MAXLEN, 4);
 	assert_int_equal(flush_async(ctx, bs), 0);
-	blk_close(bs);
-	aio_ctx_free(ctx);
-	assert_int_equal(qt_check(), 0);
-
-	bs = qt_open(NULL);
-	ctx = aio_ctx_new();
-	assert_int_equal(blk_attach_ctx(bs, ctx), 0);
+	bs = reopen_checked(bs, &ctx);
 	assert_int_equal(read_async(ctx, bs, 65536, 3 * 65536), 0);
 	expect_only(65536, 3 * 65536, 65536 + 5120, 2 * 65536 + 8192, 0x22);
 	run(ctx, bs, BLK_OP_READ, 1 << 20, (64ull << 20) + 32768, MAXLEN, 4);
