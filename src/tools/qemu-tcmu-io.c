@@ -16,8 +16,8 @@
 #include "block/block.h"
 #include "config.h"
 #include "io-cmds.h"
-#include "util/err.h"
 #include "util/aio.h"
+#include "util/err.h"
 #include "util/log.h"
 #include "util/opts.h"
 

@@ -291,11 +291,15 @@ static void alloc_commit(struct blk_node *bs, struct qcow2_child *c, int ret)
 {
 	struct qcow2_state *s = bs->opaque;
 
-	if (ret < 0)
+	if (ret < 0) {
 		qcow2_update_refcount(bs, c->host, (uint64_t)c->n << s->cluster_bits, -1);
-	for (unsigned int i = 0; ret == 0 && i < c->n; i++)
-		qcow2_l2_set(s, c->sl, c->idx + i,
-			     (c->host + ((uint64_t)i << s->cluster_bits)) | QCOW2_OFLAG_COPIED, 0);
+	} else {
+		for (unsigned int i = 0; i < c->n; i++) {
+			uint64_t host = c->host + ((uint64_t)i << s->cluster_bits);
+
+			qcow2_l2_set(s, c->sl, c->idx + i, host | QCOW2_OFLAG_COPIED, 0);
+		}
+	}
 	qcow2_cache_put(c->sl);
 	qcow2_inflight_remove(s, &c->fl);
 }
