@@ -12,8 +12,8 @@
  *
  * Every failure is one line in @err naming the path and strerror.
  */
-#ifndef QT_DAEMON_EXPORT_TREE_H
-#define QT_DAEMON_EXPORT_TREE_H
+#ifndef QT_EXPORT_EXPORT_TREE_H
+#define QT_EXPORT_EXPORT_TREE_H
 
 #include <limits.h>
 #include <stdbool.h>

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Shared by the export files: export.c (create), export-remove.c (remove, list),
  * export-host.c (/proc and sysfs). */
-#ifndef QT_DAEMON_EXPORT_INT_H
-#define QT_DAEMON_EXPORT_INT_H
+#ifndef QT_EXPORT_EXPORT_INT_H
+#define QT_EXPORT_EXPORT_INT_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -18,8 +18,8 @@
 #include <unistd.h>
 
 #include "daemon/cfgstr.h"
-#include "daemon/export-int.h"
-#include "daemon/export-tree.h"
+#include "export/export-int.h"
+#include "export/export-tree.h"
 #include "util/err.h"
 
 #define DEFAULT_TIMEOUT_MS 30000

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/export-int.h"
-#include "daemon/export-tree.h"
+#include "export/export-int.h"
+#include "export/export-tree.h"
 #include "util/err.h"
 
 /* A fabric LUN whose storage object is the backstore. */

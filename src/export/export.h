@@ -20,8 +20,8 @@
  * kernel (is a daemon running, did it take the device, which /dev/sdX appeared) are
  * skipped there.
  */
-#ifndef QT_DAEMON_EXPORT_H
-#define QT_DAEMON_EXPORT_H
+#ifndef QT_EXPORT_EXPORT_H
+#define QT_EXPORT_EXPORT_H
 
 #include <stdbool.h>
 #include <stddef.h>
