@@ -19,9 +19,11 @@
  */
 #include "export.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -471,5 +473,18 @@ void export_access_list(const struct etree *t, const char *tpg, FILE *out)
 
 bool export_portal_is_loopback(const char *portal)
 {
-	return !strncmp(portal, "127.", 4) || !strncmp(portal, "[::1]:", 6);
+	char ip[INET6_ADDRSTRLEN + 1];
+	const char *end = portal[0] == '[' ? strchr(portal, ']') : strrchr(portal, ':');
+	const char *start = portal[0] == '[' ? portal + 1 : portal;
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	if (!end || (size_t)(end - start) >= sizeof(ip))
+		return false;
+	memcpy(ip, start, (size_t)(end - start));
+	ip[end - start] = '\0';
+	if (inet_pton(AF_INET, ip, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127; /* 127.0.0.0/8 */
+	return inet_pton(AF_INET6, ip, &a6) == 1 &&
+	       (IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127));
 }

@@ -194,8 +194,14 @@ grep -qx "qemu-tcmu: warning: demo mode on portal 0.0.0.0:3260: any initiator th
 	"$T/err" || fail "no warning: $(cat "$T/err")"
 "$QT_DAEMON" unexport e >/dev/null
 "$QT_DAEMON" export d.raw --name e --iscsi $IQN:e --demo --portal 127.0.0.1 \
-	--portal '[::1]:3260' 2>"$T/err" >/dev/null
+	--portal '[::1]:3260' --portal 127.1.2.3:3261 --portal '[0:0::1]:3262' \
+	--portal '[::ffff:127.0.0.1]:3263' 2>"$T/err" >/dev/null
 [ ! -s "$T/err" ] || fail "warning on loopback: $(cat "$T/err")"
+"$QT_DAEMON" unexport e >/dev/null
+"$QT_DAEMON" export d.raw --name e --iscsi $IQN:e --demo --portal 127.0.0.1 \
+	--portal '[fe80::1]:3260' 2>"$T/err" >/dev/null
+[ "$(grep -c warning "$T/err")" = 1 ] && grep -q "portal \[fe80::1\]:3260" "$T/err" ||
+	fail "warnings: $(cat "$T/err")"
 "$QT_DAEMON" unexport e >/dev/null
 
 step "--discovery-chap: the same credentials are fine, other ones are refused"
