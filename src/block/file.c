@@ -71,14 +71,11 @@ static int file_open(struct blk_node *bs, struct opts *opts, unsigned int flags,
 {
 	static const char *const aio_names[] = { "threads", "io_uring", "native", NULL };
 	struct file_state *s = bs->opaque;
-	const char *path = NULL;
+	const char *path = bs->filename;
 	struct stat st;
 	int oflags, aio, r;
 
-	r = opts_get_str(opts, "file", NULL, &path, err);
-	if (r < 0)
-		return r;
-	if (!path)
+	if (!path[0])
 		return err_set(err, -EINVAL, "file: no file name given (option 'file')");
 	r = opts_get_enum(opts, "aio", aio_names, HAVE_LIBURING ? FILE_AIO_IO_URING : 0, &aio, err);
 	if (r < 0)

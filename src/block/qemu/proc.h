@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Process helpers shared by the QEMU helper (qemu-helper.c) and probing (qemu-probe.c). */
-#ifndef QT_BLOCK_QEMU_HELPER_INT_H
-#define QT_BLOCK_QEMU_HELPER_INT_H
+/*
+ * Child processes for the QEMU image driver (the bottom of src/block/qemu: helper.c runs
+ * qemu-nbd with these, probe.c runs qemu-img).  Between fork and exec only
+ * async-signal-safe calls.
+ */
+#ifndef QT_BLOCK_QEMU_PROC_H
+#define QT_BLOCK_QEMU_PROC_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -14,9 +18,11 @@ int qh_fd_high(int fd);
 /* Start @prog with stdout/stderr on @out_fd and, if @listen_fd >= 0, systemd socket
  * activation (LISTEN_FDS=1 on fd 3).  0 and *out = pid, or -errno. */
 int qh_spawn(const char *prog, char *const argv[], int out_fd, int listen_fd, pid_t *out);
-/* Reap @pid within @ms milliseconds; true and *status when it ended. */
+/* Reap @pid within @ms milliseconds (-1: wait); true and *status when it ended. */
 bool qh_wait_pid(pid_t pid, int ms, int *status);
 /* The last non-empty line written to @fd (a memfd). */
 void qh_last_line(int fd, char *buf, size_t len);
+/* "exited with status N", "killed by signal N (...)" for a wait status. */
+void qh_describe_status(int st, char *buf, size_t len);
 
 #endif

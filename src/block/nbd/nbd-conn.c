@@ -10,7 +10,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "qemu-helper.h"
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/iov.h"
@@ -192,8 +191,8 @@ static int start_connect(struct nbdc_state *s, struct nbd_handle *h, struct err 
 	case NBDC_MODE_TCP:
 		r = nbd_aio_connect_tcp(h, s->host, s->port);
 		break;
-	case NBDC_MODE_HELPER:
-		r = qemu_helper_start(s->helper, &fd, err);
+	case NBDC_MODE_DIALER:
+		r = s->dialer.dial(s->dialer.opaque, &fd, err);
 		if (r < 0)
 			return r;
 		r = nbd_aio_connect_socket(h, fd); /* on success the handle owns fd */
@@ -204,14 +203,15 @@ static int start_connect(struct nbdc_state *s, struct nbd_handle *h, struct err 
 	return r < 0 ? 1 : 0;
 }
 
-/* The message for a failed connection attempt; a dead helper explains itself. */
+/* The message for a failed connection attempt; a dialed server that died explains itself. */
 static int connect_error(struct nbdc_state *s, struct err *err)
 {
 	int e = nbd_get_errno();
 	const char *msg = nbd_get_error();
 	char why[ERR_MSG_MAX - 64];
 
-	if (s->mode == NBDC_MODE_HELPER && qemu_helper_wait_exit(s->helper, 1000, why, sizeof(why)))
+	if (s->mode == NBDC_MODE_DIALER && s->dialer.explain &&
+	    s->dialer.explain(s->dialer.opaque, 1000, why, sizeof(why)))
 		return err_set(err, -EIO, "%s", why);
 	return err_set(err, e > 0 ? -e : -EIO, "%s", msg ? msg : "connection failed");
 }
@@ -243,8 +243,8 @@ static int conn_open(struct nbdc_state *s, uint64_t limit_ms, struct nbdc_server
 
 		if (t >= deadline || is_closing(s)) {
 			nbd_close(h);
-			if (s->mode == NBDC_MODE_HELPER)
-				qemu_helper_stop(s->helper);
+			if (s->mode == NBDC_MODE_DIALER && s->dialer.hang_up)
+				s->dialer.hang_up(s->dialer.opaque);
 			return err_set(err, -ETIMEDOUT, "no answer within %llu ms",
 				       (unsigned long long)limit_ms);
 		}

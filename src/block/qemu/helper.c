@@ -1,11 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* The QEMU helper (qemu-nbd child processes) and probing with qemu-img: see qemu-helper.h. */
-#include "qemu-helper.h"
-#include "qemu-helper-int.h"
+/* The QEMU helper: a qemu-nbd child process per image (see helper.h). */
+#include "helper.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,13 +10,12 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include "block.h"
+#include "block/block.h"
+#include "probe.h"
+#include "proc.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/opts.h"
@@ -29,228 +25,24 @@
 #define STOP_GRACE_MS 5000 /* after our disconnect it flushes and exits on its own */
 #define TERM_GRACE_MS 2000
 
-extern char **environ;
-
 struct qemu_helper {
 	pthread_mutex_t lock; /* pid, starts, status: describe() may run concurrently */
 	char *prog;
 	char *argv[HELPER_MAX_ARGS];
 	int argc;
 	char *desc;
+	char *fmt;
 	bool read_only;
 	pid_t pid; /* running child, or 0 */
 	unsigned int starts;
 	int out_fd; /* memfd: the child's stdout and stderr */
 };
 
-/* ---- processes ---------------------------------------------------------------------- */
-
-char *qh_find_prog(const char *name)
-{
-	const char *path = getenv("PATH");
-	char buf[4096];
-
-	if (!path || !*path)
-		path = "/usr/local/bin:/usr/bin:/bin";
-	while (*path) {
-		size_t n = strcspn(path, ":");
-
-		if (n &&
-		    snprintf(buf, sizeof(buf), "%.*s/%s", (int)n, path, name) < (int)sizeof(buf) &&
-		    access(buf, X_OK) == 0)
-			return strdup(buf);
-		path += n + (path[n] == ':');
-	}
-	return NULL;
-}
-
-/* Move @fd to a number >= 10 (so dup2() onto 0..3 in the child cannot clobber it). */
-int qh_fd_high(int fd)
-{
-	int h;
-
-	if (fd < 0 || fd >= 10)
-		return fd;
-	h = fcntl(fd, F_DUPFD_CLOEXEC, 10);
-	close(fd);
-	return h;
-}
-
-static void put_pid(char *dst, pid_t pid) /* async-signal-safe */
-{
-	char tmp[24];
-	int n = 0;
-
-	do {
-		tmp[n++] = (char)('0' + pid % 10);
-		pid /= 10;
-	} while (pid);
-	while (n)
-		*dst++ = tmp[--n];
-	*dst = '\0';
-}
-
-/* Our environment without LISTEN_*, plus LISTEN_FDS=1 and a LISTEN_PID= slot when
- * @activation (the child writes its own pid there). */
-static char **build_env(bool activation, char **pid_slot)
-{
-	size_t n = 0, k = 0;
-	char **env;
-
-	while (environ[n])
-		n++;
-	env = calloc(n + 3, sizeof(*env));
-	if (!env)
-		return NULL;
-	for (size_t i = 0; i < n; i++)
-		if (strncmp(environ[i], "LISTEN_", 7))
-			env[k++] = environ[i];
-	if (activation) {
-		static char fds[] = "LISTEN_FDS=1";
-
-		*pid_slot = calloc(1, 40);
-		if (!*pid_slot) {
-			free(env);
-			return NULL;
-		}
-		strcpy(*pid_slot, "LISTEN_PID=");
-		env[k++] = fds;
-		env[k++] = *pid_slot;
-	}
-	return env;
-}
-
-/*
- * Start @argv: stdin /dev/null, stdout and stderr into @out_fd, and @listen_fd (>= 0) as
- * fd 3 by systemd socket activation.  Between fork and exec only async-signal-safe calls.
- */
-int qh_spawn(const char *prog, char *const argv[], int out_fd, int listen_fd, pid_t *out)
-{
-	char *pid_slot = NULL, **env = build_env(listen_fd >= 0, &pid_slot);
-	int devnull = qh_fd_high(open("/dev/null", O_RDONLY | O_CLOEXEC));
-	sigset_t all;
-	pid_t pid;
-	int r = 0;
-
-	if (!env || devnull < 0) {
-		r = env ? -errno : -ENOMEM;
-		goto out;
-	}
-	sigemptyset(&all);
-	pid = fork();
-	if (pid == 0) {
-		if (pid_slot)
-			put_pid(pid_slot + strlen("LISTEN_PID="), getpid());
-		sigprocmask(SIG_SETMASK, &all, NULL); /* our threads may block signals */
-		if (dup2(devnull, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0 ||
-		    (listen_fd >= 0 && dup2(listen_fd, 3) < 0))
-			_exit(126);
-		close_range(listen_fd >= 0 ? 4 : 3, ~0u, 0);
-		execve(prog, argv, env);
-		_exit(127);
-	}
-	if (pid < 0)
-		r = -errno;
-	else
-		*out = pid;
-out:
-	if (devnull >= 0)
-		close(devnull);
-	free(pid_slot);
-	free(env);
-	return r;
-}
-
-static int pidfd_open_(pid_t pid)
-{
-	return (int)syscall(SYS_pidfd_open, pid, 0);
-}
-
-/* Wait up to @ms for @pid to exit; true (and *status) once reaped. */
-bool qh_wait_pid(pid_t pid, int ms, int *status)
-{
-	int pfd = pidfd_open_(pid);
-	pid_t r;
-
-	if (pfd >= 0) {
-		struct pollfd p = { .fd = pfd, .events = POLLIN };
-
-		while (poll(&p, 1, ms) < 0 && errno == EINTR)
-			;
-		close(pfd);
-	}
-	do
-		r = waitpid(pid, status, ms < 0 ? 0 : WNOHANG);
-	while (r < 0 && errno == EINTR);
-	return r == pid || (r < 0 && errno == ECHILD);
-}
-
-/* The last non-empty line of @fd's contents (a memfd), for messages. */
-void qh_last_line(int fd, char *buf, size_t len)
-{
-	struct stat st;
-	char tail[1024];
-	off_t from;
-	ssize_t n;
-	char *end, *start;
-
-	buf[0] = '\0';
-	if (fstat(fd, &st) < 0 || st.st_size == 0)
-		return;
-	from = st.st_size > (off_t)sizeof(tail) - 1 ? st.st_size - (off_t)sizeof(tail) + 1 : 0;
-	n = pread(fd, tail, sizeof(tail) - 1, from);
-	if (n <= 0)
-		return;
-	tail[n] = '\0';
-	end = tail + n;
-	while (end > tail && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' '))
-		*--end = '\0';
-	for (;;) {
-		start = strrchr(tail, '\n');
-		start = start ? start + 1 : tail;
-		if (start == tail || !strstr(start, ": Try `"))
-			break;
-		start[-1] = '\0'; /* "Try `qemu-nbd --help'": the line before says more */
-	}
-	snprintf(buf, len, "%s", start);
-}
-
-static void describe_status(int st, char *buf, size_t len)
-{
-	if (WIFEXITED(st))
-		snprintf(buf, len, "exited with status %d", WEXITSTATUS(st));
-	else if (WIFSIGNALED(st))
-		snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(st),
-			 strsignal(WTERMSIG(st)));
-	else
-		snprintf(buf, len, "stopped (status 0x%x)", st);
-}
-
-/* ---- the helper ------------------------------------------------------------------------ */
+/* ---- the command line ------------------------------------------------------------------ */
 
 static bool has_prefix(const char *s, const char *p)
 {
 	return !strncmp(s, p, strlen(p));
-}
-
-bool qemu_helper_is_url(const char *file)
-{
-	static const char *const prefixes[] = {
-		"http://", "https://", "ftp://",	  "ftps://",	     "ssh://",
-		"nfs://",  "iscsi://", "iser://",	  "gluster://",	     "gluster+tcp://",
-		"rbd:",	   "json:",    "gluster+unix://", "gluster+rdma://", NULL,
-	};
-
-	for (int i = 0; prefixes[i]; i++)
-		if (has_prefix(file, prefixes[i]))
-			return true;
-	return false;
-}
-
-static bool is_read_only_url(const char *file)
-{
-	return has_prefix(file, "http://") || has_prefix(file, "https://") ||
-	       has_prefix(file, "ftp://") || has_prefix(file, "ftps://");
 }
 
 /* Append ",key=value" to @buf (QEMU's escaping: a comma in a value is doubled). */
@@ -323,7 +115,7 @@ static int image_opts(struct opts *o, const char *fmt, const char *file, char **
 	char *buf = NULL;
 	int r = kv_append(&buf, &len, &cap, "driver", fmt);
 
-	if (r == 0 && file && is_read_only_url(file)) {
+	if (r == 0 && file && qemu_is_read_only_url(file)) {
 		char scheme[8];
 
 		snprintf(scheme, sizeof(scheme), "%.*s", (int)strcspn(file, ":"), file);
@@ -374,8 +166,8 @@ static int build_args(struct qemu_helper *h, struct opts *o, const char *fmt, co
 
 	h->argv[h->argc++] = strdup(HELPER_PROG);
 	r = opts_get_str(o, "aio", NULL, &aio, err);
-	if (r == 0 && file && (qemu_helper_is_url(file) || strstr(file, "://")) &&
-	    !is_read_only_url(file)) {
+	if (r == 0 && file && (qemu_is_url(file) || strstr(file, "://")) &&
+	    !qemu_is_read_only_url(file)) {
 		/* ssh://, nfs://, nbd://, rbd:...: only QEMU's filename parsing knows these,
 		 * and it takes no other options (give QEMU's structured names instead) */
 		if (count_passthrough(o))
@@ -419,29 +211,28 @@ static int build_args(struct qemu_helper *h, struct opts *o, const char *fmt, co
 	return r;
 }
 
-int qemu_helper_new(struct opts *o, unsigned int flags, struct qemu_helper **out, struct err *err)
+int qemu_helper_new(struct opts *o, const char *file, const char *fmt, unsigned int flags,
+		    struct qemu_helper **out, struct err *err)
 {
 	struct qemu_helper *h = calloc(1, sizeof(*h));
-	const char *file = NULL, *fmt = NULL;
 	char probed[64];
-	int r;
+	int r = 0;
 
 	if (!h)
 		return err_set(err, -ENOMEM, "out of memory");
 	pthread_mutex_init(&h->lock, NULL);
 	h->out_fd = -1;
-	r = opts_get_str(o, "file", NULL, &file, err);
-	if (r == 0)
-		r = opts_get_str(o, "driver", NULL, &fmt, err);
-	if (r == 0 && !file && !opts_has(o, "file.filename") && !opts_has(o, "file.driver"))
+	if (file && !file[0])
+		file = NULL;
+	if (!file && !opts_has(o, "file.filename") && !opts_has(o, "file.driver"))
 		r = err_set(err, -EINVAL, "no image given (option 'file')");
 	if (r == 0 && !fmt && !file)
 		r = err_set(err, -EINVAL, "qemu helper: give the format (option 'format')");
-	if (r == 0 && !fmt && (r = qemu_helper_probe(file, probed, sizeof(probed), err)) == 0)
+	if (r == 0 && !fmt && (r = qemu_probe_file(file, probed, sizeof(probed), err)) == 0)
 		fmt = probed;
 	if (r < 0)
 		goto fail;
-	h->read_only = !(flags & BLK_O_RDWR) || (file && is_read_only_url(file));
+	h->read_only = !(flags & BLK_O_RDWR) || (file && qemu_is_read_only_url(file));
 	h->prog = qh_find_prog(HELPER_PROG);
 	if (!h->prog) {
 		r = err_set(err, -ENOENT,
@@ -450,7 +241,8 @@ int qemu_helper_new(struct opts *o, unsigned int flags, struct qemu_helper **out
 			    HELPER_PROG);
 		goto fail;
 	}
-	r = build_args(h, o, fmt, file, err);
+	h->fmt = strdup(fmt);
+	r = h->fmt ? build_args(h, o, fmt, file, err) : err_set(err, -ENOMEM, "out of memory");
 	if (r < 0)
 		goto fail;
 	h->out_fd = qh_fd_high(memfd_create("qemu-helper-output", MFD_CLOEXEC));
@@ -477,6 +269,7 @@ void qemu_helper_free(struct qemu_helper *h)
 		close(h->out_fd);
 	free(h->prog);
 	free(h->desc);
+	free(h->fmt);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
 }
@@ -562,7 +355,7 @@ bool qemu_helper_wait_exit(struct qemu_helper *h, int ms, char *why, size_t len)
 	pthread_mutex_lock(&h->lock);
 	h->pid = 0;
 	pthread_mutex_unlock(&h->lock);
-	describe_status(status, st, sizeof(st));
+	qh_describe_status(status, st, sizeof(st));
 	qh_last_line(h->out_fd, line, sizeof(line));
 	snprintf(why, len, "the QEMU helper (%s) %s%s%s", HELPER_PROG, st, line[0] ? ": " : "",
 		 line);
@@ -592,6 +385,11 @@ void qemu_helper_stop(struct qemu_helper *h)
 bool qemu_helper_is_read_only(const struct qemu_helper *h)
 {
 	return h->read_only;
+}
+
+const char *qemu_helper_format(const struct qemu_helper *h)
+{
+	return h->fmt;
 }
 
 const char *qemu_helper_describe(const struct qemu_helper *h)

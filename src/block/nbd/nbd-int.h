@@ -19,7 +19,7 @@
  * When the connection drops, a reconnect thread retries with backoff.  Requests issued
  * meanwhile wait up to reconnect-timeout, then fail with -EIO (and keep failing fast until
  * the server is back).  Requests in flight at the loss are retried on the new connection
- * (server mode) or failed with -EIO (helper mode: a dead helper lost its caches).  If writes
+ * (server mode) or failed with -EIO (a dialer's choice: a restarted helper lost its caches).  If writes
  * were acknowledged since the last successful flush, the next flush fails with -EIO: the
  * server may have lost them.
  */
@@ -30,25 +30,25 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "block-driver.h"
+#include "block/block-driver.h"
+#include "nbd.h"
 #include "util/aio.h"
 
 struct nbd_handle;
-struct qemu_helper;
 struct err;
 
 enum nbdc_mode {
 	NBDC_MODE_URI,	  /* nbd://, nbd+unix://, nbds:// ... */
 	NBDC_MODE_UNIX,	  /* server=unix:/path, server.type=unix */
 	NBDC_MODE_TCP,	  /* server=host:port, server.type=inet */
-	NBDC_MODE_HELPER, /* a qemu-nbd child serving a QEMU format (qemu-helper.h) */
+	NBDC_MODE_DIALER, /* a server another driver runs (nbd.h: struct nbd_dialer) */
 };
 
 enum nbdc_link {
 	NBDC_LINK_UP,
 	NBDC_LINK_RECONNECTING, /* requests wait until the deadline */
 	NBDC_LINK_FAILED,	/* requests fail with -EIO; reconnecting goes on */
-	NBDC_LINK_GONE,		/* for good: closing, or the helper died twice */
+	NBDC_LINK_GONE,		/* for good: closing, or the dialer gave up */
 };
 
 /* One connection; reference counted (under nbdc_state.lock), closed by the last unref. */
@@ -74,10 +74,10 @@ struct nbdc_state {
 	/* configuration, fixed after open */
 	enum nbdc_mode mode;
 	char *uri, *unix_path, *host, *port, *export_name;
-	char *desc; /* for messages: the URI, unix:PATH, host:port or the helper's image */
+	char *desc; /* for messages: the URI, unix:PATH, host:port or the dialer's */
 	uint64_t reconnect_ms, connect_ms;
 	bool retry_inflight;
-	struct qemu_helper *helper;
+	struct nbd_dialer dialer; /* NBDC_MODE_DIALER (desc not used: see desc) */
 	struct nbdc_server_info info;
 
 	pthread_mutex_t lock; /* everything below; never held while calling libnbd */
@@ -111,6 +111,8 @@ struct nbdc_extent {
 	uint32_t base_len, base_flags;
 	uint32_t depth_len, depth;
 };
+
+extern const struct blk_driver blk_driver_nbd; /* nbd.c */
 
 /* Engine (nbd-conn.c). */
 void nbdc_engine_init(struct nbdc_state *s);
