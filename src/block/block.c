@@ -192,8 +192,8 @@ const char *blk_probe_format(const uint8_t *buf, size_t len, const char *filenam
 		return best->name;
 	/* nothing native: a magic only an image driver (the QEMU helper) knows */
 	for (int i = 0; blk_drivers[i]; i++) {
-		const char *f = blk_drivers[i]->probe_magic ? blk_drivers[i]->probe_magic(buf, len)
-							    : NULL;
+		const char *f =
+			blk_drivers[i]->probe_magic ? blk_drivers[i]->probe_magic(buf, len) : NULL;
 
 		if (f)
 			return f;
@@ -302,8 +302,8 @@ static int check_unclaimed_url(const char *file, struct err *err)
 
 	if (n == 0 || strncmp(file + n, "://", 3) || access(file, F_OK) == 0)
 		return 0;
-	return err_set(err, -EPROTONOSUPPORT, "'%s': no driver serves '%.*s://' URLs", file,
-		       (int)n, file);
+	return err_set(err, -EPROTONOSUPPORT, "'%s': no driver serves '%.*s://' URLs", file, (int)n,
+		       file);
 }
 
 /* The format of an image on @proto, probed: native, else what an image driver knows. */
@@ -312,7 +312,8 @@ static int probe_format(const struct open_req *q, struct blk_node *proto, char *
 {
 	int r = probe_node(proto, fmt, err);
 
-	if (r < 0 || strcmp(*fmt, "raw") || q->helper == HELPER_OFF || proto->drv != &blk_driver_file)
+	if (r < 0 || strcmp(*fmt, "raw") || q->helper == HELPER_OFF ||
+	    proto->drv != &blk_driver_file)
 		return r;
 	/* nothing native matched a local file: an image driver may know better (dmg...) */
 	for (int i = 0; blk_drivers[i]; i++) {

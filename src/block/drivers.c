@@ -72,7 +72,8 @@ const struct blk_driver *blk_find_image_driver(const char *fmt)
 	for (int i = 0; blk_drivers[i]; i++) {
 		const struct blk_driver *d = blk_drivers[i];
 
-		if (d->kind == BLK_DRIVER_IMAGE && (!fmt || (d->knows_format && d->knows_format(fmt))))
+		if (d->kind == BLK_DRIVER_IMAGE &&
+		    (!fmt || (d->knows_format && d->knows_format(fmt))))
 			return d;
 	}
 	return NULL;

@@ -19,8 +19,8 @@
  * When the connection drops, a reconnect thread retries with backoff.  Requests issued
  * meanwhile wait up to reconnect-timeout, then fail with -EIO (and keep failing fast until
  * the server is back).  Requests in flight at the loss are retried on the new connection
- * (server mode) or failed with -EIO (a dialer's choice: a restarted helper lost its caches).  If writes
- * were acknowledged since the last successful flush, the next flush fails with -EIO: the
+ * (server mode) or failed with -EIO (a dialer's choice: a restarted helper lost its caches).  If
+ * writes were acknowledged since the last successful flush, the next flush fails with -EIO: the
  * server may have lost them.
  */
 #ifndef QT_BLOCK_NBD_INT_H

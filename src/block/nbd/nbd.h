@@ -32,8 +32,8 @@ struct nbd_dialer {
 	bool (*explain)(void *opaque, int ms, char *why, size_t len);
 	/* Optional: an attempt was abandoned (timed out, or closing): stop what dial started. */
 	void (*hang_up)(void *opaque);
-	void *opaque;	    /* must outlive the node */
-	const char *desc;   /* for messages, e.g. "vmdk image '/img/x.vmdk'" (copied) */
+	void *opaque;	       /* must outlive the node */
+	const char *desc;      /* for messages, e.g. "vmdk image '/img/x.vmdk'" (copied) */
 	uint64_t reconnect_ms; /* how long new requests wait for a lost server */
 	uint64_t connect_ms;   /* how long one connection attempt may take */
 	bool retry_inflight;   /* requests in flight at a loss are sent again (false: they
@@ -45,14 +45,14 @@ struct nbd_dialer {
 int nbd_parse_timeouts(struct opts *opts, uint64_t *reconnect_ms, uint64_t *connect_ms,
 		       struct err *err);
 /* Their descriptions, for the option tables (struct blk_opt_desc) of nbd and dialers. */
-#define NBD_TIMEOUT_OPTIONS                                                                      \
-	{ "reconnect-timeout", "seconds requests wait for a lost server (default 10; "          \
-			       "alias reconnect-delay)" },                                       \
-		{ "reconnect-delay", NULL },                                                     \
-		{ "connect-timeout", "seconds each connection attempt may take (default 30; "   \
-				     "alias open-timeout)" },                                    \
-	{                                                                                        \
-		"open-timeout", NULL                                                             \
+#define NBD_TIMEOUT_OPTIONS                                                                   \
+	{ "reconnect-timeout", "seconds requests wait for a lost server (default 10; "        \
+			       "alias reconnect-delay)" },                                    \
+		{ "reconnect-delay", NULL },                                                  \
+		{ "connect-timeout", "seconds each connection attempt may take (default 30; " \
+				     "alias open-timeout)" },                                 \
+	{                                                                                     \
+		"open-timeout", NULL                                                          \
 	}
 
 /* Open a node on the server @d reaches; BLK_O_RDWR in @flags for a writable one. */

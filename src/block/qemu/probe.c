@@ -24,9 +24,9 @@
 /* ---- names --------------------------------------------------------------------------- */
 
 const char *const qemu_url_prefixes[] = {
-	"http://",    "https://",	"ftp://",	   "ftps://",	       "ssh://",
-	"nfs://",     "iscsi://",	"iser://",	   "gluster://",       "gluster+tcp://",
-	"json:",      "gluster+unix://", "gluster+rdma://", "rbd:", NULL,
+	"http://", "https://",	      "ftp://",		 "ftps://",    "ssh://",
+	"nfs://",  "iscsi://",	      "iser://",	 "gluster://", "gluster+tcp://",
+	"json:",   "gluster+unix://", "gluster+rdma://", "rbd:",       NULL,
 };
 
 static bool has_prefix(const char *s, const char *p)
@@ -208,7 +208,9 @@ int qemu_probe_file(const char *filename, char *fmt, size_t len, struct err *err
 
 	/* a relative name with a colon would read as a protocol prefix */
 	snprintf(path, sizeof(path), "%s%s",
-		 filename[0] != '/' && !qemu_is_url(filename) && !strstr(filename, "://") ? "./" : "", filename);
+		 filename[0] != '/' && !qemu_is_url(filename) && !strstr(filename, "://") ? "./"
+											  : "",
+		 filename);
 	r = run_capture(argv, &fd, &status);
 	if (r < 0)
 		return err_set_errno(err, r, "cannot run %s to probe '%s'", PROBE_PROG, filename);

@@ -196,4 +196,3 @@ void qh_describe_status(int st, char *buf, size_t len)
 	else
 		snprintf(buf, len, "stopped (status 0x%x)", st);
 }
-
