@@ -426,6 +426,21 @@ int blk_open(struct opts *opts, unsigned int flags, struct blk_node **out, struc
 	return 0;
 }
 
+int blk_open_checked(struct opts *opts, unsigned int flags, const char *what, struct blk_node **out,
+		     struct err *err)
+{
+	int r = blk_open(opts, flags, out, err);
+
+	if (r == 0) {
+		r = opts_check_unused(opts, what, err);
+		if (r < 0) {
+			blk_close(*out);
+			*out = NULL;
+		}
+	}
+	return r;
+}
+
 int blk_open_str(const char *cfg, unsigned int flags, struct blk_node **out, struct err *err)
 {
 	struct opts o;
@@ -434,14 +449,7 @@ int blk_open_str(const char *cfg, unsigned int flags, struct blk_node **out, str
 	opts_init(&o);
 	r = opts_parse_cfgstring(&o, cfg, err);
 	if (r == 0)
-		r = blk_open(&o, flags, out, err);
-	if (r == 0) {
-		r = opts_check_unused(&o, NULL, err);
-		if (r < 0) {
-			blk_close(*out);
-			*out = NULL;
-		}
-	}
+		r = blk_open_checked(&o, flags, NULL, out, err);
 	opts_release(&o);
 	return r;
 }

@@ -376,9 +376,16 @@ static void file_describe(struct blk_node *bs, char *buf, size_t len)
 		 (bs->open_flags & BLK_O_DIRECT) ? ", O_DIRECT" : "");
 }
 
+static const struct blk_opt_desc file_options[] = {
+	{ "aio", "io_uring (default) or threads: how I/O is submitted" },
+	{ NULL, NULL },
+};
+
 const struct blk_driver blk_driver_file = {
 	.name = "file",
 	.kind = BLK_DRIVER_PROTOCOL,
+	.summary = "local files and block devices (file names no other driver claims)",
+	.options = file_options,
 	.state_size = sizeof(struct file_state),
 	.open = file_open,
 	.close = file_close,

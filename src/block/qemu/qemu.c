@@ -153,11 +153,10 @@ static int detect_format(const char *path, char *fmt, size_t len)
 }
 
 static const struct blk_opt_desc qemu_options[] = {
-	{ "helper", "auto (default): QEMU serves what nothing native does; qemu: always; off: "
-		    "never" },
-	{ "object", "a QEMU --object (e.g. secret,id=sec0,data=...); object.N for more" },
+	{ "object", "a QEMU object, as qemu-img's object option (secret,id=sec0,data=...); "
+		    "object.N for more" },
 	{ "aio", "the helper's aio mode (threads, native, io_uring)" },
-	{ "*", "any other key passes to QEMU unchanged (qemu-img --image-opts names: "
+	{ "*", "any other key passes to QEMU unchanged (the names qemu-img's image-opts take: "
 	       "key-secret=, file.locking=, ...)" },
 	NBD_TIMEOUT_OPTIONS,
 	{ NULL, NULL },
