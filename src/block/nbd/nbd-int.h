@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The nbd driver's private interface: nbd.c (options, driver ops) over nbd-conn.c (the
- * connection engine).
+ * The nbd driver's private interface: nbd.c (options, driver ops) over the engine, whose
+ * two halves call each other through this header: nbd-conn.c (connections, the link
+ * state, reconnecting) and nbd-io.c (issuing and completing requests, the attached loop).
+ * The circle between them is deliberate: a reconnect must hand the new socket to the loop
+ * (nbdc_engine_attach) and the loop issues on the connection the link holds; splitting the
+ * state they share (struct nbdc_state, one lock) would only move the circle into it.
  *
  * One libnbd handle (one connection) per node; every command goes through libnbd's
  * asynchronous API with a completion callback, so any number of requests are in flight:
