@@ -13,7 +13,8 @@
  *  - iov covers exactly len bytes;
  *  - no write to the node overlaps the aligned range of a read-modify-write the core is
  *    doing on it (serialise.h).
- * So drivers may assert() these and need no checks of their own.
+ * Drivers rely on these without checking them again (the unit tests run the core against
+ * a strict driver, tests/unit/block/strict-driver.h, that fails on any violation).
  *
  * Blocking ops may run in several threads at once; a driver locks its own metadata.
  * The optional async op `submit` runs in the event loop the node is attached to.

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Device config strings (see config.h). */
+/* Device config strings (see cfgstr.h). */
 #include "cfgstr.h"
 
 #include <errno.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* The nbd connection engine: issuing, completing, loop integration, reconnecting.  See
- * nbd-int.h for the design. */
+/* The nbd engine's connections: the link state, issuing and completing commands,
+ * reconnecting.  See nbd-int.h for the design. */
 #include "nbd-int.h"
 
 #include <errno.h>
@@ -644,8 +644,6 @@ void nbdc_engine_close(struct nbdc_state *s)
 	struct nbdc_conn *c;
 	bool join;
 
-	if (s->ctx)
-		nbdc_engine_attach(s, NULL);
 	pthread_mutex_lock(&s->lock);
 	s->closing = true;
 	s->link = NBDC_LINK_GONE;

@@ -1,11 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The nbd driver's private interface: nbd.c (options, driver ops) over the engine, whose
- * two halves call each other through this header: nbd-conn.c (connections, the link
- * state, reconnecting) and nbd-io.c (issuing and completing requests, the attached loop).
- * The circle between them is deliberate: a reconnect must hand the new socket to the loop
- * (nbdc_engine_attach) and the loop issues on the connection the link holds; splitting the
- * state they share (struct nbdc_state, one lock) would only move the circle into it.
+ * The nbd driver's private interface: nbd.c (options, driver ops) over the engine's two
+ * layers: nbd-io.c (async requests in the attached loop, blocking waiters) over
+ * nbd-conn.c (connections, the link state, issuing and completing commands,
+ * reconnecting).  Nothing in nbd-conn.c calls nbd-io.c: completions reach the loop
+ * through its bottom half, which nbd-conn.c only schedules.
  *
  * One libnbd handle (one connection) per node; every command goes through libnbd's
  * asynchronous API with a completion callback, so any number of requests are in flight:
@@ -122,7 +121,8 @@ extern const struct blk_driver blk_driver_nbd; /* nbd.c */
 void nbdc_engine_init(struct nbdc_state *s);
 /* First connection at open: fills s->info.  Bounded by connect-timeout. */
 int nbdc_engine_connect(struct nbdc_state *s, struct err *err);
-/* Stop the reconnect thread and close the connection.  No request may be in flight. */
+/* Stop the reconnect thread and close the connection.  No request may be in flight and
+ * no loop attached (nbdc_engine_attach(s, NULL) first). */
 void nbdc_engine_close(struct nbdc_state *s);
 int nbdc_engine_attach(struct nbdc_state *s, struct aio_ctx *ctx);
 /* Async: always takes the request; completes it later in the attached loop. */

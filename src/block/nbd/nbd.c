@@ -264,6 +264,8 @@ static void nbdc_close_node(struct blk_node *bs)
 {
 	struct nbdc_state *s = bs->opaque;
 
+	if (s->ctx) /* the core detaches first; this is for a failed attach */
+		nbdc_engine_attach(s, NULL);
 	nbdc_engine_close(s);
 	nbdc_free_config(s);
 }
