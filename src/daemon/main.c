@@ -43,6 +43,10 @@ static void usage(FILE *f)
 		"string starts with '<handler>/' (default 'qemu/').\n"
 		"\n"
 		"  -x, --handler-name NAME   the handler subtype (default qemu)\n"
+		"      --claim PATTERN       serve only backstores whose name matches "
+		"(repeatable;\n"
+		"                            '!PATTERN' excludes, the last match decides): for\n"
+		"                            several daemons on one subtype\n"
 		"  -v, --verbose             debug output of the daemon and the transport\n"
 		"  -d, --debug CATEGORY      debug output of CATEGORY (comma separated; 'all')\n"
 		"  -q, --quiet               warnings and errors only\n"
@@ -139,7 +143,8 @@ enum {
 	OPT_CHECK,
 	OPT_NO_KERNEL,
 	OPT_POLL,
-	OPT_CONFIG_HELP
+	OPT_CONFIG_HELP,
+	OPT_CLAIM
 };
 
 int main(int argc, char **argv)
@@ -156,6 +161,7 @@ int main(int argc, char **argv)
 		{ "no-kernel", no_argument, NULL, OPT_NO_KERNEL },
 		{ "poll-us", required_argument, NULL, OPT_POLL },
 		{ "config-help", optional_argument, NULL, OPT_CONFIG_HELP },
+		{ "claim", required_argument, NULL, OPT_CLAIM },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -224,6 +230,13 @@ int main(int argc, char **argv)
 					PROG
 					": --poll-us takes microseconds from 0 to %u, not '%s'\n",
 					MAX_POLL_US, optarg);
+				return 2;
+			}
+			break;
+		case OPT_CLAIM:
+			err_init(&err);
+			if (claims_add(&p.claims, optarg, &err) < 0) {
+				fprintf(stderr, PROG ": %s\n", err.msg);
 				return 2;
 			}
 			break;
