@@ -39,7 +39,7 @@ static bool explain(void *opaque, int ms, char *why, size_t len)
 
 static void hang_up(void *opaque)
 {
-	qemu_helper_stop(opaque);
+	qemu_helper_abandon(opaque);
 }
 
 static int qemu_open(struct blk_node *bs, struct opts *opts, unsigned int flags, struct err *err)
@@ -63,6 +63,13 @@ static int qemu_open(struct blk_node *bs, struct opts *opts, unsigned int flags,
 		return r;
 	d.opaque = s->helper;
 	d.desc = qemu_helper_describe(s->helper);
+	if (qemu_helper_is_network(s->helper)) {
+		/* a network image's state is on its server, not in the helper: requests in
+		 * flight go to the restarted helper, and while the server is away they fail
+		 * with ENOTCONN (the SCSI layer: ABORTED COMMAND, which initiators retry) */
+		d.retry_inflight = true;
+		d.lost_errno = -ENOTCONN;
+	}
 	r = nbd_open_dialer(&d, qemu_helper_is_read_only(s->helper) ? 0 : (flags & BLK_O_RDWR),
 			    &bs->file, err);
 	if (r < 0) {
