@@ -465,9 +465,19 @@ void qemu_helper_abandon(struct qemu_helper *h)
 	pthread_mutex_unlock(&h->lock);
 	if (pid <= 0)
 		return;
-	kill(pid, SIGTERM); /* it never served us: nothing to flush */
+	kill(pid, SIGKILL); /* it never served us: nothing to flush */
 	snprintf(what, sizeof(what), "qemu helper for %s", h->desc);
 	qh_reap_later(pid, TERM_GRACE_MS, what);
+}
+
+void qemu_helper_kill(struct qemu_helper *h)
+{
+	pthread_mutex_lock(&h->lock);
+	if (h->pid > 0) {
+		h->signalled = true;
+		kill(h->pid, SIGKILL);
+	}
+	pthread_mutex_unlock(&h->lock);
 }
 
 bool qemu_helper_is_network(const struct qemu_helper *h)

@@ -61,6 +61,9 @@ void qemu_helper_stop(struct qemu_helper *h);
  * stuck in its client library's connect) is terminated at once and reaped in the
  * background; a local one is stopped as by qemu_helper_stop(). */
 void qemu_helper_abandon(struct qemu_helper *h);
+/* Kill it now (SIGKILL; not counted as a crash): the nbd engine sees the connection drop
+ * and restarts it.  Any thread. */
+void qemu_helper_kill(struct qemu_helper *h);
 bool qemu_helper_is_read_only(const struct qemu_helper *h);
 /* The image is on a server (a URL, or a protocol driver other than a local file's): the
  * helper may be restarted any number of times (only crashes count), and a closed one is
