@@ -265,8 +265,11 @@ int qemu_helper_new(struct opts *o, const char *file, const char *fmt, unsigned 
 	if (r < 0)
 		goto fail;
 	h->out_fd = qh_fd_high(memfd_create("qemu-helper-output", MFD_CLOEXEC));
-	if (h->out_fd < 0 || asprintf(&h->desc, "%s image '%s'", fmt,
-				      file ? file : opts_peek(o, "file.filename")) < 0) {
+	if (!file)
+		file = opts_peek(o, "file.filename");
+	if (h->out_fd < 0 ||
+	    (file ? asprintf(&h->desc, "%s image '%s'", fmt, file)
+		  : asprintf(&h->desc, "%s image on %s", fmt, opts_peek(o, "file.driver"))) < 0) {
 		r = err_set_errno(err, -errno, "qemu helper");
 		goto fail;
 	}

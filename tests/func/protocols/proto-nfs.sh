@@ -17,22 +17,29 @@ echo "nfs-ganesha $(dpkg-query -W -f='${Version}' nfs-ganesha 2>/dev/null), expo
 E=$T/nfs/export
 SECRET=(--object secret,id=sec0,data=hunter2)
 LUKS="@key-secret=sec0@object=secret,id=sec0,data=hunter2"
+# QEMU's options pass through only with its structured names (not with a URL)
+nfs_img() { # FMT
+  if [ "$1" = luks ]; then
+    echo "@format=luks@file.driver=nfs@file.server.type=inet@file.server.host=127.0.0.1@file.path=$E/d.luks$LUKS"
+  else
+    echo "@file=$NFS_URL/d.$1@format=$1"
+  fi
+}
 
 for fmt in raw qcow2 qcow qed vdi vmdk vhdx vpc luks parallels; do
   step "$fmt made by qemu-img on nfs://"
   if [ "$fmt" = luks ]; then
     qemu-img convert "${SECRET[@]}" -f raw -O luks -o key-secret=sec0,iter-time=10 \
       "$T/base.raw" "$NFS_URL/d.$fmt"
-    extra=$LUKS
   else
     qemu-img convert -f raw -O "$fmt" "$T/base.raw" "$NFS_URL/d.$fmt"
-    extra=""
   fi
   cp "$E/d.$fmt" "$T/oracle.$fmt"
-  verify_regions "@file=$NFS_URL/d.$fmt@format=$fmt$extra"
-  "$QT_IO" -c info "@file=$NFS_URL/d.$fmt@format=$fmt$extra" |
-    grep -q "nbd server: $fmt image '$NFS_URL/d.$fmt'" || fail "$fmt: not through the helper"
-  "$QT_IO" "${WRITES[@]}" "@file=$NFS_URL/d.$fmt@format=$fmt$extra" >/dev/null
+  verify_regions "$(nfs_img $fmt)"
+  case $fmt in qcow2 | vmdk | vhdx) verify_regions "$NFS_URL/d.$fmt" ;; esac # probed
+  "$QT_IO" -c info "$(nfs_img $fmt)" | grep -q "nbd server: $fmt image" ||
+    fail "$fmt: not through the helper"
+  "$QT_IO" "${WRITES[@]}" "$(nfs_img $fmt)" >/dev/null
   if [ "$fmt" = luks ]; then
     qemu-io "${SECRET[@]}" --image-opts "${WRITES[@]}" \
       "driver=luks,key-secret=sec0,file.filename=$T/oracle.luks" >/dev/null
@@ -43,8 +50,6 @@ for fmt in raw qcow2 qcow qed vdi vmdk vhdx vpc luks parallels; do
     qemu-img compare -f "$fmt" -F "$fmt" "$E/d.$fmt" "$T/oracle.$fmt"
   fi
 done
-# formats probed by qemu-img info over NFS (luks needs its secret, given above)
-for fmt in qcow2 vmdk vhdx; do verify_regions "$NFS_URL/d.$fmt"; done
 
 step "ganesha dies under I/O (daemon path, two LUNs), then comes back"
 simfault_start 16 "@file=$NFS_URL/d.raw@format=raw@io-timeout=2@reconnect-timeout=3"

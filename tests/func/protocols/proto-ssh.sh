@@ -17,7 +17,8 @@ cp "$T/base.raw" "$T/d.raw"
 cp "$T/base.raw" "$T/oracle.raw"
 qemu-img convert -f raw -O qcow2 "$T/base.raw" "$T/d.qcow2"
 cp "$T/d.qcow2" "$T/oracle.qcow2"
-url() { echo "ssh://root@127.0.0.1:$SSH_PORT$1?host_key_check=sha256:${2:-$SSH_HOSTKEY_SHA256}"; }
+# (no user@ in the URL: '@' separates config-string keys; QEMU logs in as the current user)
+url() { echo "ssh://127.0.0.1:$SSH_PORT$1?host_key_check=sha256:${2:-$SSH_HOSTKEY_SHA256}"; }
 
 step "read back, raw and qcow2 (format probed over ssh)"
 verify_regions "$(url "$T/d.raw")"
@@ -36,7 +37,7 @@ done
 
 step "a wrong host key is refused"
 bad=$(printf '%064d' 0)
-expect_fail "host key does not match" "$QT_IO" -c 'read 0 4k' "@file=$(url "$T/d.raw" "$bad")@format=raw"
+expect_fail "remote host ssh-ed25519 key fingerprint" "$QT_IO" -c 'read 0 4k' "@file=$(url "$T/d.raw" "$bad")@format=raw"
 
 step "sshd dies under I/O (daemon path, two LUNs), then comes back"
 simfault_start 16 "@file=$(url "$T/d.raw")@format=raw@io-timeout=2@reconnect-timeout=3"
