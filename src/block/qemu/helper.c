@@ -38,8 +38,8 @@ struct qemu_helper {
 	char *desc;
 	char *fmt;
 	bool read_only;
-	bool network;  /* the image is on a server (URL, or a file.driver other than files') */
-	pid_t pid;     /* running child, or 0 */
+	bool network;	/* the image is on a server (URL, or a file.driver other than files') */
+	pid_t pid;	/* running child, or 0 */
 	bool signalled; /* we sent the running child a signal */
 	unsigned int starts, crashes;
 	int out_fd; /* memfd: the child's stdout and stderr */

@@ -69,8 +69,7 @@ static void *watchdog(void *opaque)
 	return NULL;
 }
 
-int netio_new(struct qemu_helper *h, const char *desc, uint64_t timeout_ms,
-	      struct qemu_netio **out)
+int netio_new(struct qemu_helper *h, const char *desc, uint64_t timeout_ms, struct qemu_netio **out)
 {
 	struct qemu_netio *n = calloc(1, sizeof(*n));
 	pthread_condattr_t ca;

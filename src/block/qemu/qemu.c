@@ -120,17 +120,17 @@ static void qemu_refresh_limits(struct blk_node *bs, struct blk_limits *lim)
 }
 
 /* A network image's request goes through netio (see there); a local one's straight down. */
-#define NET_IO(bs, is_flush, call)                                                  \
-	({                                                                          \
-		struct qemu_state *s_ = (bs)->opaque;                               \
-		struct netio_req nr_;                                               \
-		int r_;                                                             \
-		if (s_->net)                                                        \
-			netio_begin(s_->net, &nr_);                                 \
-		r_ = (call);                                                        \
-		if (s_->net)                                                        \
-			r_ = netio_end(s_->net, &nr_, is_flush, r_);                \
-		r_;                                                                 \
+#define NET_IO(bs, is_flush, call)                                   \
+	({                                                           \
+		struct qemu_state *s_ = (bs)->opaque;                \
+		struct netio_req nr_;                                \
+		int r_;                                              \
+		if (s_->net)                                         \
+			netio_begin(s_->net, &nr_);                  \
+		r_ = (call);                                         \
+		if (s_->net)                                         \
+			r_ = netio_end(s_->net, &nr_, is_flush, r_); \
+		r_;                                                  \
 	})
 
 static int qemu_preadv(struct blk_node *bs, uint64_t off, uint64_t len, const struct iovec *iov,
@@ -157,8 +157,7 @@ static int qemu_discard(struct blk_node *bs, uint64_t off, uint64_t len)
 
 static int qemu_write_zeroes(struct blk_node *bs, uint64_t off, uint64_t len, unsigned int flags)
 {
-	return NET_IO(bs, false,
-		      blk_write_zeroes(bs->file, off, len, flags | BLK_REQ_NO_FALLBACK));
+	return NET_IO(bs, false, blk_write_zeroes(bs->file, off, len, flags | BLK_REQ_NO_FALLBACK));
 }
 
 /* the image's status is the nbd export's: QEMU answers it */

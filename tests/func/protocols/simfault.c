@@ -35,11 +35,11 @@
 #define NLB 8u
 #define LBA 64u /* 32 KiB in: away from block 0 (format probes) */
 
-#define DIE(...)                                            \
-	do {                                                \
-		fprintf(stderr, "simfault: " __VA_ARGS__);  \
-		fputc('\n', stderr);                        \
-		exit(1);                                    \
+#define DIE(...)                                           \
+	do {                                               \
+		fprintf(stderr, "simfault: " __VA_ARGS__); \
+		fputc('\n', stderr);                       \
+		exit(1);                                   \
 	} while (0)
 
 struct lun {
