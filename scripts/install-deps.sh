@@ -15,8 +15,10 @@ VM_PKGS="qemu-system-x86 busybox-static kmod xz-utils tcmu-runner targetcli-fb l
   sg3-utils dbus open-iscsi"
 
 # servers the protocol tests (tests/func/protocols) start on loopback: Gluster, iSCSI (tgt),
-# NFS (nfs-ganesha + its VFS backend, rpcbind), SSH
-PROTO_PKGS="glusterfs-server tgt nfs-ganesha nfs-ganesha-vfs rpcbind openssh-server"
+# NFS (nfs-ganesha + its VFS backend, rpcbind), SSH; and the tools that make the formats
+# QEMU only reads (bochs: bximage, cloop: cloop-utils)
+PROTO_PKGS="glusterfs-server tgt nfs-ganesha nfs-ganesha-vfs rpcbind openssh-server bximage
+  cloop-utils"
 
 want="$BUILD_PKGS"
 [ "${1:-}" = --build-only ] || want="$want $TEST_PKGS $VM_PKGS $PROTO_PKGS"

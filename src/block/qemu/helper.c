@@ -250,7 +250,9 @@ int qemu_helper_new(struct opts *o, const char *file, const char *fmt, unsigned 
 		fmt = probed;
 	if (r < 0)
 		goto fail;
-	h->read_only = !(flags & BLK_O_RDWR) || (file && qemu_is_read_only_url(file));
+	/* formats QEMU only reads (bochs, cloop, dmg) are served read-only, as http(s) */
+	h->read_only = !(flags & BLK_O_RDWR) || (file && qemu_is_read_only_url(file)) ||
+		       !strcmp(fmt, "bochs") || !strcmp(fmt, "cloop") || !strcmp(fmt, "dmg");
 	h->network = is_network_image(o, file);
 	h->prog = qh_find_prog(HELPER_PROG);
 	if (!h->prog) {
