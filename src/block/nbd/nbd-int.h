@@ -80,6 +80,7 @@ struct nbdc_state {
 	char *desc; /* for messages: the URI, unix:PATH, host:port or the dialer's */
 	uint64_t reconnect_ms, connect_ms;
 	bool retry_inflight;
+	int lost_errno; /* what requests fail with while the server is lost (-EIO by default) */
 	struct nbd_dialer dialer; /* NBDC_MODE_DIALER (desc not used: see desc) */
 	struct nbdc_server_info info;
 

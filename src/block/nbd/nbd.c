@@ -203,11 +203,13 @@ static int nbdc_parse(struct blk_node *bs, struct opts *o, struct err *err)
 		s->mode = NBDC_MODE_DIALER;
 		s->dialer = *d;
 		s->retry_inflight = d->retry_inflight;
+		s->lost_errno = d->lost_errno ? d->lost_errno : -EIO;
 		s->reconnect_ms = d->reconnect_ms;
 		s->connect_ms = d->connect_ms;
 		return set_str(&s->desc, d->desc, err);
 	}
 	s->retry_inflight = true;
+	s->lost_errno = -EIO;
 	r = nbd_parse_timeouts(o, &s->reconnect_ms, &s->connect_ms, err);
 	if (r == 0)
 		r = parse_export(s, o, file, err);

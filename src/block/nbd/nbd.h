@@ -38,6 +38,8 @@ struct nbd_dialer {
 	uint64_t connect_ms;   /* how long one connection attempt may take */
 	bool retry_inflight;   /* requests in flight at a loss are sent again (false: they
 				* fail, e.g. when a restarted server lost its caches) */
+	int lost_errno;	       /* what requests fail with while the server is lost (0: -EIO;
+				* e.g. -ENOTCONN, which the SCSI layer reports as retryable) */
 };
 
 /* The nbd driver's timeout keys in @opts (reconnect-timeout, connect-timeout and their

@@ -24,6 +24,11 @@
 #define HELPER_MAX_ARGS 48
 #define STOP_GRACE_MS 5000 /* after our disconnect it flushes and exits on its own */
 #define TERM_GRACE_MS 2000
+/* A network client library may take long to tear down after our disconnect (libgfapi's
+ * glfs_fini: ~10 s); nobody waits for it, and it is terminated only after this long. */
+#define NET_EXIT_GRACE_MS 60000
+#define NET_CLOSE_WAIT_MS 100 /* ... but a helper that exits at once is reaped at once */
+#define MAX_CRASHES 2	      /* network helpers: deaths by a signal we did not send */
 
 struct qemu_helper {
 	pthread_mutex_t lock; /* pid, starts, status: describe() may run concurrently */
@@ -33,8 +38,10 @@ struct qemu_helper {
 	char *desc;
 	char *fmt;
 	bool read_only;
-	pid_t pid; /* running child, or 0 */
-	unsigned int starts;
+	bool network;	/* the image is on a server (URL, or a file.driver other than files') */
+	pid_t pid;	/* running child, or 0 */
+	bool signalled; /* we sent the running child a signal */
+	unsigned int starts, crashes;
 	int out_fd; /* memfd: the child's stdout and stderr */
 };
 
@@ -211,6 +218,17 @@ static int build_args(struct qemu_helper *h, struct opts *o, const char *fmt, co
 	return r;
 }
 
+/* An image on a server: QEMU's URL, or a protocol driver that is not a local file's. */
+static bool is_network_image(const struct opts *o, const char *file)
+{
+	const char *drv = opts_peek(o, "file.driver");
+
+	if (file)
+		return qemu_is_url(file) || strstr(file, "://") != NULL;
+	return drv && strcmp(drv, "file") && strcmp(drv, "host_device") &&
+	       strcmp(drv, "host_cdrom");
+}
+
 int qemu_helper_new(struct opts *o, const char *file, const char *fmt, unsigned int flags,
 		    struct qemu_helper **out, struct err *err)
 {
@@ -232,7 +250,10 @@ int qemu_helper_new(struct opts *o, const char *file, const char *fmt, unsigned 
 		fmt = probed;
 	if (r < 0)
 		goto fail;
-	h->read_only = !(flags & BLK_O_RDWR) || (file && qemu_is_read_only_url(file));
+	/* formats QEMU only reads (bochs, cloop, dmg) are served read-only, as http(s) */
+	h->read_only = !(flags & BLK_O_RDWR) || (file && qemu_is_read_only_url(file)) ||
+		       !strcmp(fmt, "bochs") || !strcmp(fmt, "cloop") || !strcmp(fmt, "dmg");
+	h->network = is_network_image(o, file);
 	h->prog = qh_find_prog(HELPER_PROG);
 	if (!h->prog) {
 		r = err_set(err, -ENOENT,
@@ -246,8 +267,11 @@ int qemu_helper_new(struct opts *o, const char *file, const char *fmt, unsigned 
 	if (r < 0)
 		goto fail;
 	h->out_fd = qh_fd_high(memfd_create("qemu-helper-output", MFD_CLOEXEC));
-	if (h->out_fd < 0 || asprintf(&h->desc, "%s image '%s'", fmt,
-				      file ? file : opts_peek(o, "file.filename")) < 0) {
+	if (!file)
+		file = opts_peek(o, "file.filename");
+	if (h->out_fd < 0 ||
+	    (file ? asprintf(&h->desc, "%s image '%s'", fmt, file)
+		  : asprintf(&h->desc, "%s image on %s", fmt, opts_peek(o, "file.driver"))) < 0) {
 		r = err_set_errno(err, -errno, "qemu helper");
 		goto fail;
 	}
@@ -258,11 +282,37 @@ fail:
 	return r;
 }
 
+/*
+ * A network helper we are done with: reaped in the background if it does not exit at once
+ * (its image is closed and flushed; only its client library's teardown is left).
+ */
+static void release_network(struct qemu_helper *h)
+{
+	char why[512];
+	pid_t pid;
+
+	if (qemu_helper_wait_exit(h, NET_CLOSE_WAIT_MS, why, sizeof(why)))
+		return;
+	pthread_mutex_lock(&h->lock);
+	pid = h->pid;
+	h->pid = 0;
+	pthread_mutex_unlock(&h->lock);
+	if (pid > 0) {
+		log_debug("nbd", "qemu helper for %s (pid %d) exits in the background", h->desc,
+			  (int)pid);
+		snprintf(why, sizeof(why), "qemu helper for %s", h->desc);
+		qh_reap_later(pid, NET_EXIT_GRACE_MS, why);
+	}
+}
+
 void qemu_helper_free(struct qemu_helper *h)
 {
 	if (!h)
 		return;
-	qemu_helper_stop(h);
+	if (h->network)
+		release_network(h);
+	else
+		qemu_helper_stop(h);
 	for (int i = 0; i < h->argc; i++)
 		free(h->argv[i]);
 	if (h->out_fd >= 0)
@@ -311,13 +361,20 @@ int qemu_helper_start(struct qemu_helper *h, int *sock, struct err *err)
 	char why[512];
 	int lfd = -1, cfd = -1, r;
 
-	if (qemu_helper_wait_exit(h, 200, why, sizeof(why)))
+	if (qemu_helper_wait_exit(h, h->network ? 0 : 200, why, sizeof(why)))
 		log_err("qemu helper for %s: %s", h->desc, why); /* it died: say how */
-	qemu_helper_stop(h);
+	if (h->network)
+		release_network(h); /* no image lock to wait for: the old one may take its time */
+	else
+		qemu_helper_stop(h);
 	pthread_mutex_lock(&h->lock);
-	if (h->starts >= 2) {
+	if (!h->network && h->starts >= 2) {
 		pthread_mutex_unlock(&h->lock);
 		return err_set(err, -ENOLINK, "the QEMU helper died after its restart");
+	}
+	if (h->crashes >= MAX_CRASHES) {
+		pthread_mutex_unlock(&h->lock);
+		return err_set(err, -ENOLINK, "the QEMU helper crashed %u times", h->crashes);
 	}
 	pthread_mutex_unlock(&h->lock);
 	r = make_sockets(&lfd, &cfd);
@@ -327,9 +384,18 @@ int qemu_helper_start(struct qemu_helper *h, int *sock, struct err *err)
 		log_warn("qemu helper: cannot reset its output buffer: %s", strerror(errno));
 	pthread_mutex_lock(&h->lock);
 	r = qh_spawn(h->prog, h->argv, h->out_fd, lfd, &h->pid);
-	if (r == 0 && h->starts++)
-		log_warn("qemu helper for %s restarted (pid %d); it will not be restarted again",
-			 h->desc, (int)h->pid);
+	h->signalled = false;
+	if (r == 0 && h->starts++) {
+		unsigned int k = h->starts - 1; /* restarts so far */
+
+		if (!h->network)
+			log_warn("qemu helper for %s restarted (pid %d); it will not be restarted "
+				 "again",
+				 h->desc, (int)h->pid);
+		else if (!(k & (k - 1))) /* 1, 2, 4, 8, ...: a server may stay away long */
+			log_warn("qemu helper for %s restarted (pid %d, restart %u)", h->desc,
+				 (int)h->pid, k);
+	}
 	pthread_mutex_unlock(&h->lock);
 	close(lfd);
 	if (r < 0) {
@@ -353,7 +419,10 @@ bool qemu_helper_wait_exit(struct qemu_helper *h, int ms, char *why, size_t len)
 	if (pid <= 0 || !qh_wait_pid(pid, ms, &status))
 		return false;
 	pthread_mutex_lock(&h->lock);
-	h->pid = 0;
+	if (h->pid == pid) {
+		h->pid = 0;
+		h->crashes += WIFSIGNALED(status) && !h->signalled; /* a crash, not our kill */
+	}
 	pthread_mutex_unlock(&h->lock);
 	qh_describe_status(status, st, sizeof(st));
 	qh_last_line(h->out_fd, line, sizeof(line));
@@ -375,11 +444,50 @@ void qemu_helper_stop(struct qemu_helper *h)
 	if (qemu_helper_wait_exit(h, STOP_GRACE_MS, why, sizeof(why)))
 		return;
 	log_warn("qemu helper for %s (pid %d) did not exit; terminating it", h->desc, (int)pid);
+	pthread_mutex_lock(&h->lock);
+	h->signalled = true;
+	pthread_mutex_unlock(&h->lock);
 	kill(pid, SIGTERM);
 	if (qemu_helper_wait_exit(h, TERM_GRACE_MS, why, sizeof(why)))
 		return;
 	kill(pid, SIGKILL);
 	qemu_helper_wait_exit(h, -1, why, sizeof(why));
+}
+
+void qemu_helper_abandon(struct qemu_helper *h)
+{
+	char what[512];
+	pid_t pid;
+
+	if (!h->network) {
+		qemu_helper_stop(h);
+		return;
+	}
+	pthread_mutex_lock(&h->lock);
+	pid = h->pid;
+	h->pid = 0;
+	h->signalled = true;
+	pthread_mutex_unlock(&h->lock);
+	if (pid <= 0)
+		return;
+	kill(pid, SIGKILL); /* it never served us: nothing to flush */
+	snprintf(what, sizeof(what), "qemu helper for %s", h->desc);
+	qh_reap_later(pid, TERM_GRACE_MS, what);
+}
+
+void qemu_helper_kill(struct qemu_helper *h)
+{
+	pthread_mutex_lock(&h->lock);
+	if (h->pid > 0) {
+		h->signalled = true;
+		kill(h->pid, SIGKILL);
+	}
+	pthread_mutex_unlock(&h->lock);
+}
+
+bool qemu_helper_is_network(const struct qemu_helper *h)
+{
+	return h->network;
 }
 
 bool qemu_helper_is_read_only(const struct qemu_helper *h)

@@ -43,7 +43,10 @@ struct err;
  */
 int qemu_helper_new(struct opts *opts, const char *file, const char *fmt, unsigned int flags,
 		    struct qemu_helper **out, struct err *err);
-/* Stops a running helper; NULL is a no-op. */
+/* Stops a running helper; NULL is a no-op.  A network image's helper that does not exit
+ * within 100 ms of our disconnect is left to finish in the background (reaped by a
+ * detached thread; terminated only if it still runs 60 s later): a client library's
+ * teardown (libgfapi: ~10 s) holds up nobody and is no cause for alarm. */
 void qemu_helper_free(struct qemu_helper *h);
 
 /* Start it (again): *sock is a socket connected to its NBD server (the caller owns it).
@@ -54,7 +57,18 @@ int qemu_helper_start(struct qemu_helper *h, int *sock, struct err *err);
 bool qemu_helper_wait_exit(struct qemu_helper *h, int ms, char *why, size_t len);
 /* Stop it: wait for it to exit on its own, then SIGTERM, then SIGKILL. */
 void qemu_helper_stop(struct qemu_helper *h);
+/* A connection attempt was abandoned (it timed out): stop it.  A network helper (perhaps
+ * stuck in its client library's connect) is terminated at once and reaped in the
+ * background; a local one is stopped as by qemu_helper_stop(). */
+void qemu_helper_abandon(struct qemu_helper *h);
+/* Kill it now (SIGKILL; not counted as a crash): the nbd engine sees the connection drop
+ * and restarts it.  Any thread. */
+void qemu_helper_kill(struct qemu_helper *h);
 bool qemu_helper_is_read_only(const struct qemu_helper *h);
+/* The image is on a server (a URL, or a protocol driver other than a local file's): the
+ * helper may be restarted any number of times (only crashes count), and a closed one is
+ * left to exit in the background (see qemu_helper_free). */
+bool qemu_helper_is_network(const struct qemu_helper *h);
 /* "vmdk" */
 const char *qemu_helper_format(const struct qemu_helper *h);
 /* "vmdk image '/path/x.vmdk'" */

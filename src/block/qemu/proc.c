@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,10 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "util/log.h"
+
+#define REAP_TERM_MS 2000
 
 extern char **environ;
 
@@ -154,6 +159,60 @@ bool qh_wait_pid(pid_t pid, int ms, int *status)
 		r = waitpid(pid, status, ms < 0 ? 0 : WNOHANG);
 	while (r < 0 && errno == EINTR);
 	return r == pid || (r < 0 && errno == ECHILD);
+}
+
+struct reap {
+	pid_t pid;
+	int grace_ms;
+	char desc[];
+};
+
+static void *reap_main(void *opaque)
+{
+	struct reap *a = opaque;
+	int st;
+
+	if (qh_wait_pid(a->pid, a->grace_ms, &st)) {
+		log_debug("nbd", "%s (pid %d) exited", a->desc, (int)a->pid);
+	} else {
+		log_warn("%s (pid %d) still runs %d s after it was told to exit; terminating it",
+			 a->desc, (int)a->pid, a->grace_ms / 1000);
+		kill(a->pid, SIGTERM);
+		if (!qh_wait_pid(a->pid, REAP_TERM_MS, &st)) {
+			kill(a->pid, SIGKILL);
+			qh_wait_pid(a->pid, -1, &st);
+		}
+	}
+	free(a);
+	return NULL;
+}
+
+void qh_reap_later(pid_t pid, int grace_ms, const char *desc)
+{
+	size_t n = strlen(desc) + 1;
+	struct reap *a = malloc(sizeof(*a) + n);
+	pthread_attr_t at;
+	bool started = false;
+	pthread_t t;
+	int st;
+
+	if (a) {
+		a->pid = pid;
+		a->grace_ms = grace_ms;
+		memcpy(a->desc, desc, n);
+		pthread_attr_init(&at);
+		pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+		started = pthread_create(&t, &at, reap_main, a) == 0;
+		pthread_attr_destroy(&at);
+	}
+	if (started)
+		return;
+	/* no thread: wait here, as a synchronous stop would */
+	free(a);
+	if (!qh_wait_pid(pid, grace_ms, &st)) {
+		kill(pid, SIGKILL);
+		qh_wait_pid(pid, -1, &st);
+	}
 }
 
 /* The last non-empty line of @fd's contents (a memfd), for messages. */

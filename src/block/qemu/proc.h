@@ -20,6 +20,14 @@ int qh_fd_high(int fd);
 int qh_spawn(const char *prog, char *const argv[], int out_fd, int listen_fd, pid_t *out);
 /* Reap @pid within @ms milliseconds (-1: wait); true and *status when it ended. */
 bool qh_wait_pid(pid_t pid, int ms, int *status);
+/*
+ * Let @pid finish exiting in the background: a detached thread reaps it, and only if it
+ * is still running after @grace_ms is it terminated (SIGTERM, then SIGKILL 2 s later),
+ * with a warning naming @desc.  For children that have been told to exit and may take
+ * long to do it (a network client library's teardown), so that nobody waits for them.
+ * If the process exits first, the child goes on exiting on its own.
+ */
+void qh_reap_later(pid_t pid, int grace_ms, const char *desc);
 /* The last non-empty line written to @fd (a memfd). */
 void qh_last_line(int fd, char *buf, size_t len);
 /* "exited with status N", "killed by signal N (...)" for a wait status. */
