@@ -14,8 +14,14 @@ TEST_PKGS="qemu-utils qemu-system-common qemu-block-extra nbdkit fio python3 uti
 VM_PKGS="qemu-system-x86 busybox-static kmod xz-utils tcmu-runner targetcli-fb libiscsi-bin
   sg3-utils dbus open-iscsi"
 
+# servers the protocol tests (tests/func/protocols) start on loopback: Gluster, iSCSI (tgt),
+# NFS (nfs-ganesha + its VFS backend, rpcbind), SSH; and the tools that make the formats
+# QEMU only reads (bochs: bximage, cloop: cloop-utils)
+PROTO_PKGS="glusterfs-server tgt nfs-ganesha nfs-ganesha-vfs rpcbind openssh-server bximage
+  cloop-utils"
+
 want="$BUILD_PKGS"
-[ "${1:-}" = --build-only ] || want="$want $TEST_PKGS $VM_PKGS"
+[ "${1:-}" = --build-only ] || want="$want $TEST_PKGS $VM_PKGS $PROTO_PKGS"
 
 missing=()
 for p in $want; do
@@ -29,5 +35,17 @@ SUDO=
 [ "$(id -u)" = 0 ] || SUDO=sudo
 echo "install-deps: installing ${missing[*]}"
 $SUDO apt-get update -qq </dev/null
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null
+# no service may start from a package's postinst (glusterd, tgt, ganesha, ssh, rpcbind):
+# the tests start their own; a policy-rc.d of ours (101: "action forbidden") while
+# installing, unless one exists already
+guard=
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+  $SUDO chmod 755 /usr/sbin/policy-rc.d
+  guard=1
+fi
+rc=0
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null || rc=$?
+[ -z "$guard" ] || $SUDO rm -f /usr/sbin/policy-rc.d
+[ $rc = 0 ] || exit $rc
 echo "install-deps: done"

@@ -13,7 +13,8 @@
  *  - iov covers exactly len bytes;
  *  - no write to the node overlaps the aligned range of a read-modify-write the core is
  *    doing on it (serialise.h).
- * So drivers may assert() these and need no checks of their own.
+ * Drivers rely on these without checking them again (the unit tests run the core against
+ * a strict driver, tests/unit/block/strict-driver.h, that fails on any violation).
  *
  * Blocking ops may run in several threads at once; a driver locks its own metadata.
  * The optional async op `submit` runs in the event loop the node is attached to.
@@ -35,12 +36,29 @@ struct err;
 enum blk_driver_kind {
 	BLK_DRIVER_PROTOCOL, /* talks to storage: file, nbd, memory, null */
 	BLK_DRIVER_FORMAT,   /* interprets a child node: raw, qcow2 */
+	BLK_DRIVER_IMAGE,    /* serves a whole image, format and protocol: the QEMU helper */
+};
+
+/* One option key a driver takes, for help texts (--help, targetcli, the man page). */
+struct blk_opt_desc {
+	const char *name;
+	const char *help; /* one line; NULL: an alias, accepted but not listed */
 };
 
 struct blk_driver {
 	const char *name;
 	enum blk_driver_kind kind;
-	size_t state_size; /* the core allocates bs->opaque (zeroed) */
+	size_t state_size;   /* the core allocates bs->opaque (zeroed) */
+	const char *summary; /* one line for help texts */
+
+	/*
+	 * How the driver is reached.  Protocol and image drivers: the file-name prefixes
+	 * they serve ("nbd://", "rbd:"), NULL-terminated; the core routes file=NAME to the
+	 * driver whose prefix starts NAME (a unit test checks no two drivers claim one).
+	 * Every driver: the option keys it takes, {NULL, NULL}-terminated.
+	 */
+	const char *const *prefixes;
+	const struct blk_opt_desc *options;
 
 	/* Formats, optional: score 0 (no) .. 100 (certain) for the image's first bytes. */
 	int (*probe)(const uint8_t *buf, size_t len, const char *filename);
@@ -96,6 +114,19 @@ struct blk_driver {
 	int (*attach_ctx)(struct blk_node *bs, struct aio_ctx *ctx);
 	/* Optional: extra lines for blk_describe(). */
 	void (*describe)(struct blk_node *bs, char *buf, size_t len);
+
+	/*
+	 * Image drivers (BLK_DRIVER_IMAGE) also serve formats no native driver implements.
+	 * The core opens them with the format name as open_arg (a const char *, NULL when
+	 * the driver is to find it).  All optional.
+	 */
+	/* Whether @name is a format it serves. */
+	bool (*knows_format)(const char *name);
+	/* The format whose magic starts @buf, or NULL (run after the native probes). */
+	const char *(*probe_magic)(const uint8_t *buf, size_t len);
+	/* A local file the native probes took for raw: the format it really has into @fmt
+	 * (0), or -errno (the message is the driver's to log).  May run a program. */
+	int (*detect_format)(const char *path, char *fmt, size_t len);
 };
 
 struct blk_node {
@@ -103,7 +134,8 @@ struct blk_node {
 	void *opaque;		  /* driver state, drv->state_size bytes */
 	struct blk_node *file;	  /* child a format reads through (owned) */
 	struct blk_node *backing; /* backing image (owned), or NULL */
-	char *filename;		  /* what the user named, for messages */
+	char *filename;		  /* what the user named (file=), for drivers and messages */
+	const void *open_arg;	  /* during open only: blk_open_node_arg()'s @arg */
 	unsigned int open_flags;  /* BLK_O_* */
 	bool read_only;
 	bool probed_raw;     /* raw chosen by probing: protect block 0 (QEMU's rule) */
@@ -118,6 +150,10 @@ struct blk_node {
 
 /* Registry (drivers.c): explicit, no constructors. */
 const struct blk_driver *blk_find_driver(const char *name);
+/* The protocol or image driver whose prefix starts @file (the longest), or NULL. */
+const struct blk_driver *blk_find_driver_for(const char *file);
+/* The image driver that serves format @name (knows_format), or NULL. */
+const struct blk_driver *blk_find_image_driver(const char *fmt);
 extern const struct blk_driver *const blk_drivers[];
 
 /* Driver callbacks. */
@@ -125,6 +161,9 @@ void blk_req_complete(struct blk_req *req, int ret);
 /* For a format's submit: hand @req itself on to bs->file (after adjusting req->off); the
  * request completes through the child.  Requests of its own go through blk_req_submit. */
 void blk_req_forward(struct blk_node *file, struct blk_req *req);
+/* For a driver's close: close its child bs->file now rather than after close returns
+ * (a driver whose child talks to a process the driver then stops). */
+void blk_close_file(struct blk_node *bs);
 /* BLK_CAP_GROW nodes: the node now extends to at least @end (thread-safe). */
 void blk_node_grow(struct blk_node *bs, uint64_t end);
 
@@ -140,6 +179,12 @@ int blk_open_child(struct blk_node *parent, const char *name, const char *fmt, u
  * Limits are computed; no probing, no generic options.  For drivers and tests. */
 int blk_open_node(const struct blk_driver *drv, const char *filename, struct blk_node *file,
 		  struct opts *opts, unsigned int flags, struct blk_node **out, struct err *err);
+/* The same, with @arg for the driver's open (bs->open_arg): what only C can carry from a
+ * driver opening a node programmatically (an nbd dialer: callbacks and their data) or
+ * from the core (an image driver's format).  @opts may be NULL. */
+int blk_open_node_arg(const struct blk_driver *drv, const char *filename, struct blk_node *file,
+		      struct opts *opts, const void *arg, unsigned int flags, struct blk_node **out,
+		      struct err *err);
 /* Resolve @name relative to @parent's file name into @buf. */
 int blk_resolve_relative(const struct blk_node *parent, const char *name, char *buf, size_t len);
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Opening, probing and closing node graphs; properties. */
+/* Opening (routed by the registry), probing and closing node graphs. */
 #include "block-driver.h"
 
 #include <errno.h>
@@ -7,14 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/opts.h"
-#if HAVE_NBD
-#include "qemu-helper.h"
-#endif
 
 #define BLK_PROBE_BUF 2048
 
@@ -111,6 +109,12 @@ static void close_node(struct blk_node *bs)
 	node_free(bs);
 }
 
+void blk_close_file(struct blk_node *bs)
+{
+	close_node(bs->file);
+	bs->file = NULL;
+}
+
 void blk_close(struct blk_node *bs)
 {
 	if (!bs)
@@ -126,8 +130,9 @@ void blk_close(struct blk_node *bs)
 	close_node(bs);
 }
 
-int blk_open_node(const struct blk_driver *drv, const char *filename, struct blk_node *file,
-		  struct opts *opts, unsigned int flags, struct blk_node **out, struct err *err)
+int blk_open_node_arg(const struct blk_driver *drv, const char *filename, struct blk_node *file,
+		      struct opts *opts, const void *arg, unsigned int flags, struct blk_node **out,
+		      struct err *err)
 {
 	struct blk_node *bs = node_new(drv, filename, flags);
 	int r;
@@ -137,7 +142,9 @@ int blk_open_node(const struct blk_driver *drv, const char *filename, struct blk
 	bs->file = file;
 	if (file)
 		bs->total_size = file->total_size;
+	bs->open_arg = arg;
 	r = drv->open(bs, opts, flags, err);
+	bs->open_arg = NULL;
 	if (r < 0) {
 		bs->file = NULL; /* the caller still owns it */
 		node_free(bs);
@@ -152,6 +159,12 @@ int blk_open_node(const struct blk_driver *drv, const char *filename, struct blk
 	refresh_limits(bs);
 	*out = bs;
 	return 0;
+}
+
+int blk_open_node(const struct blk_driver *drv, const char *filename, struct blk_node *file,
+		  struct opts *opts, unsigned int flags, struct blk_node **out, struct err *err)
+{
+	return blk_open_node_arg(drv, filename, file, opts, NULL, flags, out, err);
 }
 
 static int probe_score(const struct blk_driver *drv, const uint8_t *buf, size_t len,
@@ -175,26 +188,17 @@ const char *blk_probe_format(const uint8_t *buf, size_t len, const char *filenam
 			best = blk_drivers[i];
 		}
 	}
-#if HAVE_NBD
-	/* nothing native: a magic only QEMU knows (served by the QEMU helper) */
-	if (best == &blk_driver_raw) {
-		const char *q = qemu_helper_probe_magic(buf, len);
+	if (best != &blk_driver_raw)
+		return best->name;
+	/* nothing native: a magic only an image driver (the QEMU helper) knows */
+	for (int i = 0; blk_drivers[i]; i++) {
+		const char *f =
+			blk_drivers[i]->probe_magic ? blk_drivers[i]->probe_magic(buf, len) : NULL;
 
-		if (q)
-			return q;
+		if (f)
+			return f;
 	}
-#endif
 	return best->name;
-}
-
-static const struct blk_driver *protocol_for(const char *file)
-{
-	const struct blk_driver *nbd = blk_find_driver("nbd");
-
-	if (nbd && (!strncmp(file, "nbd://", 6) || !strncmp(file, "nbd+unix://", 11) ||
-		    !strncmp(file, "nbd+tcp://", 10) || !strncmp(file, "nbds://", 7)))
-		return nbd;
-	return &blk_driver_file;
 }
 
 static int probe_node(struct blk_node *proto, const char **fmt, struct err *err)
@@ -219,191 +223,221 @@ static int probe_node(struct blk_node *proto, const char **fmt, struct err *err)
 	return r;
 }
 
-static int parse_generic(struct opts *opts, unsigned int *flags, bool *write_cache,
-			 bool *discard_ignore, struct err *err)
+/* ---- opening: one request, routed by the registry ------------------------------------ */
+
+enum blk_helper_mode {
+	HELPER_AUTO, /* image drivers serve what nothing native does */
+	HELPER_QEMU, /* the image driver serves it even if a native driver could */
+	HELPER_OFF,  /* never an image driver */
+};
+
+/* What blk_open() read from the user's options, once. */
+struct open_req {
+	struct opts *opts;
+	unsigned int flags;
+	bool write_cache, discard_ignore;
+	enum blk_helper_mode helper;
+	const char *dname; /* driver=/format=, or NULL */
+	const char *file;  /* file=, or NULL */
+};
+
+static int parse_generic(struct open_req *q, struct err *err)
 {
 	static const char *const discard_names[] = { "ignore", "unmap", "off", "on", NULL };
+	static const char *const helper_names[] = { "auto", "qemu", "off", NULL };
 	bool ro;
-	int mode, d, r;
+	int mode, d, h, r;
 
-	r = opts_get_bool(opts, "read-only", !(*flags & BLK_O_RDWR), &ro, err);
+	r = opts_get_bool(q->opts, "read-only", !(q->flags & BLK_O_RDWR), &ro, err);
 	if (r < 0)
 		return r;
 	if (ro)
-		*flags &= ~BLK_O_RDWR;
+		q->flags &= ~BLK_O_RDWR;
 	else
-		*flags |= BLK_O_RDWR;
-	r = opts_get_enum(opts, "cache", blk_cache_mode_names, BLK_CACHE_WRITEBACK, &mode, err);
+		q->flags |= BLK_O_RDWR;
+	r = opts_get_enum(q->opts, "cache", blk_cache_mode_names, BLK_CACHE_WRITEBACK, &mode, err);
 	if (r < 0)
 		return r;
-	*flags |= blk_cache_mode_flags((enum blk_cache_mode)mode, write_cache);
+	q->flags |= blk_cache_mode_flags((enum blk_cache_mode)mode, &q->write_cache);
 	/* discard: QEMU's names; "off"/"on" are QEMU's aliases.  Default: unmap, since a SCSI
 	 * target that ignores UNMAP wastes the thin image's space (docs/USAGE.md). */
-	r = opts_get_enum(opts, "discard", discard_names, 1, &d, err);
-	if (r < 0)
+	r = opts_get_enum(q->opts, "discard", discard_names, 1, &d, err);
+	if (r == 0)
+		r = opts_get_enum(q->opts, "helper", helper_names, HELPER_AUTO, &h, err);
+	if (r == 0)
+		r = opts_get_str(q->opts, "driver", NULL, &q->dname, err);
+	if (r == 0)
+		r = opts_get_str(q->opts, "file", NULL, &q->file, err);
+	q->discard_ignore = d == 0 || d == 2;
+	q->helper = (enum blk_helper_mode)h;
+	return r;
+}
+
+static const char *req_name(const struct open_req *q)
+{
+	return q->file ? q->file : q->dname;
+}
+
+/* An image driver serves @fmt (NULL: the driver finds it) of the request's image. */
+static int open_image(const struct open_req *q, const struct blk_driver *img, const char *fmt,
+		      struct blk_node **out, struct err *err)
+{
+	/* the helper= option is named after the one image driver there is */
+	if (q->helper == HELPER_OFF && fmt)
+		return err_set(err, -ENOTSUP,
+			       "'%s' is a %s image, which needs the QEMU helper (helper=off)",
+			       req_name(q), fmt);
+	if (q->helper == HELPER_OFF)
+		return err_set(err, -ENOTSUP, "'%s' needs the QEMU helper (helper=off)",
+			       req_name(q));
+	log_debug("block", "%s: %s through the %s driver", req_name(q), fmt ? fmt : "(probed)",
+		  img->name);
+	return blk_open_node_arg(img, q->file, NULL, q->opts, fmt, q->flags, out, err);
+}
+
+/* A name that looks like a URL (scheme://) no driver claims, and no file has. */
+static int check_unclaimed_url(const char *file, struct err *err)
+{
+	size_t n = strspn(file, "abcdefghijklmnopqrstuvwxyz0123456789+-.");
+
+	if (n == 0 || strncmp(file + n, "://", 3) || access(file, F_OK) == 0)
+		return 0;
+	return err_set(err, -EPROTONOSUPPORT, "'%s': no driver serves '%.*s://' URLs", file, (int)n,
+		       file);
+}
+
+/* The format of an image on @proto, probed: native, else what an image driver knows. */
+static int probe_format(const struct open_req *q, struct blk_node *proto, char *buf, size_t len,
+			const char **fmt, struct err *err)
+{
+	int r = probe_node(proto, fmt, err);
+
+	if (r < 0 || strcmp(*fmt, "raw") || q->helper == HELPER_OFF ||
+	    proto->drv != &blk_driver_file)
 		return r;
-	*discard_ignore = d == 0 || d == 2;
+	/* nothing native matched a local file: an image driver may know better (dmg...) */
+	for (int i = 0; blk_drivers[i]; i++) {
+		const struct blk_driver *d = blk_drivers[i];
+
+		if (d->detect_format && d->detect_format(q->file, buf, len) == 0 &&
+		    strcmp(buf, "raw")) {
+			*fmt = buf;
+			break;
+		}
+	}
 	return 0;
 }
 
-/*
- * The QEMU helper (qemu-helper.h) serves what we do not implement natively: formats QEMU
- * knows, URLs only QEMU opens, or anything with helper=qemu.  The node is an nbd node.
- */
-static bool helper_knows(const char *fmt)
+/* file=NAME: the protocol it names (or an image driver), then the format over it. */
+static int open_file(const struct open_req *q, const struct blk_driver *drv, struct blk_node **out,
+		     struct err *err)
 {
-#if HAVE_NBD
-	return qemu_helper_knows_format(fmt);
-#else
-	(void)fmt;
-	return false;
-#endif
-}
-
-static bool helper_url(const char *file)
-{
-#if HAVE_NBD
-	return file && qemu_helper_is_url(file);
-#else
-	(void)file;
-	return false;
-#endif
-}
-
-/* After the native probe said raw: the format qemu-img sees in a local file, or NULL. */
-static const char *helper_probe(const char *file, char *fmt, size_t len)
-{
-#if HAVE_NBD
-	struct err e;
-
-	err_init(&e);
-	if (qemu_helper_probe(file, fmt, len, &e) == 0 && strcmp(fmt, "raw"))
-		return fmt;
-	if (e.code)
-		log_debug("block", "%s: qemu-img probe: %s", file, e.msg);
-#else
-	(void)file;
-	(void)fmt;
-	(void)len;
-#endif
-	return NULL;
-}
-
-static int open_helper(struct opts *opts, const char *file, const char *fmt, unsigned int flags,
-		       struct blk_node **out, struct err *err)
-{
-	const struct blk_driver *nbd = blk_find_driver("nbd");
-
-	if (!nbd)
-		return err_set(err, -ENOTSUP,
-			       "'%s' needs the QEMU helper, which needs the nbd "
-			       "driver (built without libnbd)",
-			       file ? file : fmt);
-	if (opts_set(opts, "helper", "qemu") < 0 || (fmt && opts_set(opts, "driver", fmt) < 0))
-		return err_set(err, -ENOMEM, "out of memory");
-	log_debug("block", "%s: %s through the QEMU helper", file, fmt ? fmt : "(probed)");
-	return blk_open_node(nbd, file, NULL, opts, flags, out, err);
-}
-
-static int parse_helper(struct opts *opts, int *mode, struct err *err)
-{
-	static const char *const names[] = { "auto", "qemu", "off", NULL };
-
-	return opts_get_enum(opts, "helper", names, 0, mode, err);
-}
-
-enum {
-	HELPER_AUTO,
-	HELPER_QEMU,
-	HELPER_OFF
-};
-
-int blk_open(struct opts *opts, unsigned int flags, struct blk_node **out, struct err *err)
-{
-	const struct blk_driver *drv = NULL, *proto_drv;
-	struct blk_node *proto = NULL, *bs = NULL;
-	const char *dname = NULL, *file = NULL;
-	bool write_cache = true, discard_ignore = false;
+	const struct blk_driver *proto_drv = blk_find_driver_for(q->file), *img;
+	struct blk_node *proto = NULL;
 	char qfmt[64];
-	int helper, r;
+	int r;
 
-	r = parse_generic(opts, &flags, &write_cache, &discard_ignore, err);
-	if (r == 0)
-		r = parse_helper(opts, &helper, err);
-	if (r == 0)
-		r = opts_get_str(opts, "driver", NULL, &dname, err);
-	if (r < 0)
-		return r;
-	if (helper == HELPER_QEMU || helper_url(opts_peek(opts, "file")) ||
-	    (dname && !blk_find_driver(dname) && helper != HELPER_OFF && helper_knows(dname))) {
-		r = open_helper(opts, opts_peek(opts, "file"), dname, flags, &bs, err);
+	if (!proto_drv) {
+		r = check_unclaimed_url(q->file, err);
 		if (r < 0)
 			return r;
-		goto done;
+		proto_drv = &blk_driver_file;
 	}
-	if (dname) {
-		drv = blk_find_driver(dname);
-		if (!drv) {
-			char list[256];
-
-			blk_list_drivers(list, sizeof(list));
-			return err_set(err, -EINVAL, "unknown format '%s' (known: %s)", dname,
-				       list);
-		}
-	}
-	if (drv && drv->kind == BLK_DRIVER_PROTOCOL) {
-		r = blk_open_node(drv, opts_peek(opts, "file"), NULL, opts, flags, &bs, err);
-		if (r < 0)
-			return r;
-		goto done;
-	}
-	r = opts_get_str(opts, "file", NULL, &file, err);
-	if (r < 0)
-		return r;
-	if (!file)
-		return err_set(err, -EINVAL, "no image given (option 'file')");
-	proto_drv = protocol_for(file); /* it takes "file" again: opts_get() may repeat */
-	r = blk_open_node(proto_drv, file, NULL, opts, flags, &proto, err);
+	if (proto_drv->kind == BLK_DRIVER_IMAGE)
+		return open_image(q, proto_drv, q->dname, out, err);
+	r = blk_open_node(proto_drv, q->file, NULL, q->opts, q->flags, &proto, err);
 	if (r < 0)
 		return r;
 	if (!drv) {
 		const char *fmt = NULL;
 
-		r = probe_node(proto, &fmt, err);
+		r = probe_format(q, proto, qfmt, sizeof(qfmt), &fmt, err);
 		if (r < 0)
 			goto fail;
-		/* nothing native matched: ask qemu-img (it also knows dmg by name...) */
-		if (!strcmp(fmt, "raw") && proto_drv == &blk_driver_file && helper != HELPER_OFF &&
-		    helper_probe(file, qfmt, sizeof(qfmt)))
-			fmt = qfmt;
+		log_debug("block", "%s: probed format %s", q->file, fmt);
 		drv = blk_find_driver(fmt);
-		log_debug("block", "%s: probed format %s", file, fmt);
-		if (!drv) { /* a format QEMU knows goes through the helper */
+		if (!drv && (img = blk_find_image_driver(fmt))) {
 			close_node(proto);
-			if (helper == HELPER_OFF)
-				return err_set(err, -ENOTSUP,
-					       "'%s' is a %s image, which needs the QEMU helper "
-					       "(helper=off)",
-					       file, fmt);
-			r = open_helper(opts, file, fmt, flags, &bs, err);
-			if (r < 0)
-				return r;
-			goto done;
+			return open_image(q, img, fmt, out, err);
+		}
+		if (!drv) {
+			r = err_set(err, -ENOTSUP, "'%s' is a %s image, which no driver serves",
+				    q->file, fmt);
+			goto fail;
 		}
 	}
-	r = blk_open_node(drv, file, proto, opts, flags, &bs, err);
+	r = blk_open_node(drv, q->file, proto, q->opts, q->flags, out, err);
 	if (r < 0)
 		goto fail;
-	if (!dname && drv == &blk_driver_raw && !(flags & BLK_O_NO_PROBE_PROT))
-		bs->probed_raw = true;
-done:
-	bs->write_cache = write_cache;
-	bs->discard_ignore = discard_ignore;
-	refresh_limits(bs);
-	*out = bs;
+	if (!q->dname && drv == &blk_driver_raw && !(q->flags & BLK_O_NO_PROBE_PROT))
+		(*out)->probed_raw = true;
 	return 0;
 fail:
 	close_node(proto);
+	return r;
+}
+
+static int unknown_format(const char *dname, struct err *err)
+{
+	char list[256];
+
+	blk_list_drivers(list, sizeof(list));
+	return err_set(err, -EINVAL, "unknown format '%s' (known: %s)", dname, list);
+}
+
+static int open_req(const struct open_req *q, struct blk_node **out, struct err *err)
+{
+	const struct blk_driver *drv = q->dname ? blk_find_driver(q->dname) : NULL, *img;
+
+	if (q->helper == HELPER_QEMU || (q->dname && !drv)) {
+		img = blk_find_image_driver(q->helper == HELPER_QEMU ? NULL : q->dname);
+		if (!img)
+			return q->helper == HELPER_QEMU
+				       ? err_set(err, -ENOTSUP,
+						 "helper=qemu: no image driver (built without "
+						 "libnbd)")
+				       : unknown_format(q->dname, err);
+		if (q->helper == HELPER_OFF)
+			return unknown_format(q->dname, err);
+		return open_image(q, img, q->dname, out, err);
+	}
+	if (drv && drv->kind != BLK_DRIVER_FORMAT) /* @driver=nbd@server=..., ... */
+		return blk_open_node(drv, q->file, NULL, q->opts, q->flags, out, err);
+	if (!q->file)
+		return err_set(err, -EINVAL, "no image given (option 'file')");
+	return open_file(q, drv, out, err);
+}
+
+int blk_open(struct opts *opts, unsigned int flags, struct blk_node **out, struct err *err)
+{
+	struct open_req q = { .opts = opts, .flags = flags, .write_cache = true };
+	struct blk_node *bs = NULL;
+	int r;
+
+	r = parse_generic(&q, err);
+	if (r == 0)
+		r = open_req(&q, &bs, err);
+	if (r < 0)
+		return r;
+	bs->write_cache = q.write_cache;
+	bs->discard_ignore = q.discard_ignore;
+	refresh_limits(bs);
+	*out = bs;
+	return 0;
+}
+
+int blk_open_checked(struct opts *opts, unsigned int flags, const char *what, struct blk_node **out,
+		     struct err *err)
+{
+	int r = blk_open(opts, flags, out, err);
+
+	if (r == 0) {
+		r = opts_check_unused(opts, what, err);
+		if (r < 0) {
+			blk_close(*out);
+			*out = NULL;
+		}
+	}
 	return r;
 }
 
@@ -415,14 +449,7 @@ int blk_open_str(const char *cfg, unsigned int flags, struct blk_node **out, str
 	opts_init(&o);
 	r = opts_parse_cfgstring(&o, cfg, err);
 	if (r == 0)
-		r = blk_open(&o, flags, out, err);
-	if (r == 0) {
-		r = opts_check_unused(&o, NULL, err);
-		if (r < 0) {
-			blk_close(*out);
-			*out = NULL;
-		}
-	}
+		r = blk_open_checked(&o, flags, NULL, out, err);
 	opts_release(&o);
 	return r;
 }
@@ -461,85 +488,4 @@ int blk_open_child(struct blk_node *parent, const char *name, const char *fmt, u
 		r = blk_open(&o, flags, out, err);
 	opts_release(&o);
 	return r;
-}
-
-int blk_attach_ctx(struct blk_node *bs, struct aio_ctx *ctx)
-{
-	int r = 0;
-
-	if (!bs)
-		return 0;
-	if (bs->file && (r = blk_attach_ctx(bs->file, ctx)) < 0)
-		return r;
-	if (bs->backing && (r = blk_attach_ctx(bs->backing, ctx)) < 0)
-		return r;
-	if (bs->drv->attach_ctx)
-		r = bs->drv->attach_ctx(bs, ctx);
-	bs->ctx = r < 0 ? NULL : ctx;
-	return r;
-}
-
-int64_t blk_getlength(struct blk_node *bs)
-{
-	return (int64_t)__atomic_load_n(&bs->total_size, __ATOMIC_RELAXED);
-}
-
-const struct blk_limits *blk_get_limits(const struct blk_node *bs)
-{
-	return &bs->limits;
-}
-
-bool blk_is_read_only(const struct blk_node *bs)
-{
-	return bs->read_only;
-}
-
-bool blk_write_cache(const struct blk_node *bs)
-{
-	return bs->write_cache;
-}
-
-void blk_set_write_cache(struct blk_node *bs, bool on)
-{
-	bs->write_cache = on;
-}
-
-const char *blk_driver_name(const struct blk_node *bs)
-{
-	return bs->drv->name;
-}
-
-const char *blk_filename(const struct blk_node *bs)
-{
-	return bs->filename;
-}
-
-struct blk_node *blk_child_file(const struct blk_node *bs)
-{
-	return bs->file;
-}
-
-struct blk_node *blk_backing(const struct blk_node *bs)
-{
-	return bs->backing;
-}
-
-void blk_describe(struct blk_node *bs, char *buf, size_t len)
-{
-	const struct blk_limits *l = &bs->limits;
-	size_t n;
-
-	n = (size_t)snprintf(buf, len,
-			     "image: %s\nformat: %s\nvirtual size: %llu bytes\nread-only: %s\n"
-			     "request alignment: %u\nmax transfer: %llu\ndiscard: %s\n",
-			     bs->filename, bs->drv->name, (unsigned long long)blk_getlength(bs),
-			     bs->read_only ? "yes" : "no", l->request_alignment,
-			     (unsigned long long)l->max_transfer,
-			     (l->caps & BLK_CAP_DISCARD) ? "unmap" : "ignore");
-	if (n < len && bs->drv->describe)
-		bs->drv->describe(bs, buf + n, len - n);
-	n = strlen(buf);
-	if (n < len && bs->backing)
-		snprintf(buf + n, len - n, "backing file: %s (%s)\n", bs->backing->filename,
-			 bs->backing->drv->name);
 }

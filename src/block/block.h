@@ -23,6 +23,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/uio.h>
 
 #include "util/thread-pool.h"
@@ -108,15 +109,18 @@ struct blk_req {
 /* ---- opening and closing --------------------------------------------------------- */
 
 /*
- * Open an image from options.  Keys consumed here: file (path, or nbd://... URI), driver
- * (format or protocol; probed when absent), read-only, cache, aio, discard, plus what the
- * chosen drivers take (raw: offset, size; memory/null: size; qcow2: l2-cache-size, ...) and
- * "file.*" keys for the protocol node.  Keys nobody takes are left unused in @opts: the
- * caller reports them with opts_check_unused().  @flags are BLK_O_*; "read-only" and
- * "cache" in @opts override them.
+ * Open an image from options.  The core takes file (a path, or a name a driver claims by
+ * its prefix: nbd://..., ssh://...), driver/format (probed when absent), read-only, cache,
+ * discard and helper; the drivers it routes to take theirs (`qemu-tcmu --config-help`
+ * lists them all, from the registry).  Keys nobody takes are left unused in @opts.
+ * @flags are BLK_O_*; "read-only" and "cache" in @opts override them.
  */
 int blk_open(struct opts *opts, unsigned int flags, struct blk_node **out, struct err *err);
-/* Convenience: blk_open() of a config string or plain path; reports unused keys. */
+/* blk_open(), then -EINVAL naming the first key nobody took ("unknown option 'k'", with
+ * " in @what" when @what is not NULL); on any failure nothing stays open. */
+int blk_open_checked(struct opts *opts, unsigned int flags, const char *what, struct blk_node **out,
+		     struct err *err);
+/* blk_open_checked() of a config string or plain path. */
 int blk_open_str(const char *cfg, unsigned int flags, struct blk_node **out, struct err *err);
 /* Closes the node and its children.  NULL is a no-op.  No request may be in flight. */
 void blk_close(struct blk_node *bs);
@@ -196,5 +200,15 @@ void blk_req_submit(struct blk_node *bs, struct blk_req *req);
 const char *blk_probe_format(const uint8_t *buf, size_t len, const char *filename);
 /* Names of the registered drivers, comma separated. */
 void blk_list_drivers(char *buf, size_t len);
+
+/* The config keys of the core and of every driver, from the registry (help.c). */
+enum blk_help_style {
+	BLK_HELP_TEXT,	/* --config-help: a line per key, a section per driver */
+	BLK_HELP_MAN,	/* roff for the man page: .TP per key, .SS per driver */
+	BLK_HELP_BRIEF, /* one line of key names (targetcli's ConfigDesc) */
+};
+void blk_print_config_help(FILE *f, enum blk_help_style style);
+/* One key in that style (for keys of the block layer's users, e.g. the daemon's id). */
+void blk_print_option(FILE *f, enum blk_help_style style, const char *name, const char *help);
 
 #endif

@@ -20,10 +20,9 @@
  * A buffered read of at least this many bytes goes straight to io_uring's workers
  * (IOSQE_ASYNC) instead of being copied inside io_uring_enter() on the event loop's
  * thread: the copy of a large read then runs on another core while the loop goes on with
- * the ring (1M sequential reads from the page cache, sim-bench QD8: 4.9K -> 6.9K IOPS).
- * Smaller ones stay inline, where a page-cache hit costs less than a hand-off.  Not for
- * writes (io_uring runs buffered writes to one file in one worker at a time: measured no
- * better, 4.0K -> 3.7K) nor O_DIRECT (asynchronous anyway).
+ * the ring.  Smaller ones stay inline, where a page-cache hit costs less than a hand-off.
+ * Not for writes (io_uring runs buffered writes to one file in one worker at a time) nor
+ * O_DIRECT (asynchronous anyway).  Measurements: docs/PERFORMANCE.md.
  */
 #define URING_ASYNC_MIN (256u * 1024)
 

@@ -71,14 +71,11 @@ static int file_open(struct blk_node *bs, struct opts *opts, unsigned int flags,
 {
 	static const char *const aio_names[] = { "threads", "io_uring", "native", NULL };
 	struct file_state *s = bs->opaque;
-	const char *path = NULL;
+	const char *path = bs->filename;
 	struct stat st;
 	int oflags, aio, r;
 
-	r = opts_get_str(opts, "file", NULL, &path, err);
-	if (r < 0)
-		return r;
-	if (!path)
+	if (!path[0])
 		return err_set(err, -EINVAL, "file: no file name given (option 'file')");
 	r = opts_get_enum(opts, "aio", aio_names, HAVE_LIBURING ? FILE_AIO_IO_URING : 0, &aio, err);
 	if (r < 0)
@@ -379,9 +376,16 @@ static void file_describe(struct blk_node *bs, char *buf, size_t len)
 		 (bs->open_flags & BLK_O_DIRECT) ? ", O_DIRECT" : "");
 }
 
+static const struct blk_opt_desc file_options[] = {
+	{ "aio", "io_uring (default) or threads: how I/O is submitted" },
+	{ NULL, NULL },
+};
+
 const struct blk_driver blk_driver_file = {
 	.name = "file",
 	.kind = BLK_DRIVER_PROTOCOL,
+	.summary = "local files and block devices (file names no other driver claims)",
+	.options = file_options,
 	.state_size = sizeof(struct file_state),
 	.open = file_open,
 	.close = file_close,

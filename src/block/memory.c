@@ -251,9 +251,16 @@ static int mem_truncate(struct blk_node *bs, uint64_t size, struct err *err)
 	return err_set(err, -ENOTSUP, "memory: cannot resize");
 }
 
+static const struct blk_opt_desc mem_options[] = {
+	{ "size", "bytes: the device's size (required)" },
+	{ NULL, NULL },
+};
+
 const struct blk_driver blk_driver_memory = {
 	.name = "memory",
 	.kind = BLK_DRIVER_PROTOCOL,
+	.summary = "a RAM disk, gone at close (for tests and benchmarks)",
+	.options = mem_options,
 	.state_size = sizeof(struct mem_state),
 	.open = mem_open,
 	.close = mem_close,
@@ -267,9 +274,17 @@ const struct blk_driver blk_driver_memory = {
 	.submit = mem_submit,
 };
 
+static const struct blk_opt_desc null_options[] = {
+	{ "size", "bytes: the device's size (required)" },
+	{ "read-zeroes", "on (default): reads return zeroes; off: reads leave the buffer as is" },
+	{ NULL, NULL },
+};
+
 const struct blk_driver blk_driver_null = {
 	.name = "null",
 	.kind = BLK_DRIVER_PROTOCOL,
+	.summary = "reads zeroes, discards writes (for tests and benchmarks)",
+	.options = null_options,
 	.state_size = sizeof(struct mem_state),
 	.open = null_open,
 	.close = mem_close,

@@ -208,9 +208,17 @@ static int raw_submit(struct blk_node *bs, struct blk_req *req)
 	return 0;
 }
 
+static const struct blk_opt_desc raw_options[] = {
+	{ "offset", "bytes (suffixes k, M, G, ...): the image starts there in its file" },
+	{ "size", "bytes: the image is that long (a window of the file)" },
+	{ NULL, NULL },
+};
+
 const struct blk_driver blk_driver_raw = {
 	.name = "raw",
 	.kind = BLK_DRIVER_FORMAT,
+	.summary = "the bytes of the file as they are",
+	.options = raw_options,
 	.state_size = sizeof(struct raw_state),
 	.probe = raw_probe,
 	.open = raw_open,

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Device config strings (see config.h). */
+/* Device config strings (see cfgstr.h). */
 #include "cfgstr.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -46,14 +47,7 @@ int cfgstr_open(const char *cfgstring, unsigned int flags, struct blk_node **bs,
 	r = take_id(&o, id, err);
 	if (r < 0)
 		goto out;
-	r = blk_open(&o, flags, bs, err);
-	if (r < 0)
-		goto out;
-	r = opts_check_unused(&o, "config string", err);
-	if (r < 0) {
-		blk_close(*bs);
-		*bs = NULL;
-	}
+	r = blk_open_checked(&o, flags, "config string", bs, err);
 out:
 	opts_release(&o);
 	return r;
@@ -102,9 +96,7 @@ bool cfgstr_check_size(const char *cfgstring, uint64_t *size, char *msg, size_t 
 	if (!r)
 		r = opts_set(&o, "read-only", "on");
 	if (!r)
-		r = blk_open(&o, 0, &bs, &err);
-	if (!r)
-		r = opts_check_unused(&o, "config string", &err);
+		r = blk_open_checked(&o, 0, "config string", &bs, &err);
 	if (!r && !ro)
 		r = check_writable(bs, &err);
 	if (!r && size) {
@@ -121,6 +113,40 @@ bool cfgstr_check_size(const char *cfgstring, uint64_t *size, char *msg, size_t 
 	}
 	snprintf(msg, len, "ok");
 	return true;
+}
+
+void cfgstr_print_keys(FILE *f, int style)
+{
+	enum blk_help_style st = (enum blk_help_style)style;
+
+	blk_print_config_help(f, st);
+	if (st == BLK_HELP_TEXT)
+		fputs("\nThe daemon's:\n", f);
+	else if (st == BLK_HELP_MAN)
+		fputs(".SS daemon\nThe daemon takes one key itself.\n", f);
+	else
+		fputs("; daemon:", f);
+	blk_print_option(f, st, "id", "a name for the export in the logs");
+}
+
+char *cfgstr_describe(void)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return NULL;
+	fputs("@key=value@key=value... or a plain image path ('qemu-tcmu --config-help' "
+	      "explains each key). Keys:",
+	      f);
+	cfgstr_print_keys(f, BLK_HELP_BRIEF);
+	fputc('.', f);
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
 }
 
 const char *cfgstr_strip_subtype(const char *dev_config, const char *subtype)

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 struct blk_node;
 struct err;
@@ -31,6 +32,13 @@ int cfgstr_open(const char *cfgstring, unsigned int flags, struct blk_node **bs,
 bool cfgstr_check(const char *cfgstring, char *msg, size_t len);
 /* The same, and the image's virtual size into *@size (when not NULL) if valid. */
 bool cfgstr_check_size(const char *cfgstring, uint64_t *size, char *msg, size_t len);
+
+/* Every key a config string takes, the daemon's ("id") and the block layer's, in
+ * @style (block.h: BLK_HELP_TEXT, _MAN, _BRIEF). */
+void cfgstr_print_keys(FILE *f, int style);
+/* targetcli's ConfigDesc: the syntax and every key's name in one line (malloc'd, or NULL
+ * when out of memory). */
+char *cfgstr_describe(void);
 
 /* The config string after "<subtype>/" of a full dev_config, NULL if the subtype is not
  * @subtype. */

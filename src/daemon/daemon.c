@@ -33,6 +33,7 @@
 
 struct daemon {
 	char subtype[64];
+	struct claims claims;
 	enum daemon_reply_mode mode;
 	struct aio_ctx *ctx;
 	struct netlink *nl;
@@ -109,9 +110,15 @@ static void on_timer(void *opaque)
 
 /* ---- netlink events --------------------------------------------------------------- */
 
+/* Of our subtype and claimed by us. */
+static bool is_mine(const struct daemon *dm, const struct uio_dev *u)
+{
+	return !strcmp(u->subtype, dm->subtype) && claims_match(&dm->claims, u->dev);
+}
+
 static bool is_ours(const struct daemon *dm, const struct netlink_event *ev, struct uio_dev *u)
 {
-	return ev->device && uio_parse_name(ev->device, u) == 0 && !strcmp(u->subtype, dm->subtype);
+	return ev->device && uio_parse_name(ev->device, u) == 0 && is_mine(dm, u);
 }
 
 static int handle_added(struct daemon *dm, const struct netlink_event *ev)
@@ -124,7 +131,7 @@ static int handle_added(struct daemon *dm, const struct netlink_event *ev)
 	if (!ev->has_minor)
 		return -EINVAL;
 	r = uio_read(ev->minor, &u, &err);
-	if (r == 0 && strcmp(u.subtype, dm->subtype))
+	if (r == 0 && !is_mine(dm, &u))
 		r = err_set(&err, -EINVAL, "uio%u changed its name", ev->minor);
 	if (r == 0)
 		r = devices_open(dm->devs, &u, false, &err);
@@ -148,8 +155,10 @@ static void on_event(const struct netlink_event *ev, void *opaque)
 		break;
 	case TCMU_CMD_REMOVED_DEVICE:
 		r = 0;
-		if (ev->has_minor)
+		if (ev->has_minor && devices_has(dm->devs, ev->minor)) {
+			mine = true;
 			devices_close(dm->devs, ev->minor);
+		}
 		break;
 	case TCMU_CMD_RECONFIG_DEVICE:
 		if (ev->has_minor && devices_has(dm->devs, ev->minor)) {
@@ -161,8 +170,9 @@ static void on_event(const struct netlink_event *ev, void *opaque)
 		return;
 	}
 	/* Replying for other daemons' devices when we are not alone would race their
-	 * replies (the kernel takes the first); alone, silence would hang their enable. */
-	if (mine || !dm->others)
+	 * replies (the kernel takes the first); alone, silence would hang their enable.
+	 * With claims we are not alone by definition. */
+	if (mine || (!dm->others && !dm->claims.n))
 		netlink_reply(dm->nl, ev, r);
 }
 
@@ -171,7 +181,7 @@ static int rescan_one(const struct uio_dev *u, void *opaque)
 	struct daemon *dm = opaque;
 	struct err err;
 
-	if (strcmp(u->subtype, dm->subtype) || devices_has(dm->devs, u->minor))
+	if (!is_mine(dm, u) || devices_has(dm->devs, u->minor))
 		return 0;
 	err_init(&err);
 	if (devices_open(dm->devs, u, true, &err) < 0)
@@ -290,7 +300,8 @@ static int open_netlink(struct daemon *dm, struct err *err)
  * left waiting by a daemon that died is failed (reset_netlink). */
 static void take_over(struct daemon *dm)
 {
-	bool blocked = cfs_module_param("block_netlink", "1") == 0;
+	/* with claims, another daemon's enable may be waiting for its reply: leave it */
+	bool blocked = !dm->claims.n && cfs_module_param("block_netlink", "1") == 0;
 
 	if (blocked)
 		cfs_module_param("reset_netlink", "1");
@@ -309,6 +320,7 @@ int daemon_new(const struct daemon_params *p, struct daemon **out, struct err *e
 	if (!dm)
 		return err_set(err, -ENOMEM, "out of memory");
 	snprintf(dm->subtype, sizeof(dm->subtype), "%s", p->subtype);
+	dm->claims = p->claims;
 	dm->mode = p->reply;
 	dm->reopen_log = p->reopen_log;
 	dm->no_kernel = p->no_kernel;

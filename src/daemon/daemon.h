@@ -13,12 +13,21 @@
  * CAPACITY DATA HAS CHANGED unit attention), the write cache, or the image.  SIGTERM and
  * SIGINT drain every device, flush and exit 0; SIGHUP reconnects to syslog (logging to
  * stderr there is nothing to reopen: the service manager owns that file).
+ *
+ * Several daemons on one subtype (claims): a daemon with --claim patterns serves, takes
+ * over and answers netlink events only for the devices it claims and is silent about the
+ * rest (the kernel takes the first reply, so a "not mine" would fail another daemon's
+ * device), and it does not reset the kernel's netlink queue at start (another daemon's
+ * enable may be waiting in it).  Every device of the subtype must be claimed by exactly
+ * one daemon: in the kernel's reply mode an enable nobody answers waits.
  */
 #ifndef QT_DAEMON_DAEMON_H
 #define QT_DAEMON_DAEMON_H
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "daemon/claim.h"
 
 struct aio_ctx;
 struct daemon;
@@ -37,6 +46,7 @@ struct daemon_params {
 	void (*reopen_log)(void); /* on SIGHUP; NULL = nothing to reopen */
 	bool no_kernel;		  /* no netlink, configfs or devices (tests: signals, logs) */
 	unsigned int poll_us;	  /* busy polling of each ring before sleeping (--poll-us) */
+	struct claims claims;	  /* --claim: only these devices of the subtype (claim.h) */
 };
 
 /* Block the signals, connect to netlink (loading target_core_user if needed), take over

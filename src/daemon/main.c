@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "block/block.h"
 #include "config.h"
 #include "daemon/cfgstr.h"
 #include "daemon/daemon.h"
@@ -26,15 +27,9 @@ static int sd_notify(int unset, const char *state)
 
 #define PROG "qemu-tcmu"
 
-static const char cfg_desc[] =
-	"@key=value@key=value... (or a plain image path). Keys: file (path or nbd://...), "
-	"format (raw, qcow2, ...; probed when absent), read-only (on/off), cache (writeback, "
-	"writethrough, none, directsync, unsafe), aio (io_uring, threads), discard (unmap, "
-	"ignore), id (a name for the logs); raw: offset, size.";
-
 /* Busy polling of a ring before its thread sleeps: a command that arrives within this
- * time costs no wake-up (QEMU's iothreads poll up to 32 µs by default).  bench/vm.sh,
- * 4K QD16 through tcm_loop: randread 6.6K -> 7.3K IOPS, randwrite 4.9K -> 6.3K. */
+ * time costs no wake-up (QEMU's iothreads poll up to 32 µs by default; what it gains:
+ * docs/PERFORMANCE.md). */
 #define DEFAULT_POLL_US 50u
 #define MAX_POLL_US 10000u
 
@@ -48,6 +43,10 @@ static void usage(FILE *f)
 		"string starts with '<handler>/' (default 'qemu/').\n"
 		"\n"
 		"  -x, --handler-name NAME   the handler subtype (default qemu)\n"
+		"      --claim PATTERN       serve only backstores whose name matches "
+		"(repeatable;\n"
+		"                            '!PATTERN' excludes, the last match decides): for\n"
+		"                            several daemons on one subtype\n"
 		"  -v, --verbose             debug output of the daemon and the transport\n"
 		"  -d, --debug CATEGORY      debug output of CATEGORY (comma separated; 'all')\n"
 		"  -q, --quiet               warnings and errors only\n"
@@ -57,6 +56,7 @@ static void usage(FILE *f)
 		"      --no-dbus             do not register with D-Bus (targetcli)\n"
 		"      --check-config CFG    check a config string as D-Bus CheckConfig does, and "
 		"exit\n"
+		"      --config-help[=man]   list every key config strings take, and exit\n"
 		"      --poll-us N           busy-poll each device's ring for N microseconds\n"
 		"                            before sleeping (default %u; 0: never)\n"
 		"      --no-kernel           no netlink, configfs or devices: logging, signals\n"
@@ -64,9 +64,10 @@ static void usage(FILE *f)
 		"  -V, --version             print the version and exit\n"
 		"  -h, --help                print this help and exit\n"
 		"\n"
-		"Config strings: %s\n"
-		"\n",
-		DEFAULT_POLL_US, cfg_desc);
+		"Config strings: @key=value@key=value... or a plain image path; keys:\n",
+		DEFAULT_POLL_US);
+	cfgstr_print_keys(f, BLK_HELP_BRIEF);
+	fputs("\n\n", f);
 	export_usage(f);
 }
 
@@ -86,7 +87,7 @@ static void reopen_log(void)
 	}
 }
 
-static struct dbus_service *start_dbus(struct daemon *dm, const char *subtype)
+static struct dbus_service *start_dbus(struct daemon *dm, const char *subtype, const char *cfg_desc)
 {
 	struct dbus_service_params p = {
 		.subtype = subtype,
@@ -141,7 +142,9 @@ enum {
 	OPT_NO_DBUS,
 	OPT_CHECK,
 	OPT_NO_KERNEL,
-	OPT_POLL
+	OPT_POLL,
+	OPT_CONFIG_HELP,
+	OPT_CLAIM
 };
 
 int main(int argc, char **argv)
@@ -157,6 +160,8 @@ int main(int argc, char **argv)
 		{ "check-config", required_argument, NULL, OPT_CHECK },
 		{ "no-kernel", no_argument, NULL, OPT_NO_KERNEL },
 		{ "poll-us", required_argument, NULL, OPT_POLL },
+		{ "config-help", optional_argument, NULL, OPT_CONFIG_HELP },
+		{ "claim", required_argument, NULL, OPT_CLAIM },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -168,6 +173,7 @@ int main(int argc, char **argv)
 	struct dbus_service *dbus = NULL;
 	struct daemon *dm = NULL;
 	const char *check = NULL;
+	char *cfg_desc = NULL;
 	bool no_dbus = false;
 	struct err err;
 	char msg[512];
@@ -227,6 +233,20 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case OPT_CLAIM:
+			err_init(&err);
+			if (claims_add(&p.claims, optarg, &err) < 0) {
+				fprintf(stderr, PROG ": %s\n", err.msg);
+				return 2;
+			}
+			break;
+		case OPT_CONFIG_HELP:
+			if (optarg && strcmp(optarg, "man")) {
+				fprintf(stderr, PROG ": --config-help takes nothing or 'man'\n");
+				return 2;
+			}
+			cfgstr_print_keys(stdout, optarg ? BLK_HELP_MAN : BLK_HELP_TEXT);
+			return 0;
 		case 'V':
 			printf(PROG " " QT_VERSION "\n");
 			return 0;
@@ -256,12 +276,15 @@ int main(int argc, char **argv)
 		log_err("%s", err.msg);
 		return 1;
 	}
-	if (!no_dbus)
-		dbus = start_dbus(dm, p.subtype);
+	if (!no_dbus) {
+		cfg_desc = cfgstr_describe();
+		dbus = start_dbus(dm, p.subtype, cfg_desc ? cfg_desc : "@key=value@...");
+	}
 	/* systemd Type=notify (and the test harness): devices taken over, events flow */
 	sd_notify(0, "READY=1");
 	r = daemon_run(dm);
 	dbus_service_stop(dbus);
+	free(cfg_desc);
 	daemon_free(dm);
 	return r < 0 ? 1 : 0;
 }

@@ -164,14 +164,7 @@ int main(int argc, char **argv)
 	if (r == 0 && read_only)
 		r = opts_set(&opts, "read-only", "on");
 	if (r == 0)
-		r = blk_open(&opts, BLK_O_RDWR, &bs, &err);
-	if (r == 0) {
-		r = opts_check_unused(&opts, NULL, &err);
-		if (r < 0) {
-			blk_close(bs);
-			bs = NULL;
-		}
-	}
+		r = blk_open_checked(&opts, BLK_O_RDWR, NULL, &bs, &err);
 	opts_release(&opts);
 	if (r < 0) {
 		fprintf(stderr, "qemu-tcmu-io: %s\n", err.msg);

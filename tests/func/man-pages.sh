@@ -8,7 +8,7 @@ bad=0
 # long options of a program's --help / of a man page
 help_opts() { "$1" --help | grep -oE -- '--[a-z][a-z-]+' | sort -u; }
 man_opts() { MANWIDTH=200 man -l "$1" 2>/dev/null | grep -oE -- '--[a-z][a-z-]+' | sort -u; }
-for pair in "$QT_DAEMON:$SRC_DIR/docs/qemu-tcmu.8" "$QT_IO:$SRC_DIR/docs/qemu-tcmu-io.1"; do
+for pair in "$QT_DAEMON:$BUILD_DIR/docs/qemu-tcmu.8" "$QT_IO:$SRC_DIR/docs/qemu-tcmu-io.1"; do
 	prog=${pair%%:*} page=${pair#*:}
 	step "$(basename "$page")"
 	w=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$page" 2>&1 >/dev/null)

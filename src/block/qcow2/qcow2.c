@@ -465,9 +465,23 @@ static void qcow2_describe(struct blk_node *bs, char *buf, size_t len)
 	qcow2_unlock(s);
 }
 
+static const struct blk_opt_desc qcow2_options[] = {
+	{ "l2-cache-size", "bytes of L2 table cache (default: enough for the whole image, at "
+			   "most 32M)" },
+	{ "refcount-cache-size", "bytes of refcount block cache (default 256K)" },
+	{ "cache-clean-interval", "seconds after which unused cache entries are dropped "
+				  "(default 600; 0: never)" },
+	{ "lazy-refcounts", "on or off: defer refcount updates (QEMU's meaning; repaired at "
+			    "open after a crash)" },
+	{ NULL, NULL },
+};
+
 const struct blk_driver blk_driver_qcow2 = {
 	.name = "qcow2",
 	.kind = BLK_DRIVER_FORMAT,
+	.summary = "QEMU's copy-on-write format, native (v2/v3, backing chains, snapshots "
+		   "kept, compressed clusters, external data files)",
+	.options = qcow2_options,
 	.state_size = sizeof(struct qcow2_state),
 	.probe = qcow2_probe,
 	.open = qcow2_open,

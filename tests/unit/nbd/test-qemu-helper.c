@@ -13,9 +13,18 @@
 #include <cmocka.h>
 
 #include "block/block.h"
-#include "block/qemu-helper.h"
+#include "block/qemu/helper.h"
+#include "block/qemu/probe.h"
 #include "util/err.h"
 #include "util/opts.h"
+
+/* A helper for the image in @o, with file= and driver= taken as the block core takes them. */
+static int new_helper(struct opts *o, unsigned int flags, struct qemu_helper **h, struct err *err)
+{
+	const char *file = opts_get(o, "file"), *fmt = opts_get(o, "driver");
+
+	return qemu_helper_new(o, file, fmt, flags, h, err);
+}
 
 /* The command line for @cfg (nothing is started). */
 static void expect_cmd(const char *cfg, unsigned int flags, const char *want)
@@ -29,7 +38,7 @@ static void expect_cmd(const char *cfg, unsigned int flags, const char *want)
 	opts_init(&o);
 	err_init(&err);
 	assert_int_equal(opts_parse_cfgstring(&o, cfg, &err), 0);
-	if (qemu_helper_new(&o, flags, &h, &err) < 0)
+	if (new_helper(&o, flags, &h, &err) < 0)
 		fail_msg("%s: %s", cfg, err.msg);
 	opts_get(&o, "id"); /* the daemon's */
 	if (opts_check_unused(&o, NULL, &err) < 0)
@@ -85,7 +94,7 @@ static void test_errors(void **state)
 	opts_init(&o);
 	err_init(&err);
 	assert_int_equal(opts_parse_cfgstring(&o, "@driver=vmdk", &err), 0);
-	assert_int_equal(qemu_helper_new(&o, 0, &h, &err), -EINVAL);
+	assert_int_equal(new_helper(&o, 0, &h, &err), -EINVAL);
 	assert_string_equal(err.msg, "no image given (option 'file')");
 	opts_release(&o);
 
@@ -94,27 +103,27 @@ static void test_errors(void **state)
 	assert_int_equal(ftruncate(fd, 1 << 20), 0);
 	close(fd);
 	err_init(&err);
-	assert_int_equal(qemu_helper_probe(path, fmt, sizeof(fmt), &err), 0);
+	assert_int_equal(qemu_probe_file(path, fmt, sizeof(fmt), &err), 0);
 	assert_string_equal(fmt, "raw");
 	unlink(path);
 	err_init(&err);
-	assert_true(qemu_helper_probe("/nonexistent/x.img", fmt, sizeof(fmt), &err) < 0);
+	assert_true(qemu_probe_file("/nonexistent/x.img", fmt, sizeof(fmt), &err) < 0);
 	assert_non_null(strstr(err.msg, "Could not open '/nonexistent/x.img'"));
 }
 
 static void test_recognition(void **state)
 {
 	(void)state;
-	assert_true(qemu_helper_knows_format("vmdk"));
-	assert_true(qemu_helper_knows_format("vhdx"));
-	assert_true(qemu_helper_knows_format("luks"));
-	assert_false(qemu_helper_knows_format("vhdz"));
-	assert_false(qemu_helper_knows_format("vmdk vhdx"));
-	assert_true(qemu_helper_is_url("https://example.com/x"));
-	assert_true(qemu_helper_is_url("nfs://h/e/x"));
-	assert_true(qemu_helper_is_url("rbd:pool/img"));
-	assert_false(qemu_helper_is_url("/srv/x.img"));
-	assert_false(qemu_helper_is_url("nbd://h/x"));
+	assert_true(qemu_knows_format("vmdk"));
+	assert_true(qemu_knows_format("vhdx"));
+	assert_true(qemu_knows_format("luks"));
+	assert_false(qemu_knows_format("vhdz"));
+	assert_false(qemu_knows_format("vmdk vhdx"));
+	assert_true(qemu_is_url("https://example.com/x"));
+	assert_true(qemu_is_url("nfs://h/e/x"));
+	assert_true(qemu_is_url("rbd:pool/img"));
+	assert_false(qemu_is_url("/srv/x.img"));
+	assert_false(qemu_is_url("nbd://h/x"));
 }
 
 /* Image starts only QEMU knows: recognized, and never written into a probed raw image. */
@@ -151,15 +160,15 @@ static void test_magic(void **state)
 
 		memset(buf, 0, sizeof(buf));
 		memcpy(buf + m->off, m->bytes, m->n);
-		got = qemu_helper_probe_magic(buf, sizeof(buf));
+		got = qemu_probe_magic(buf, sizeof(buf));
 		if (!got || strcmp(got, m->fmt))
 			fail_msg("magic %zu: got %s, want %s", i, got ? got : "NULL", m->fmt);
 		assert_string_equal(blk_probe_format(buf, sizeof(buf), "x"), m->fmt);
 	}
 	memset(buf, 0, sizeof(buf));
-	assert_null(qemu_helper_probe_magic(buf, sizeof(buf)));
+	assert_null(qemu_probe_magic(buf, sizeof(buf)));
 	memcpy(buf, "# comment\nversion=4\n", 20);
-	assert_null(qemu_helper_probe_magic(buf, sizeof(buf)));
+	assert_null(qemu_probe_magic(buf, sizeof(buf)));
 	assert_string_equal(blk_probe_format(buf, sizeof(buf), "x"), "raw");
 }
 

@@ -10,8 +10,7 @@
  * long requests wait for a lost server before failing with EIO; connect-timeout=SECONDS
  * (default 30; alias open-timeout) bounds each connection attempt.
  *
- * With helper=qemu (set by the block core, see qemu-helper.h) the node serves an image in
- * a format we do not implement, through a qemu-nbd child.
+ * Other drivers reach servers they run themselves through nbd_open_dialer() (nbd.h).
  *
  * The server's block sizes become the node's limits, its flags the capabilities; block
  * status comes from base:allocation (and qemu:allocation-depth when offered).
@@ -24,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "qemu-helper.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/opts.h"
@@ -35,12 +33,18 @@
 #define RECONNECT_DEFAULT_S 10
 #define CONNECT_DEFAULT_S 30
 
+/* libnbd's URI schemes (nbd_connect_uri), and QEMU's nbd+tcp:// for nbd:// */
+static const char *const nbd_prefixes[] = {
+	"nbd://",	"nbds://",	 "nbd+unix://", "nbds+unix://",
+	"nbd+vsock://", "nbds+vsock://", "nbd+tcp://",	NULL,
+};
+
 static bool is_nbd_uri(const char *s)
 {
-	return !strncmp(s, "nbd://", 6) || !strncmp(s, "nbd+unix://", 11) ||
-	       !strncmp(s, "nbd+tcp://", 10) || !strncmp(s, "nbds://", 7) ||
-	       !strncmp(s, "nbds+unix://", 12) || !strncmp(s, "nbd+vsock://", 12) ||
-	       !strncmp(s, "nbds+vsock://", 13);
+	for (int i = 0; nbd_prefixes[i]; i++)
+		if (!strncmp(s, nbd_prefixes[i], strlen(nbd_prefixes[i])))
+			return true;
+	return false;
 }
 
 static int set_str(char **dst, const char *src, struct err *err)
@@ -108,13 +112,13 @@ static int parse_server_qemu(struct nbdc_state *s, struct opts *o, struct err *e
 	return r < 0 ? r : set_str(&s->port, port, err);
 }
 
-static int parse_timeouts(struct nbdc_state *s, struct opts *o, uint64_t reconnect_def,
-			  struct err *err)
+int nbd_parse_timeouts(struct opts *o, uint64_t *reconnect_ms, uint64_t *connect_ms,
+		       struct err *err)
 {
 	uint64_t rc, ct;
 	int r;
 
-	r = opts_get_u64(o, "reconnect-delay", reconnect_def, &rc, err);
+	r = opts_get_u64(o, "reconnect-delay", RECONNECT_DEFAULT_S, &rc, err);
 	if (r == 0)
 		r = opts_get_u64(o, "reconnect-timeout", rc, &rc, err);
 	if (r == 0)
@@ -127,8 +131,8 @@ static int parse_timeouts(struct nbdc_state *s, struct opts *o, uint64_t reconne
 		return err_set(
 			err, -EINVAL,
 			"nbd: reconnect-timeout must be 0..3600 s, connect-timeout 1..3600 s");
-	s->reconnect_ms = rc * 1000;
-	s->connect_ms = ct * 1000;
+	*reconnect_ms = rc * 1000;
+	*connect_ms = ct * 1000;
 	return 0;
 }
 
@@ -152,8 +156,13 @@ static int parse_export(struct nbdc_state *s, struct opts *o, const char *file, 
 		if (exp)
 			return err_set(err, -EINVAL, "nbd: the export name goes into the URI");
 		s->mode = NBDC_MODE_URI;
-		r = set_str(&s->uri, file, err);
-		return r < 0 ? r : set_str(&s->desc, file, err);
+		if (!strncmp(file, "nbd+tcp://", 10)) {
+			if (asprintf(&s->uri, "nbd://%s", file + 10) < 0)
+				return err_set(err, -ENOMEM, "out of memory");
+		} else if (set_str(&s->uri, file, err) < 0) {
+			return -ENOMEM;
+		}
+		return set_str(&s->desc, file, err);
 	}
 	if (server)
 		r = parse_server_shorthand(s, server, err);
@@ -183,32 +192,25 @@ static int parse_export(struct nbdc_state *s, struct opts *o, const char *file, 
 	return 0;
 }
 
-static int nbdc_parse(struct blk_node *bs, struct opts *o, unsigned int flags, struct err *err)
+static int nbdc_parse(struct blk_node *bs, struct opts *o, struct err *err)
 {
 	struct nbdc_state *s = bs->opaque;
-	const char *helper = NULL, *file = NULL;
+	const struct nbd_dialer *d = bs->open_arg;
+	const char *file = bs->filename[0] ? bs->filename : NULL;
 	int r;
 
-	r = opts_get_str(o, "helper", NULL, &helper, err);
-	if (r < 0)
-		return r;
-	/* helper=auto|off (checked by the block core) mean nothing to an nbd server */
-	if (helper && !strcmp(helper, "qemu")) {
-		/* a dead helper lost its caches, so in-flight requests fail; later ones wait
-		 * (reconnect-timeout) for its restart */
-		r = parse_timeouts(s, o, RECONNECT_DEFAULT_S, err);
-		if (r == 0)
-			r = qemu_helper_new(o, flags, &s->helper, err);
-		if (r < 0)
-			return r;
-		s->mode = NBDC_MODE_HELPER;
-		s->retry_inflight = false;
-		return set_str(&s->desc, qemu_helper_describe(s->helper), err);
+	if (d) { /* nbd_open_dialer() */
+		s->mode = NBDC_MODE_DIALER;
+		s->dialer = *d;
+		s->retry_inflight = d->retry_inflight;
+		s->lost_errno = d->lost_errno ? d->lost_errno : -EIO;
+		s->reconnect_ms = d->reconnect_ms;
+		s->connect_ms = d->connect_ms;
+		return set_str(&s->desc, d->desc, err);
 	}
 	s->retry_inflight = true;
-	r = opts_get_str(o, "file", NULL, &file, err);
-	if (r == 0)
-		r = parse_timeouts(s, o, RECONNECT_DEFAULT_S, err);
+	s->lost_errno = -EIO;
+	r = nbd_parse_timeouts(o, &s->reconnect_ms, &s->connect_ms, err);
 	if (r == 0)
 		r = parse_export(s, o, file, err);
 	return r;
@@ -216,7 +218,6 @@ static int nbdc_parse(struct blk_node *bs, struct opts *o, unsigned int flags, s
 
 static void nbdc_free_config(struct nbdc_state *s)
 {
-	qemu_helper_free(s->helper);
 	free(s->uri);
 	free(s->unix_path);
 	free(s->host);
@@ -231,7 +232,8 @@ static int nbdc_open(struct blk_node *bs, struct opts *opts, unsigned int flags,
 	int r;
 
 	nbdc_engine_init(s);
-	r = nbdc_parse(bs, opts, flags, err);
+	(void)flags;
+	r = nbdc_parse(bs, opts, err);
 	if (r == 0) {
 		r = nbdc_engine_connect(s, err);
 		if (r < 0)
@@ -253,7 +255,7 @@ static int nbdc_open(struct blk_node *bs, struct opts *opts, unsigned int flags,
 	}
 	if (s->info.read_only && !bs->read_only) {
 		/* the SCSI layer write-protects the LUN; a read-only URL needs no word */
-		if (!s->helper)
+		if (s->mode != NBDC_MODE_DIALER)
 			log_info("nbd: %s: the export is read-only; opened read-only", s->desc);
 		bs->read_only = true;
 	}
@@ -264,6 +266,8 @@ static void nbdc_close_node(struct blk_node *bs)
 {
 	struct nbdc_state *s = bs->opaque;
 
+	if (s->ctx) /* the core detaches first; this is for a failed attach */
+		nbdc_engine_attach(s, NULL);
 	nbdc_engine_close(s);
 	nbdc_free_config(s);
 }
@@ -415,24 +419,39 @@ static void nbdc_describe(struct blk_node *bs, char *buf, size_t len)
 {
 	struct nbdc_state *s = bs->opaque;
 	const struct nbdc_server_info *i = &s->info;
-	size_t n;
-
-	n = (size_t)snprintf(buf, len,
-			     "nbd server: %s\nnbd block sizes: min %u, preferred %u, max %u\n"
-			     "nbd can: %s%s%s%s%s\nnbd contexts: %s%s\n",
-			     s->desc, i->min_block, i->pref_block, i->max_block,
-			     i->can_flush ? "flush " : "", i->can_fua ? "fua " : "",
-			     i->can_trim ? "trim " : "", i->can_zero ? "zero " : "",
-			     i->can_fast_zero ? "fast-zero" : "",
-			     i->has_base_allocation ? "base:allocation " : "",
-			     i->has_allocation_depth ? "qemu:allocation-depth" : "");
-	if (s->helper && n < len)
-		qemu_helper_describe_long(s->helper, buf + n, len - n);
+	snprintf(buf, len,
+		 "nbd server: %s\nnbd block sizes: min %u, preferred %u, max %u\n"
+		 "nbd can: %s%s%s%s%s\nnbd contexts: %s%s\n",
+		 s->desc, i->min_block, i->pref_block, i->max_block, i->can_flush ? "flush " : "",
+		 i->can_fua ? "fua " : "", i->can_trim ? "trim " : "", i->can_zero ? "zero " : "",
+		 i->can_fast_zero ? "fast-zero" : "",
+		 i->has_base_allocation ? "base:allocation " : "",
+		 i->has_allocation_depth ? "qemu:allocation-depth" : "");
 }
+
+int nbd_open_dialer(const struct nbd_dialer *d, unsigned int flags, struct blk_node **out,
+		    struct err *err)
+{
+	return blk_open_node_arg(&blk_driver_nbd, d->desc, NULL, NULL, d, flags, out, err);
+}
+
+static const struct blk_opt_desc nbd_options[] = {
+	{ "server", "unix:PATH or HOST[:PORT] of the NBD server (instead of an nbd:// URI)" },
+	{ "export", "the export name (with 'server')" },
+	{ "server.type", "QEMU's form: unix or inet (with server.path or server.host/port)" },
+	{ "server.path", "QEMU's form: the server's unix socket" },
+	{ "server.host", "QEMU's form: the server's host" },
+	{ "server.port", "QEMU's form: the server's port (default 10809)" },
+	NBD_TIMEOUT_OPTIONS,
+	{ NULL, NULL },
+};
 
 const struct blk_driver blk_driver_nbd = {
 	.name = "nbd",
 	.kind = BLK_DRIVER_PROTOCOL,
+	.summary = "an export of an NBD server (libnbd)",
+	.prefixes = nbd_prefixes,
+	.options = nbd_options,
 	.state_size = sizeof(struct nbdc_state),
 	.open = nbdc_open,
 	.close = nbdc_close_node,

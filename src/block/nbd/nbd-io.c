@@ -142,7 +142,7 @@ static void submit_one(struct nbdc_state *s, struct blk_req *r)
 		if (go == -ENOTCONN && s->link == NBDC_LINK_RECONNECTING)
 			nbdc_rq_push(&s->pending, r); /* never sent: safe to send later */
 		else
-			nbdc_rq_finish_locked(s, r, go == -ENOTCONN ? -EIO : go);
+			nbdc_rq_finish_locked(s, r, go == -ENOTCONN ? s->lost_errno : go);
 		pthread_mutex_unlock(&s->lock);
 	}
 	nbdc_conn_unref(s, c);
@@ -260,7 +260,7 @@ static void waiter_wait_locked(struct nbdc_state *s, struct nbdc_conn *c, struct
 		s->driving = false;
 		pthread_cond_broadcast(&s->cond); /* completions, and the driver's seat */
 		if (!alive && !waiter_done(w))	  /* libnbd completes in-flight commands on close */
-			nbdc_rq_finish_locked(s, &w->req, -EIO);
+			nbdc_rq_finish_locked(s, &w->req, s->lost_errno);
 		if (loop && (t = __atomic_load_n(&s->loop_turns, __ATOMIC_RELAXED)) != seen) {
 			seen = t;
 			idle = 0;
@@ -285,7 +285,7 @@ int nbdc_engine_run(struct nbdc_state *s, struct blk_req *req, struct nbdc_exten
 		pthread_mutex_lock(&s->lock);
 		while ((r = nbdc_link_acquire_locked(s, &w.req, &c)) == 0) {
 			if (clock_now_ns() >= s->deadline_ns) {
-				r = -EIO; /* the reconnect thread fails the rest */
+				r = s->lost_errno; /* the reconnect thread fails the rest */
 				break;
 			}
 			nbdc_cond_wait_until(

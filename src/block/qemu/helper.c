@@ -1,11 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* The QEMU helper (qemu-nbd child processes) and probing with qemu-img: see qemu-helper.h. */
-#include "qemu-helper.h"
-#include "qemu-helper-int.h"
+/* The QEMU helper: a qemu-nbd child process per image (see helper.h). */
+#include "helper.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,13 +10,12 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include "block.h"
+#include "block/block.h"
+#include "probe.h"
+#include "proc.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/opts.h"
@@ -28,8 +24,11 @@
 #define HELPER_MAX_ARGS 48
 #define STOP_GRACE_MS 5000 /* after our disconnect it flushes and exits on its own */
 #define TERM_GRACE_MS 2000
-
-extern char **environ;
+/* A network client library may take long to tear down after our disconnect (libgfapi's
+ * glfs_fini: ~10 s); nobody waits for it, and it is terminated only after this long. */
+#define NET_EXIT_GRACE_MS 60000
+#define NET_CLOSE_WAIT_MS 100 /* ... but a helper that exits at once is reaped at once */
+#define MAX_CRASHES 2	      /* network helpers: deaths by a signal we did not send */
 
 struct qemu_helper {
 	pthread_mutex_t lock; /* pid, starts, status: describe() may run concurrently */
@@ -37,220 +36,20 @@ struct qemu_helper {
 	char *argv[HELPER_MAX_ARGS];
 	int argc;
 	char *desc;
+	char *fmt;
 	bool read_only;
-	pid_t pid; /* running child, or 0 */
-	unsigned int starts;
+	bool network;	/* the image is on a server (URL, or a file.driver other than files') */
+	pid_t pid;	/* running child, or 0 */
+	bool signalled; /* we sent the running child a signal */
+	unsigned int starts, crashes;
 	int out_fd; /* memfd: the child's stdout and stderr */
 };
 
-/* ---- processes ---------------------------------------------------------------------- */
-
-char *qh_find_prog(const char *name)
-{
-	const char *path = getenv("PATH");
-	char buf[4096];
-
-	if (!path || !*path)
-		path = "/usr/local/bin:/usr/bin:/bin";
-	while (*path) {
-		size_t n = strcspn(path, ":");
-
-		if (n &&
-		    snprintf(buf, sizeof(buf), "%.*s/%s", (int)n, path, name) < (int)sizeof(buf) &&
-		    access(buf, X_OK) == 0)
-			return strdup(buf);
-		path += n + (path[n] == ':');
-	}
-	return NULL;
-}
-
-/* Move @fd to a number >= 10 (so dup2() onto 0..3 in the child cannot clobber it). */
-int qh_fd_high(int fd)
-{
-	int h;
-
-	if (fd < 0 || fd >= 10)
-		return fd;
-	h = fcntl(fd, F_DUPFD_CLOEXEC, 10);
-	close(fd);
-	return h;
-}
-
-static void put_pid(char *dst, pid_t pid) /* async-signal-safe */
-{
-	char tmp[24];
-	int n = 0;
-
-	do {
-		tmp[n++] = (char)('0' + pid % 10);
-		pid /= 10;
-	} while (pid);
-	while (n)
-		*dst++ = tmp[--n];
-	*dst = '\0';
-}
-
-/* Our environment without LISTEN_*, plus LISTEN_FDS=1 and a LISTEN_PID= slot when
- * @activation (the child writes its own pid there). */
-static char **build_env(bool activation, char **pid_slot)
-{
-	size_t n = 0, k = 0;
-	char **env;
-
-	while (environ[n])
-		n++;
-	env = calloc(n + 3, sizeof(*env));
-	if (!env)
-		return NULL;
-	for (size_t i = 0; i < n; i++)
-		if (strncmp(environ[i], "LISTEN_", 7))
-			env[k++] = environ[i];
-	if (activation) {
-		static char fds[] = "LISTEN_FDS=1";
-
-		*pid_slot = calloc(1, 40);
-		if (!*pid_slot) {
-			free(env);
-			return NULL;
-		}
-		strcpy(*pid_slot, "LISTEN_PID=");
-		env[k++] = fds;
-		env[k++] = *pid_slot;
-	}
-	return env;
-}
-
-/*
- * Start @argv: stdin /dev/null, stdout and stderr into @out_fd, and @listen_fd (>= 0) as
- * fd 3 by systemd socket activation.  Between fork and exec only async-signal-safe calls.
- */
-int qh_spawn(const char *prog, char *const argv[], int out_fd, int listen_fd, pid_t *out)
-{
-	char *pid_slot = NULL, **env = build_env(listen_fd >= 0, &pid_slot);
-	int devnull = qh_fd_high(open("/dev/null", O_RDONLY | O_CLOEXEC));
-	sigset_t all;
-	pid_t pid;
-	int r = 0;
-
-	if (!env || devnull < 0) {
-		r = env ? -errno : -ENOMEM;
-		goto out;
-	}
-	sigemptyset(&all);
-	pid = fork();
-	if (pid == 0) {
-		if (pid_slot)
-			put_pid(pid_slot + strlen("LISTEN_PID="), getpid());
-		sigprocmask(SIG_SETMASK, &all, NULL); /* our threads may block signals */
-		if (dup2(devnull, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0 ||
-		    (listen_fd >= 0 && dup2(listen_fd, 3) < 0))
-			_exit(126);
-		close_range(listen_fd >= 0 ? 4 : 3, ~0u, 0);
-		execve(prog, argv, env);
-		_exit(127);
-	}
-	if (pid < 0)
-		r = -errno;
-	else
-		*out = pid;
-out:
-	if (devnull >= 0)
-		close(devnull);
-	free(pid_slot);
-	free(env);
-	return r;
-}
-
-static int pidfd_open_(pid_t pid)
-{
-	return (int)syscall(SYS_pidfd_open, pid, 0);
-}
-
-/* Wait up to @ms for @pid to exit; true (and *status) once reaped. */
-bool qh_wait_pid(pid_t pid, int ms, int *status)
-{
-	int pfd = pidfd_open_(pid);
-	pid_t r;
-
-	if (pfd >= 0) {
-		struct pollfd p = { .fd = pfd, .events = POLLIN };
-
-		while (poll(&p, 1, ms) < 0 && errno == EINTR)
-			;
-		close(pfd);
-	}
-	do
-		r = waitpid(pid, status, ms < 0 ? 0 : WNOHANG);
-	while (r < 0 && errno == EINTR);
-	return r == pid || (r < 0 && errno == ECHILD);
-}
-
-/* The last non-empty line of @fd's contents (a memfd), for messages. */
-void qh_last_line(int fd, char *buf, size_t len)
-{
-	struct stat st;
-	char tail[1024];
-	off_t from;
-	ssize_t n;
-	char *end, *start;
-
-	buf[0] = '\0';
-	if (fstat(fd, &st) < 0 || st.st_size == 0)
-		return;
-	from = st.st_size > (off_t)sizeof(tail) - 1 ? st.st_size - (off_t)sizeof(tail) + 1 : 0;
-	n = pread(fd, tail, sizeof(tail) - 1, from);
-	if (n <= 0)
-		return;
-	tail[n] = '\0';
-	end = tail + n;
-	while (end > tail && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' '))
-		*--end = '\0';
-	for (;;) {
-		start = strrchr(tail, '\n');
-		start = start ? start + 1 : tail;
-		if (start == tail || !strstr(start, ": Try `"))
-			break;
-		start[-1] = '\0'; /* "Try `qemu-nbd --help'": the line before says more */
-	}
-	snprintf(buf, len, "%s", start);
-}
-
-static void describe_status(int st, char *buf, size_t len)
-{
-	if (WIFEXITED(st))
-		snprintf(buf, len, "exited with status %d", WEXITSTATUS(st));
-	else if (WIFSIGNALED(st))
-		snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(st),
-			 strsignal(WTERMSIG(st)));
-	else
-		snprintf(buf, len, "stopped (status 0x%x)", st);
-}
-
-/* ---- the helper ------------------------------------------------------------------------ */
+/* ---- the command line ------------------------------------------------------------------ */
 
 static bool has_prefix(const char *s, const char *p)
 {
 	return !strncmp(s, p, strlen(p));
-}
-
-bool qemu_helper_is_url(const char *file)
-{
-	static const char *const prefixes[] = {
-		"http://", "https://", "ftp://",	  "ftps://",	     "ssh://",
-		"nfs://",  "iscsi://", "iser://",	  "gluster://",	     "gluster+tcp://",
-		"rbd:",	   "json:",    "gluster+unix://", "gluster+rdma://", NULL,
-	};
-
-	for (int i = 0; prefixes[i]; i++)
-		if (has_prefix(file, prefixes[i]))
-			return true;
-	return false;
-}
-
-static bool is_read_only_url(const char *file)
-{
-	return has_prefix(file, "http://") || has_prefix(file, "https://") ||
-	       has_prefix(file, "ftp://") || has_prefix(file, "ftps://");
 }
 
 /* Append ",key=value" to @buf (QEMU's escaping: a comma in a value is doubled). */
@@ -323,7 +122,7 @@ static int image_opts(struct opts *o, const char *fmt, const char *file, char **
 	char *buf = NULL;
 	int r = kv_append(&buf, &len, &cap, "driver", fmt);
 
-	if (r == 0 && file && is_read_only_url(file)) {
+	if (r == 0 && file && qemu_is_read_only_url(file)) {
 		char scheme[8];
 
 		snprintf(scheme, sizeof(scheme), "%.*s", (int)strcspn(file, ":"), file);
@@ -374,8 +173,8 @@ static int build_args(struct qemu_helper *h, struct opts *o, const char *fmt, co
 
 	h->argv[h->argc++] = strdup(HELPER_PROG);
 	r = opts_get_str(o, "aio", NULL, &aio, err);
-	if (r == 0 && file && (qemu_helper_is_url(file) || strstr(file, "://")) &&
-	    !is_read_only_url(file)) {
+	if (r == 0 && file && (qemu_is_url(file) || strstr(file, "://")) &&
+	    !qemu_is_read_only_url(file)) {
 		/* ssh://, nfs://, nbd://, rbd:...: only QEMU's filename parsing knows these,
 		 * and it takes no other options (give QEMU's structured names instead) */
 		if (count_passthrough(o))
@@ -419,29 +218,42 @@ static int build_args(struct qemu_helper *h, struct opts *o, const char *fmt, co
 	return r;
 }
 
-int qemu_helper_new(struct opts *o, unsigned int flags, struct qemu_helper **out, struct err *err)
+/* An image on a server: QEMU's URL, or a protocol driver that is not a local file's. */
+static bool is_network_image(const struct opts *o, const char *file)
+{
+	const char *drv = opts_peek(o, "file.driver");
+
+	if (file)
+		return qemu_is_url(file) || strstr(file, "://") != NULL;
+	return drv && strcmp(drv, "file") && strcmp(drv, "host_device") &&
+	       strcmp(drv, "host_cdrom");
+}
+
+int qemu_helper_new(struct opts *o, const char *file, const char *fmt, unsigned int flags,
+		    struct qemu_helper **out, struct err *err)
 {
 	struct qemu_helper *h = calloc(1, sizeof(*h));
-	const char *file = NULL, *fmt = NULL;
 	char probed[64];
-	int r;
+	int r = 0;
 
 	if (!h)
 		return err_set(err, -ENOMEM, "out of memory");
 	pthread_mutex_init(&h->lock, NULL);
 	h->out_fd = -1;
-	r = opts_get_str(o, "file", NULL, &file, err);
-	if (r == 0)
-		r = opts_get_str(o, "driver", NULL, &fmt, err);
-	if (r == 0 && !file && !opts_has(o, "file.filename") && !opts_has(o, "file.driver"))
+	if (file && !file[0])
+		file = NULL;
+	if (!file && !opts_has(o, "file.filename") && !opts_has(o, "file.driver"))
 		r = err_set(err, -EINVAL, "no image given (option 'file')");
 	if (r == 0 && !fmt && !file)
 		r = err_set(err, -EINVAL, "qemu helper: give the format (option 'format')");
-	if (r == 0 && !fmt && (r = qemu_helper_probe(file, probed, sizeof(probed), err)) == 0)
+	if (r == 0 && !fmt && (r = qemu_probe_file(file, probed, sizeof(probed), err)) == 0)
 		fmt = probed;
 	if (r < 0)
 		goto fail;
-	h->read_only = !(flags & BLK_O_RDWR) || (file && is_read_only_url(file));
+	/* formats QEMU only reads (bochs, cloop, dmg) are served read-only, as http(s) */
+	h->read_only = !(flags & BLK_O_RDWR) || (file && qemu_is_read_only_url(file)) ||
+		       !strcmp(fmt, "bochs") || !strcmp(fmt, "cloop") || !strcmp(fmt, "dmg");
+	h->network = is_network_image(o, file);
 	h->prog = qh_find_prog(HELPER_PROG);
 	if (!h->prog) {
 		r = err_set(err, -ENOENT,
@@ -450,12 +262,16 @@ int qemu_helper_new(struct opts *o, unsigned int flags, struct qemu_helper **out
 			    HELPER_PROG);
 		goto fail;
 	}
-	r = build_args(h, o, fmt, file, err);
+	h->fmt = strdup(fmt);
+	r = h->fmt ? build_args(h, o, fmt, file, err) : err_set(err, -ENOMEM, "out of memory");
 	if (r < 0)
 		goto fail;
 	h->out_fd = qh_fd_high(memfd_create("qemu-helper-output", MFD_CLOEXEC));
-	if (h->out_fd < 0 || asprintf(&h->desc, "%s image '%s'", fmt,
-				      file ? file : opts_peek(o, "file.filename")) < 0) {
+	if (!file)
+		file = opts_peek(o, "file.filename");
+	if (h->out_fd < 0 ||
+	    (file ? asprintf(&h->desc, "%s image '%s'", fmt, file)
+		  : asprintf(&h->desc, "%s image on %s", fmt, opts_peek(o, "file.driver"))) < 0) {
 		r = err_set_errno(err, -errno, "qemu helper");
 		goto fail;
 	}
@@ -466,17 +282,44 @@ fail:
 	return r;
 }
 
+/*
+ * A network helper we are done with: reaped in the background if it does not exit at once
+ * (its image is closed and flushed; only its client library's teardown is left).
+ */
+static void release_network(struct qemu_helper *h)
+{
+	char why[512];
+	pid_t pid;
+
+	if (qemu_helper_wait_exit(h, NET_CLOSE_WAIT_MS, why, sizeof(why)))
+		return;
+	pthread_mutex_lock(&h->lock);
+	pid = h->pid;
+	h->pid = 0;
+	pthread_mutex_unlock(&h->lock);
+	if (pid > 0) {
+		log_debug("nbd", "qemu helper for %s (pid %d) exits in the background", h->desc,
+			  (int)pid);
+		snprintf(why, sizeof(why), "qemu helper for %s", h->desc);
+		qh_reap_later(pid, NET_EXIT_GRACE_MS, why);
+	}
+}
+
 void qemu_helper_free(struct qemu_helper *h)
 {
 	if (!h)
 		return;
-	qemu_helper_stop(h);
+	if (h->network)
+		release_network(h);
+	else
+		qemu_helper_stop(h);
 	for (int i = 0; i < h->argc; i++)
 		free(h->argv[i]);
 	if (h->out_fd >= 0)
 		close(h->out_fd);
 	free(h->prog);
 	free(h->desc);
+	free(h->fmt);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
 }
@@ -518,13 +361,20 @@ int qemu_helper_start(struct qemu_helper *h, int *sock, struct err *err)
 	char why[512];
 	int lfd = -1, cfd = -1, r;
 
-	if (qemu_helper_wait_exit(h, 200, why, sizeof(why)))
+	if (qemu_helper_wait_exit(h, h->network ? 0 : 200, why, sizeof(why)))
 		log_err("qemu helper for %s: %s", h->desc, why); /* it died: say how */
-	qemu_helper_stop(h);
+	if (h->network)
+		release_network(h); /* no image lock to wait for: the old one may take its time */
+	else
+		qemu_helper_stop(h);
 	pthread_mutex_lock(&h->lock);
-	if (h->starts >= 2) {
+	if (!h->network && h->starts >= 2) {
 		pthread_mutex_unlock(&h->lock);
 		return err_set(err, -ENOLINK, "the QEMU helper died after its restart");
+	}
+	if (h->crashes >= MAX_CRASHES) {
+		pthread_mutex_unlock(&h->lock);
+		return err_set(err, -ENOLINK, "the QEMU helper crashed %u times", h->crashes);
 	}
 	pthread_mutex_unlock(&h->lock);
 	r = make_sockets(&lfd, &cfd);
@@ -534,9 +384,18 @@ int qemu_helper_start(struct qemu_helper *h, int *sock, struct err *err)
 		log_warn("qemu helper: cannot reset its output buffer: %s", strerror(errno));
 	pthread_mutex_lock(&h->lock);
 	r = qh_spawn(h->prog, h->argv, h->out_fd, lfd, &h->pid);
-	if (r == 0 && h->starts++)
-		log_warn("qemu helper for %s restarted (pid %d); it will not be restarted again",
-			 h->desc, (int)h->pid);
+	h->signalled = false;
+	if (r == 0 && h->starts++) {
+		unsigned int k = h->starts - 1; /* restarts so far */
+
+		if (!h->network)
+			log_warn("qemu helper for %s restarted (pid %d); it will not be restarted "
+				 "again",
+				 h->desc, (int)h->pid);
+		else if (!(k & (k - 1))) /* 1, 2, 4, 8, ...: a server may stay away long */
+			log_warn("qemu helper for %s restarted (pid %d, restart %u)", h->desc,
+				 (int)h->pid, k);
+	}
 	pthread_mutex_unlock(&h->lock);
 	close(lfd);
 	if (r < 0) {
@@ -560,9 +419,12 @@ bool qemu_helper_wait_exit(struct qemu_helper *h, int ms, char *why, size_t len)
 	if (pid <= 0 || !qh_wait_pid(pid, ms, &status))
 		return false;
 	pthread_mutex_lock(&h->lock);
-	h->pid = 0;
+	if (h->pid == pid) {
+		h->pid = 0;
+		h->crashes += WIFSIGNALED(status) && !h->signalled; /* a crash, not our kill */
+	}
 	pthread_mutex_unlock(&h->lock);
-	describe_status(status, st, sizeof(st));
+	qh_describe_status(status, st, sizeof(st));
 	qh_last_line(h->out_fd, line, sizeof(line));
 	snprintf(why, len, "the QEMU helper (%s) %s%s%s", HELPER_PROG, st, line[0] ? ": " : "",
 		 line);
@@ -582,6 +444,9 @@ void qemu_helper_stop(struct qemu_helper *h)
 	if (qemu_helper_wait_exit(h, STOP_GRACE_MS, why, sizeof(why)))
 		return;
 	log_warn("qemu helper for %s (pid %d) did not exit; terminating it", h->desc, (int)pid);
+	pthread_mutex_lock(&h->lock);
+	h->signalled = true;
+	pthread_mutex_unlock(&h->lock);
 	kill(pid, SIGTERM);
 	if (qemu_helper_wait_exit(h, TERM_GRACE_MS, why, sizeof(why)))
 		return;
@@ -589,9 +454,50 @@ void qemu_helper_stop(struct qemu_helper *h)
 	qemu_helper_wait_exit(h, -1, why, sizeof(why));
 }
 
+void qemu_helper_abandon(struct qemu_helper *h)
+{
+	char what[512];
+	pid_t pid;
+
+	if (!h->network) {
+		qemu_helper_stop(h);
+		return;
+	}
+	pthread_mutex_lock(&h->lock);
+	pid = h->pid;
+	h->pid = 0;
+	h->signalled = true;
+	pthread_mutex_unlock(&h->lock);
+	if (pid <= 0)
+		return;
+	kill(pid, SIGKILL); /* it never served us: nothing to flush */
+	snprintf(what, sizeof(what), "qemu helper for %s", h->desc);
+	qh_reap_later(pid, TERM_GRACE_MS, what);
+}
+
+void qemu_helper_kill(struct qemu_helper *h)
+{
+	pthread_mutex_lock(&h->lock);
+	if (h->pid > 0) {
+		h->signalled = true;
+		kill(h->pid, SIGKILL);
+	}
+	pthread_mutex_unlock(&h->lock);
+}
+
+bool qemu_helper_is_network(const struct qemu_helper *h)
+{
+	return h->network;
+}
+
 bool qemu_helper_is_read_only(const struct qemu_helper *h)
 {
 	return h->read_only;
+}
+
+const char *qemu_helper_format(const struct qemu_helper *h)
+{
+	return h->fmt;
 }
 
 const char *qemu_helper_describe(const struct qemu_helper *h)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* The nbd connection engine: issuing, completing, loop integration, reconnecting.  See
- * nbd-int.h for the design. */
+/* The nbd engine's connections: the link state, issuing and completing commands,
+ * reconnecting.  See nbd-int.h for the design. */
 #include "nbd-int.h"
 
 #include <errno.h>
@@ -10,7 +10,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "qemu-helper.h"
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/iov.h"
@@ -106,7 +105,7 @@ static void fail_pending_locked(struct nbdc_state *s)
 
 	for (; r; r = next) {
 		next = nbdc_rq_next(r);
-		nbdc_rq_finish_locked(s, r, -EIO);
+		nbdc_rq_finish_locked(s, r, s->lost_errno);
 	}
 	pthread_cond_broadcast(&s->cond); /* waiters see the new link state */
 }
@@ -137,6 +136,14 @@ void nbdc_conn_unref(struct nbdc_state *s, struct nbdc_conn *c)
 bool nbdc_conn_is_gone(struct nbdc_conn *c)
 {
 	return nbd_aio_is_closed(c->h) || nbd_aio_is_dead(c->h);
+}
+
+/* "EIO", "ENOTCONN": for messages about s->lost_errno */
+static const char *errno_name(int neg)
+{
+	const char *n = strerrorname_np(-neg);
+
+	return n ? n : "EIO";
 }
 
 static bool is_link_errno(int e)
@@ -192,8 +199,8 @@ static int start_connect(struct nbdc_state *s, struct nbd_handle *h, struct err 
 	case NBDC_MODE_TCP:
 		r = nbd_aio_connect_tcp(h, s->host, s->port);
 		break;
-	case NBDC_MODE_HELPER:
-		r = qemu_helper_start(s->helper, &fd, err);
+	case NBDC_MODE_DIALER:
+		r = s->dialer.dial(s->dialer.opaque, &fd, err);
 		if (r < 0)
 			return r;
 		r = nbd_aio_connect_socket(h, fd); /* on success the handle owns fd */
@@ -204,14 +211,15 @@ static int start_connect(struct nbdc_state *s, struct nbd_handle *h, struct err 
 	return r < 0 ? 1 : 0;
 }
 
-/* The message for a failed connection attempt; a dead helper explains itself. */
+/* The message for a failed connection attempt; a dialed server that died explains itself. */
 static int connect_error(struct nbdc_state *s, struct err *err)
 {
 	int e = nbd_get_errno();
 	const char *msg = nbd_get_error();
 	char why[ERR_MSG_MAX - 64];
 
-	if (s->mode == NBDC_MODE_HELPER && qemu_helper_wait_exit(s->helper, 1000, why, sizeof(why)))
+	if (s->mode == NBDC_MODE_DIALER && s->dialer.explain &&
+	    s->dialer.explain(s->dialer.opaque, 1000, why, sizeof(why)))
 		return err_set(err, -EIO, "%s", why);
 	return err_set(err, e > 0 ? -e : -EIO, "%s", msg ? msg : "connection failed");
 }
@@ -243,8 +251,8 @@ static int conn_open(struct nbdc_state *s, uint64_t limit_ms, struct nbdc_server
 
 		if (t >= deadline || is_closing(s)) {
 			nbd_close(h);
-			if (s->mode == NBDC_MODE_HELPER)
-				qemu_helper_stop(s->helper);
+			if (s->mode == NBDC_MODE_DIALER && s->dialer.hang_up)
+				s->dialer.hang_up(s->dialer.opaque);
 			return err_set(err, -ETIMEDOUT, "no answer within %llu ms",
 				       (unsigned long long)limit_ms);
 		}
@@ -424,7 +432,7 @@ static int cmd_done(void *opaque, int *error)
 				schedule_bh_locked(s);
 		}
 	} else {
-		nbdc_rq_finish_locked(s, r, is_link_errno(e) ? -EIO : -e);
+		nbdc_rq_finish_locked(s, r, is_link_errno(e) ? s->lost_errno : -e);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return 1;
@@ -475,8 +483,8 @@ void nbdc_link_down(struct nbdc_state *s, struct nbdc_conn *c, const char *why)
 		log_err("nbd: %s: connection lost (%s); reconnecting, I/O waits up to %llu ms",
 			s->desc, why, (unsigned long long)s->reconnect_ms);
 	else
-		log_err("nbd: %s: connection lost (%s); I/O fails with EIO until reconnected",
-			s->desc, why);
+		log_err("nbd: %s: connection lost (%s); I/O fails with %s until reconnected",
+			s->desc, why, errno_name(s->lost_errno));
 	nbdc_conn_unref(s, c); /* s->conn's reference */
 }
 
@@ -511,7 +519,7 @@ int nbdc_link_acquire_locked(struct nbdc_state *s, struct blk_req *r, struct nbd
 	case NBDC_LINK_RECONNECTING:
 		return 0;
 	default:
-		return -EIO;
+		return s->lost_errno;
 	}
 }
 
@@ -570,7 +578,8 @@ static void *rc_main(void *opaque)
 		if (s->closing)
 			break;
 		if (is_permanent(r)) {
-			log_err("nbd: %s: %s; giving up, I/O fails with EIO", s->desc, err.msg);
+			log_err("nbd: %s: %s; giving up, I/O fails with %s", s->desc, err.msg,
+				errno_name(s->lost_errno));
 			s->link = NBDC_LINK_GONE;
 			fail_pending_locked(s);
 			break;
@@ -580,9 +589,10 @@ static void *rc_main(void *opaque)
 			log_warn("nbd: %s: reconnect attempt %u failed: %s", s->desc, attempts,
 				 err.msg);
 		if (s->link == NBDC_LINK_RECONNECTING && clock_now_ns() >= s->deadline_ns) {
-			log_err("nbd: %s: server not back within %llu ms; I/O fails with EIO "
+			log_err("nbd: %s: server not back within %llu ms; I/O fails with %s "
 				"until it is",
-				s->desc, (unsigned long long)s->reconnect_ms);
+				s->desc, (unsigned long long)s->reconnect_ms,
+				errno_name(s->lost_errno));
 			s->link = NBDC_LINK_FAILED;
 			fail_pending_locked(s);
 		}
@@ -644,8 +654,6 @@ void nbdc_engine_close(struct nbdc_state *s)
 	struct nbdc_conn *c;
 	bool join;
 
-	if (s->ctx)
-		nbdc_engine_attach(s, NULL);
 	pthread_mutex_lock(&s->lock);
 	s->closing = true;
 	s->link = NBDC_LINK_GONE;

@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Format probing for the QEMU helper: magics of the formats only QEMU opens, and
- * `qemu-img info --output=json` when no magic matches (see qemu-helper.h). */
-#include "qemu-helper.h"
-#include "qemu-helper-int.h"
+/* What QEMU opens that we do not: URL prefixes, magics, qemu-img (see probe.h). */
+#include "probe.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,12 +13,40 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "proc.h"
 #include "util/bytes.h"
 #include "util/err.h"
 #include "util/log.h"
 
 #define PROBE_PROG "qemu-img"
 #define PROBE_TIMEOUT_MS 30000
+
+/* ---- names --------------------------------------------------------------------------- */
+
+const char *const qemu_url_prefixes[] = {
+	"http://", "https://",	      "ftp://",		 "ftps://",    "ssh://",
+	"nfs://",  "iscsi://",	      "iser://",	 "gluster://", "gluster+tcp://",
+	"json:",   "gluster+unix://", "gluster+rdma://", "rbd:",       NULL,
+};
+
+static bool has_prefix(const char *s, const char *p)
+{
+	return !strncmp(s, p, strlen(p));
+}
+
+bool qemu_is_url(const char *file)
+{
+	for (int i = 0; qemu_url_prefixes[i]; i++)
+		if (has_prefix(file, qemu_url_prefixes[i]))
+			return true;
+	return false;
+}
+
+bool qemu_is_read_only_url(const char *file)
+{
+	return has_prefix(file, "http://") || has_prefix(file, "https://") ||
+	       has_prefix(file, "ftp://") || has_prefix(file, "ftps://");
+}
 
 /* ---- probing by magic ----------------------------------------------------------------- */
 
@@ -62,7 +88,7 @@ static bool is_vmdk_text(const uint8_t *buf, size_t len)
 	return false;
 }
 
-const char *qemu_helper_probe_magic(const uint8_t *buf, size_t len)
+const char *qemu_probe_magic(const uint8_t *buf, size_t len)
 {
 	static const char cloop[] = "#!/bin/sh\n#V2.0 Format\nmodprobe cloop file=$0 && mount -r "
 				    "-t iso9660 /dev/cloop $1\n";
@@ -173,7 +199,7 @@ static char *read_all(int fd)
 	return buf;
 }
 
-int qemu_helper_probe(const char *filename, char *fmt, size_t len, struct err *err)
+int qemu_probe_file(const char *filename, char *fmt, size_t len, struct err *err)
 {
 	char path[4096];
 	char *argv[] = { PROBE_PROG, "info", "--output=json", "-U", path, NULL };
@@ -182,7 +208,9 @@ int qemu_helper_probe(const char *filename, char *fmt, size_t len, struct err *e
 
 	/* a relative name with a colon would read as a protocol prefix */
 	snprintf(path, sizeof(path), "%s%s",
-		 filename[0] != '/' && !qemu_helper_is_url(filename) ? "./" : "", filename);
+		 filename[0] != '/' && !qemu_is_url(filename) && !strstr(filename, "://") ? "./"
+											  : "",
+		 filename);
 	r = run_capture(argv, &fd, &status);
 	if (r < 0)
 		return err_set_errno(err, r, "cannot run %s to probe '%s'", PROBE_PROG, filename);
@@ -224,7 +252,7 @@ static void formats_init(void)
 	free(out);
 }
 
-bool qemu_helper_knows_format(const char *name)
+bool qemu_knows_format(const char *name)
 {
 	char word[80];
 

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The nbd driver's private interface: nbd.c (options, driver ops) over nbd-conn.c (the
- * connection engine).
+ * The nbd driver's private interface: nbd.c (options, driver ops) over the engine's two
+ * layers: nbd-io.c (async requests in the attached loop, blocking waiters) over
+ * nbd-conn.c (connections, the link state, issuing and completing commands,
+ * reconnecting).  Nothing in nbd-conn.c calls nbd-io.c: completions reach the loop
+ * through its bottom half, which nbd-conn.c only schedules.
  *
  * One libnbd handle (one connection) per node; every command goes through libnbd's
  * asynchronous API with a completion callback, so any number of requests are in flight:
@@ -19,8 +22,8 @@
  * When the connection drops, a reconnect thread retries with backoff.  Requests issued
  * meanwhile wait up to reconnect-timeout, then fail with -EIO (and keep failing fast until
  * the server is back).  Requests in flight at the loss are retried on the new connection
- * (server mode) or failed with -EIO (helper mode: a dead helper lost its caches).  If writes
- * were acknowledged since the last successful flush, the next flush fails with -EIO: the
+ * (server mode) or failed with -EIO (a dialer's choice: a restarted helper lost its caches).  If
+ * writes were acknowledged since the last successful flush, the next flush fails with -EIO: the
  * server may have lost them.
  */
 #ifndef QT_BLOCK_NBD_INT_H
@@ -30,25 +33,25 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "block-driver.h"
+#include "block/block-driver.h"
+#include "nbd.h"
 #include "util/aio.h"
 
 struct nbd_handle;
-struct qemu_helper;
 struct err;
 
 enum nbdc_mode {
 	NBDC_MODE_URI,	  /* nbd://, nbd+unix://, nbds:// ... */
 	NBDC_MODE_UNIX,	  /* server=unix:/path, server.type=unix */
 	NBDC_MODE_TCP,	  /* server=host:port, server.type=inet */
-	NBDC_MODE_HELPER, /* a qemu-nbd child serving a QEMU format (qemu-helper.h) */
+	NBDC_MODE_DIALER, /* a server another driver runs (nbd.h: struct nbd_dialer) */
 };
 
 enum nbdc_link {
 	NBDC_LINK_UP,
 	NBDC_LINK_RECONNECTING, /* requests wait until the deadline */
 	NBDC_LINK_FAILED,	/* requests fail with -EIO; reconnecting goes on */
-	NBDC_LINK_GONE,		/* for good: closing, or the helper died twice */
+	NBDC_LINK_GONE,		/* for good: closing, or the dialer gave up */
 };
 
 /* One connection; reference counted (under nbdc_state.lock), closed by the last unref. */
@@ -74,10 +77,11 @@ struct nbdc_state {
 	/* configuration, fixed after open */
 	enum nbdc_mode mode;
 	char *uri, *unix_path, *host, *port, *export_name;
-	char *desc; /* for messages: the URI, unix:PATH, host:port or the helper's image */
+	char *desc; /* for messages: the URI, unix:PATH, host:port or the dialer's */
 	uint64_t reconnect_ms, connect_ms;
 	bool retry_inflight;
-	struct qemu_helper *helper;
+	int lost_errno; /* what requests fail with while the server is lost (-EIO by default) */
+	struct nbd_dialer dialer; /* NBDC_MODE_DIALER (desc not used: see desc) */
 	struct nbdc_server_info info;
 
 	pthread_mutex_t lock; /* everything below; never held while calling libnbd */
@@ -112,11 +116,14 @@ struct nbdc_extent {
 	uint32_t depth_len, depth;
 };
 
+extern const struct blk_driver blk_driver_nbd; /* nbd.c */
+
 /* Engine (nbd-conn.c). */
 void nbdc_engine_init(struct nbdc_state *s);
 /* First connection at open: fills s->info.  Bounded by connect-timeout. */
 int nbdc_engine_connect(struct nbdc_state *s, struct err *err);
-/* Stop the reconnect thread and close the connection.  No request may be in flight. */
+/* Stop the reconnect thread and close the connection.  No request may be in flight and
+ * no loop attached (nbdc_engine_attach(s, NULL) first). */
 void nbdc_engine_close(struct nbdc_state *s);
 int nbdc_engine_attach(struct nbdc_state *s, struct aio_ctx *ctx);
 /* Async: always takes the request; completes it later in the attached loop. */

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * What QEMU opens that we do not: the names it takes for protocols only it implements,
+ * the magics of formats only it implements, and `qemu-img` as the last word on a local
+ * file's format.  Above proc.h, below helper.h and the driver (qemu.c).
+ */
+#ifndef QT_BLOCK_QEMU_PROBE_H
+#define QT_BLOCK_QEMU_PROBE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct err;
+
+/* File-name prefixes of the protocols only QEMU opens (NULL-terminated): http(s)://,
+ * ftp(s)://, ssh://, nfs://, iscsi://, iser://, gluster[+tcp|unix|rdma]://, json:, rbd:. */
+extern const char *const qemu_url_prefixes[];
+bool qemu_is_url(const char *file);
+/* Read-only by nature: http(s)://, ftp(s)://. */
+bool qemu_is_read_only_url(const char *file);
+
+/* The format `qemu-img info` sees in @filename (a path or URL) into @fmt.  0 or -errno
+ * with qemu-img's own message in @err. */
+int qemu_probe_file(const char *filename, char *fmt, size_t len, struct err *err);
+/*
+ * The QEMU format whose magic starts @buf (the image's first bytes), as QEMU's own
+ * probes see it, or NULL: bochs, cloop, luks, parallels, qcow, qcow2, qed, vdi, vhdx,
+ * vmdk (binary and text descriptors), vpc.
+ */
+const char *qemu_probe_magic(const uint8_t *buf, size_t len);
+/* Whether this QEMU has a block driver named @name (`qemu-img --help`). */
+bool qemu_knows_format(const char *name);
+
+#endif
