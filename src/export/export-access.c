@@ -20,6 +20,7 @@
 #include "export.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -35,6 +36,27 @@
 #define CHAP_BUF (EXPORT_CHAP_MAX + 2)
 
 /* ---- the rules ------------------------------------------------------------------------ */
+
+/* "naa.5001405..." style names LIO takes as iSCSI names: iqn., eui., naa. */
+int export_check_iscsi_name(const char *what, const char *iqn, struct err *err)
+{
+	size_t i, n = strlen(iqn);
+
+	if (strncmp(iqn, "iqn.", 4) && strncmp(iqn, "eui.", 4) && strncmp(iqn, "naa.", 4))
+		return err_set(err, -EINVAL,
+			       "bad %s '%s': expected iqn.YYYY-MM.domain:name, eui.HEX or naa.HEX",
+			       what, iqn);
+	if (n < 5 || n >= EXPORT_WWN_MAX)
+		return err_set(err, -EINVAL, "bad %s '%s': 5 to %d characters", what, iqn,
+			       EXPORT_WWN_MAX - 1);
+	for (i = 0; i < n; i++)
+		if (iqn[i] == '/' || isspace((unsigned char)iqn[i]) ||
+		    !isprint((unsigned char)iqn[i]))
+			return err_set(err, -EINVAL,
+				       "bad %s '%s': no '/', spaces or control characters", what,
+				       iqn);
+	return 0;
+}
 
 /* Printable ASCII without spaces: what survives configfs, iscsiadm and iscsi:// URLs. */
 static bool is_chap_text(const char *s)

@@ -52,27 +52,6 @@ static int check_name(const char *name, struct err *err)
 	return 0;
 }
 
-/* "naa.5001405..." style names LIO takes as iSCSI names: iqn., eui., naa. */
-int export_check_iscsi_name(const char *what, const char *iqn, struct err *err)
-{
-	size_t i, n = strlen(iqn);
-
-	if (strncmp(iqn, "iqn.", 4) && strncmp(iqn, "eui.", 4) && strncmp(iqn, "naa.", 4))
-		return err_set(err, -EINVAL,
-			       "bad %s '%s': expected iqn.YYYY-MM.domain:name, eui.HEX or naa.HEX",
-			       what, iqn);
-	if (n < 5 || n >= EXPORT_WWN_MAX)
-		return err_set(err, -EINVAL, "bad %s '%s': 5 to %d characters", what, iqn,
-			       EXPORT_WWN_MAX - 1);
-	for (i = 0; i < n; i++)
-		if (iqn[i] == '/' || isspace((unsigned char)iqn[i]) ||
-		    !isprint((unsigned char)iqn[i]))
-			return err_set(err, -EINVAL,
-				       "bad %s '%s': no '/', spaces or control characters", what,
-				       iqn);
-	return 0;
-}
-
 /* "IP[:PORT]" or "[IPv6][:PORT]" -> LIO's network portal name "IP:PORT" / "[IPv6]:PORT" */
 static int parse_portal(const char *s, char *out, size_t len, struct err *err)
 {
