@@ -80,8 +80,9 @@ check_start() {
 	pid=$(main_pid)
 	st=/proc/$pid/status
 	grep -E '^(CapBnd|CapEff|NoNewPrivs|Seccomp):' "$st"
-	# CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_SETGID, CAP_SETUID, CAP_NET_ADMIN
-	grep -qx $'CapBnd:\t00000000000010c6' "$st"
+	# CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_SETGID, CAP_SETUID,
+	# CAP_NET_BIND_SERVICE, CAP_NET_ADMIN
+	grep -qx $'CapBnd:\t00000000000014c6' "$st"
 	grep -qx $'NoNewPrivs:\t1' "$st"
 	grep -qx $'Seccomp:\t2' "$st"
 	grep -q "D-Bus: service" "$QT_LOG"
