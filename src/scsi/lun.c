@@ -138,14 +138,30 @@ bool scsi_lun_write_cache(const struct scsi_lun *lun)
 	return lun->wce;
 }
 
-void scsi_lun_set_node(struct scsi_lun *lun, struct blk_node *bs)
+int scsi_lun_flush(struct scsi_lun *lun)
 {
-	blk_attach_ctx(lun->bs, NULL);
-	lun->bs = bs;
-	blk_attach_ctx(bs, lun->ctx);
+	return blk_flush(lun->bs);
+}
+
+struct blk_node *scsi_lun_node(const struct scsi_lun *lun)
+{
+	return lun->bs;
+}
+
+int scsi_lun_set_node(struct scsi_lun *lun, struct blk_node *bs)
+{
+	if (bs != lun->bs) {
+		int r = blk_attach_ctx(bs, lun->ctx);
+
+		if (r < 0)
+			return r;
+		blk_attach_ctx(lun->bs, NULL);
+		lun->bs = bs;
+	}
 	lun->read_only = lun->param_read_only || blk_is_read_only(bs);
 	lun_update_capacity(lun);
 	warn_small_blocks(lun);
+	return 0;
 }
 
 bool scsi_lun_is_stopped(const struct scsi_lun *lun)
@@ -525,4 +541,14 @@ void scsi_cmd_set_sense(struct scsi_cmd *cmd, uint8_t key, uint8_t asc, uint8_t 
 	cmd->status = SCSI_STATUS_CHECK_CONDITION;
 	cmd->sense_len = (uint8_t)sense_build_raw(cmd->sense, sizeof(cmd->sense), key, asc, ascq,
 						  NULL, false);
+}
+
+void scsi_cmd_fail(struct scsi_cmd *cmd, enum scsi_sense reason)
+{
+	cmd->status = sense_status(reason);
+	cmd->sense_len = 0;
+	if (cmd->status == SCSI_STATUS_CHECK_CONDITION)
+		cmd->sense_len =
+			(uint8_t)sense_build(cmd->sense, sizeof(cmd->sense), reason, NULL, false);
+	cmd->data_in_len = 0;
 }
