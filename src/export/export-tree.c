@@ -18,18 +18,16 @@
 #include "util/sysfile.h"
 
 #define CONFIGFS_MAGIC 0x62656570
-#define DEFAULT_ROOT "/sys/kernel/config/target"
 
 void etree_init(struct etree *t, const char *root)
 {
 	struct statfs sfs;
 
 	memset(t, 0, sizeof(*t));
-	if (!root)
-		root = getenv("QEMU_TCMU_CONFIGFS");
-	if (!root || !root[0])
-		root = DEFAULT_ROOT;
-	snprintf(t->root, sizeof(t->root), "%s", root);
+	if (root && root[0])
+		snprintf(t->root, sizeof(t->root), "%s", root);
+	else /* $QEMU_TCMU_CONFIGFS or the real tree */
+		sysfile_path(t->root, sizeof(t->root), SYSFILE_CONFIGFS);
 	t->plain = statfs(t->root, &sfs) == 0 && sfs.f_type != CONFIGFS_MAGIC;
 }
 

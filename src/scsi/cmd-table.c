@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The command table: the single source of truth for what the SCSI layer accepts.  Each row
- * gives the CDB length, the usage mask of every CDB byte (a set bit outside it is INVALID
- * FIELD IN CDB with a field pointer, checked generically in lun.c), the flags the core
- * enforces, and the handlers.  REPORT SUPPORTED OPERATION CODES walks this table.
+ * gives the usage mask of every CDB byte, which is also the CDB's length (a set bit
+ * outside it is INVALID FIELD IN CDB with a field pointer, checked generically in lun.c),
+ * the flags the core enforces, and the handlers (an optional parse, and exactly one of
+ * emulate, submit, work).  REPORT SUPPORTED OPERATION CODES walks this table.  The rows'
+ * invariants are checked by tests/unit/scsi/test-scsi-table.c.
  *
  * Usage masks follow SBC-4/SPC-5: reserved bits, RDPROTECT/WRPROTECT/VRPROTECT (no
  * protection information), NACA/LINK in the control byte, and features we do not offer
@@ -15,10 +17,12 @@
 
 #include "util/compiler.h"
 
-#define U(...)              \
-	{                   \
-		__VA_ARGS__ \
-	}
+/*
+ * A row's CDB: the usage mask, one byte per CDB byte (the bits allowed in it), which is
+ * also what gives the row its CDB length: a mask of the wrong length is a wrong length,
+ * which the table's test catches (it must be the length the opcode's group implies).
+ */
+#define CDB(...) .cdb_len = sizeof((const uint8_t[]){ __VA_ARGS__ }), .usage = { __VA_ARGS__ }
 
 /* Flags of the READ and WRITE families. */
 #define RD_FLAGS (SCSI_DF_DATA_IN | SCSI_DF_LBA_RANGE)
@@ -27,378 +31,357 @@
 /* ---- SPC ------------------------------------------------------------------------------ */
 
 static const struct scsi_cmd_desc test_unit_ready = {
-	"TEST UNIT READY",
-	SCSI_OP_TEST_UNIT_READY,
-	6,
-	SCSI_NO_SA,
-	U(0xff, 0, 0, 0, 0, 0),
-	0,
-	NULL,
-	spc_test_unit_ready,
-	NULL,
-	NULL,
+	.name = "TEST UNIT READY",
+	.opcode = SCSI_OP_TEST_UNIT_READY,
+	.sa = SCSI_NO_SA,
+	CDB(0xff, 0, 0, 0, 0, 0),
+	.emulate = spc_test_unit_ready,
 };
 static const struct scsi_cmd_desc request_sense = {
-	"REQUEST SENSE",
-	SCSI_OP_REQUEST_SENSE,
-	6,
-	SCSI_NO_SA,
-	U(0xff, 0x01, 0, 0, 0xff, 0),
-	SCSI_DF_DATA_IN | SCSI_DF_NO_MEDIUM_OK | SCSI_DF_NO_UA,
-	spc_parse_request_sense,
-	spc_request_sense,
-	NULL,
-	NULL,
+	.name = "REQUEST SENSE",
+	.opcode = SCSI_OP_REQUEST_SENSE,
+	.sa = SCSI_NO_SA,
+	CDB(0xff, 0x01, 0, 0, 0xff, 0),
+	.flags = SCSI_DF_DATA_IN | SCSI_DF_NO_MEDIUM_OK | SCSI_DF_NO_UA,
+	.parse = spc_parse_request_sense,
+	.emulate = spc_request_sense,
 };
 static const struct scsi_cmd_desc inquiry = {
-	"INQUIRY",
-	SCSI_OP_INQUIRY,
-	6,
-	SCSI_NO_SA,
-	U(0xff, 0x01, 0xff, 0xff, 0xff, 0),
-	SCSI_DF_DATA_IN | SCSI_DF_NO_MEDIUM_OK | SCSI_DF_NO_UA,
-	spc_parse_inquiry,
-	spc_inquiry,
-	NULL,
-	NULL,
+	.name = "INQUIRY",
+	.opcode = SCSI_OP_INQUIRY,
+	.sa = SCSI_NO_SA,
+	CDB(0xff, 0x01, 0xff, 0xff, 0xff, 0),
+	.flags = SCSI_DF_DATA_IN | SCSI_DF_NO_MEDIUM_OK | SCSI_DF_NO_UA,
+	.parse = spc_parse_inquiry,
+	.emulate = spc_inquiry,
 };
 static const struct scsi_cmd_desc mode_select_6 = {
-	"MODE SELECT(6)",
-	SCSI_OP_MODE_SELECT_6,
-	6,
-	SCSI_NO_SA,
-	U(0xff, 0x10, 0, 0, 0xff, 0),
-	SCSI_DF_PARAM_OUT | SCSI_DF_NO_MEDIUM_OK,
-	spc_parse_mode_select,
-	spc_mode_select,
-	NULL,
-	NULL,
+	.name = "MODE SELECT(6)",
+	.opcode = SCSI_OP_MODE_SELECT_6,
+	.sa = SCSI_NO_SA,
+	CDB(0xff, 0x10, 0, 0, 0xff, 0),
+	.flags = SCSI_DF_PARAM_OUT | SCSI_DF_NO_MEDIUM_OK,
+	.parse = spc_parse_mode_select,
+	.emulate = spc_mode_select,
 };
 static const struct scsi_cmd_desc mode_sense_6 = {
-	"MODE SENSE(6)",
-	SCSI_OP_MODE_SENSE_6,
-	6,
-	SCSI_NO_SA,
-	U(0xff, 0x08, 0xff, 0xff, 0xff, 0),
-	SCSI_DF_DATA_IN | SCSI_DF_NO_MEDIUM_OK,
-	spc_parse_mode_sense,
-	spc_mode_sense,
-	NULL,
-	NULL,
+	.name = "MODE SENSE(6)",
+	.opcode = SCSI_OP_MODE_SENSE_6,
+	.sa = SCSI_NO_SA,
+	CDB(0xff, 0x08, 0xff, 0xff, 0xff, 0),
+	.flags = SCSI_DF_DATA_IN | SCSI_DF_NO_MEDIUM_OK,
+	.parse = spc_parse_mode_sense,
+	.emulate = spc_mode_sense,
 };
 static const struct scsi_cmd_desc mode_select_10 = {
-	"MODE SELECT(10)",
-	SCSI_OP_MODE_SELECT_10,
-	10,
-	SCSI_NO_SA,
-	U(0xff, 0x10, 0, 0, 0, 0, 0, 0xff, 0xff, 0),
-	SCSI_DF_PARAM_OUT | SCSI_DF_NO_MEDIUM_OK,
-	spc_parse_mode_select,
-	spc_mode_select,
-	NULL,
-	NULL,
+	.name = "MODE SELECT(10)",
+	.opcode = SCSI_OP_MODE_SELECT_10,
+	.sa = SCSI_NO_SA,
+	CDB(0xff, 0x10, 0, 0, 0, 0, 0, 0xff, 0xff, 0),
+	.flags = SCSI_DF_PARAM_OUT | SCSI_DF_NO_MEDIUM_OK,
+	.parse = spc_parse_mode_select,
+	.emulate = spc_mode_select,
 };
 static const struct scsi_cmd_desc mode_sense_10 = {
-	"MODE SENSE(10)",
-	SCSI_OP_MODE_SENSE_10,
-	10,
-	SCSI_NO_SA,
-	U(0xff, 0x18, 0xff, 0xff, 0, 0, 0, 0xff, 0xff, 0),
-	SCSI_DF_DATA_IN | SCSI_DF_NO_MEDIUM_OK,
-	spc_parse_mode_sense,
-	spc_mode_sense,
-	NULL,
-	NULL,
+	.name = "MODE SENSE(10)",
+	.opcode = SCSI_OP_MODE_SENSE_10,
+	.sa = SCSI_NO_SA,
+	CDB(0xff, 0x18, 0xff, 0xff, 0, 0, 0, 0xff, 0xff, 0),
+	.flags = SCSI_DF_DATA_IN | SCSI_DF_NO_MEDIUM_OK,
+	.parse = spc_parse_mode_sense,
+	.emulate = spc_mode_sense,
 };
 static const struct scsi_cmd_desc rsoc = {
-	"REPORT SUPPORTED OPERATION CODES",
-	SCSI_OP_MAINTENANCE_IN,
-	12,
-	SCSI_MI_REPORT_SUPPORTED_OPCODES,
-	U(0xff, 0x1f, 0x87, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0),
-	SCSI_DF_DATA_IN | SCSI_DF_NO_MEDIUM_OK,
-	spc_parse_rsoc,
-	spc_rsoc,
-	NULL,
-	NULL,
+	.name = "REPORT SUPPORTED OPERATION CODES",
+	.opcode = SCSI_OP_MAINTENANCE_IN,
+	.sa = SCSI_MI_REPORT_SUPPORTED_OPCODES,
+	CDB(0xff, 0x1f, 0x87, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0),
+	.flags = SCSI_DF_DATA_IN | SCSI_DF_NO_MEDIUM_OK,
+	.parse = spc_parse_rsoc,
+	.emulate = spc_rsoc,
 };
 
 static const struct scsi_cmd_desc report_timestamp = {
-	"REPORT TIMESTAMP",
-	SCSI_OP_MAINTENANCE_IN,
-	12,
-	SCSI_MI_REPORT_TIMESTAMP,
-	U(0xff, 0x1f, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0),
-	SCSI_DF_DATA_IN | SCSI_DF_NO_MEDIUM_OK,
-	spc_parse_report_timestamp,
-	spc_report_timestamp,
-	NULL,
-	NULL,
+	.name = "REPORT TIMESTAMP",
+	.opcode = SCSI_OP_MAINTENANCE_IN,
+	.sa = SCSI_MI_REPORT_TIMESTAMP,
+	CDB(0xff, 0x1f, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0),
+	.flags = SCSI_DF_DATA_IN | SCSI_DF_NO_MEDIUM_OK,
+	.parse = spc_parse_report_timestamp,
+	.emulate = spc_report_timestamp,
 };
 
 static const struct scsi_cmd_desc extended_copy = {
-	"EXTENDED COPY(LID1)",
-	SCSI_OP_EXTENDED_COPY,
-	16,
-	SCSI_XCOPY_LID1,
-	U(0xff, 0x1f, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0),
-	SCSI_DF_PARAM_OUT | SCSI_DF_WRITES | SCSI_DF_LOCK_ALL,
-	spc_parse_xcopy,
-	NULL,
-	NULL,
-	spc_xcopy,
+	.name = "EXTENDED COPY(LID1)",
+	.opcode = SCSI_OP_EXTENDED_COPY,
+	.sa = SCSI_XCOPY_LID1,
+	CDB(0xff, 0x1f, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0),
+	.flags = SCSI_DF_PARAM_OUT | SCSI_DF_WRITES | SCSI_DF_LOCK_ALL,
+	.parse = spc_parse_xcopy,
+	.work = spc_xcopy,
 };
 static const struct scsi_cmd_desc rcr_op_params = {
-	"RECEIVE COPY OPERATING PARAMETERS",
-	SCSI_OP_RECEIVE_COPY_RESULTS,
-	16,
-	SCSI_RCR_OPERATING_PARAMS,
-	U(0xff, 0x1f, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0),
-	SCSI_DF_DATA_IN | SCSI_DF_NO_MEDIUM_OK,
-	spc_parse_rcr,
-	spc_rcr_op_params,
-	NULL,
-	NULL,
+	.name = "RECEIVE COPY OPERATING PARAMETERS",
+	.opcode = SCSI_OP_RECEIVE_COPY_RESULTS,
+	.sa = SCSI_RCR_OPERATING_PARAMS,
+	CDB(0xff, 0x1f, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0),
+	.flags = SCSI_DF_DATA_IN | SCSI_DF_NO_MEDIUM_OK,
+	.parse = spc_parse_rcr,
+	.emulate = spc_rcr_op_params,
 };
 
 /* ---- SBC: capacity, medium ------------------------------------------------------------ */
 
 static const struct scsi_cmd_desc read_capacity_10 = {
-	"READ CAPACITY(10)",
-	SCSI_OP_READ_CAPACITY_10,
-	10,
-	SCSI_NO_SA,
-	U(0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0),
-	SCSI_DF_DATA_IN,
-	sbc_parse_read_capacity_10,
-	sbc_read_capacity_10,
-	NULL,
-	NULL,
+	.name = "READ CAPACITY(10)",
+	.opcode = SCSI_OP_READ_CAPACITY_10,
+	.sa = SCSI_NO_SA,
+	CDB(0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+	.flags = SCSI_DF_DATA_IN,
+	.parse = sbc_parse_read_capacity_10,
+	.emulate = sbc_read_capacity_10,
 };
 static const struct scsi_cmd_desc read_capacity_16 = {
-	"READ CAPACITY(16)",
-	SCSI_OP_SERVICE_ACTION_IN_16,
-	16,
-	SCSI_SAI_READ_CAPACITY_16,
-	U(0xff, 0x1f, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0),
-	SCSI_DF_DATA_IN,
-	sbc_parse_read_capacity_16,
-	sbc_read_capacity_16,
-	NULL,
-	NULL,
+	.name = "READ CAPACITY(16)",
+	.opcode = SCSI_OP_SERVICE_ACTION_IN_16,
+	.sa = SCSI_SAI_READ_CAPACITY_16,
+	CDB(0xff, 0x1f, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0),
+	.flags = SCSI_DF_DATA_IN,
+	.parse = sbc_parse_read_capacity_16,
+	.emulate = sbc_read_capacity_16,
 };
 static const struct scsi_cmd_desc start_stop_unit = {
-	"START STOP UNIT",
-	SCSI_OP_START_STOP_UNIT,
-	6,
-	SCSI_NO_SA,
-	U(0xff, 0x01, 0, 0, 0x05, 0),
-	SCSI_DF_NO_MEDIUM_OK,
-	sbc_parse_start_stop,
-	NULL,
-	NULL,
-	sbc_start_stop,
+	.name = "START STOP UNIT",
+	.opcode = SCSI_OP_START_STOP_UNIT,
+	.sa = SCSI_NO_SA,
+	CDB(0xff, 0x01, 0, 0, 0x05, 0),
+	.flags = SCSI_DF_NO_MEDIUM_OK,
+	.parse = sbc_parse_start_stop,
+	.work = sbc_start_stop,
 };
 static const struct scsi_cmd_desc format_unit = {
-	"FORMAT UNIT",
-	SCSI_OP_FORMAT_UNIT,
-	6,
-	SCSI_NO_SA,
-	U(0xff, 0x0f, 0, 0, 0, 0),
-	SCSI_DF_WRITES | SCSI_DF_LOCK_ALL,
-	sbc_parse_format_unit,
-	NULL,
-	NULL,
-	sbc_format_unit,
+	.name = "FORMAT UNIT",
+	.opcode = SCSI_OP_FORMAT_UNIT,
+	.sa = SCSI_NO_SA,
+	CDB(0xff, 0x0f, 0, 0, 0, 0),
+	.flags = SCSI_DF_WRITES | SCSI_DF_LOCK_ALL,
+	.parse = sbc_parse_format_unit,
+	.work = sbc_format_unit,
 };
 
 /* ---- SBC: READ / WRITE ---------------------------------------------------------------- */
 
-#define RW6_USAGE U(0xff, 0x1f, 0xff, 0xff, 0xff, 0)
-#define RW10_USAGE U(0xff, 0x1a, 0xff, 0xff, 0xff, 0xff, 0x3f, 0xff, 0xff, 0)
-#define RW12_USAGE U(0xff, 0x1a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, 0)
-#define RW16_USAGE                                                                            \
-	U(0xff, 0x1a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, \
-	  0x3f, 0)
+#define RW6_CDB CDB(0xff, 0x1f, 0xff, 0xff, 0xff, 0)
+#define RW10_CDB CDB(0xff, 0x1a, 0xff, 0xff, 0xff, 0xff, 0x3f, 0xff, 0xff, 0)
+#define RW12_CDB CDB(0xff, 0x1a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, 0)
+#define RW16_CDB                                                                                \
+	CDB(0xff, 0x1a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, \
+	    0x3f, 0)
 
 static const struct scsi_cmd_desc read_6 = {
-	"READ(6)", SCSI_OP_READ_6, 6,	 SCSI_NO_SA,	RW6_USAGE,
-	RD_FLAGS,  sbc_parse_rw,   NULL, sbc_submit_rw, NULL,
+	.name = "READ(6)",
+	.opcode = SCSI_OP_READ_6,
+	.sa = SCSI_NO_SA,
+	RW6_CDB,
+	.flags = RD_FLAGS,
+	.parse = sbc_parse_rw,
+	.submit = sbc_submit_rw,
 };
 static const struct scsi_cmd_desc read_10 = {
-	"READ(10)", SCSI_OP_READ_10, 10,   SCSI_NO_SA,	  RW10_USAGE,
-	RD_FLAGS,   sbc_parse_rw,    NULL, sbc_submit_rw, NULL,
+	.name = "READ(10)",
+	.opcode = SCSI_OP_READ_10,
+	.sa = SCSI_NO_SA,
+	RW10_CDB,
+	.flags = RD_FLAGS,
+	.parse = sbc_parse_rw,
+	.submit = sbc_submit_rw,
 };
 static const struct scsi_cmd_desc read_12 = {
-	"READ(12)", SCSI_OP_READ_12, 12,   SCSI_NO_SA,	  RW12_USAGE,
-	RD_FLAGS,   sbc_parse_rw,    NULL, sbc_submit_rw, NULL,
+	.name = "READ(12)",
+	.opcode = SCSI_OP_READ_12,
+	.sa = SCSI_NO_SA,
+	RW12_CDB,
+	.flags = RD_FLAGS,
+	.parse = sbc_parse_rw,
+	.submit = sbc_submit_rw,
 };
 static const struct scsi_cmd_desc read_16 = {
-	"READ(16)", SCSI_OP_READ_16, 16,   SCSI_NO_SA,	  RW16_USAGE,
-	RD_FLAGS,   sbc_parse_rw,    NULL, sbc_submit_rw, NULL,
+	.name = "READ(16)",
+	.opcode = SCSI_OP_READ_16,
+	.sa = SCSI_NO_SA,
+	RW16_CDB,
+	.flags = RD_FLAGS,
+	.parse = sbc_parse_rw,
+	.submit = sbc_submit_rw,
 };
 static const struct scsi_cmd_desc write_6 = {
-	"WRITE(6)", SCSI_OP_WRITE_6, 6,	   SCSI_NO_SA,	  RW6_USAGE,
-	WR_FLAGS,   sbc_parse_rw,    NULL, sbc_submit_rw, NULL,
+	.name = "WRITE(6)",
+	.opcode = SCSI_OP_WRITE_6,
+	.sa = SCSI_NO_SA,
+	RW6_CDB,
+	.flags = WR_FLAGS,
+	.parse = sbc_parse_rw,
+	.submit = sbc_submit_rw,
 };
 static const struct scsi_cmd_desc write_10 = {
-	"WRITE(10)", SCSI_OP_WRITE_10, 10,   SCSI_NO_SA,    RW10_USAGE,
-	WR_FLAGS,    sbc_parse_rw,     NULL, sbc_submit_rw, NULL,
+	.name = "WRITE(10)",
+	.opcode = SCSI_OP_WRITE_10,
+	.sa = SCSI_NO_SA,
+	RW10_CDB,
+	.flags = WR_FLAGS,
+	.parse = sbc_parse_rw,
+	.submit = sbc_submit_rw,
 };
 static const struct scsi_cmd_desc write_12 = {
-	"WRITE(12)", SCSI_OP_WRITE_12, 12,   SCSI_NO_SA,    RW12_USAGE,
-	WR_FLAGS,    sbc_parse_rw,     NULL, sbc_submit_rw, NULL,
+	.name = "WRITE(12)",
+	.opcode = SCSI_OP_WRITE_12,
+	.sa = SCSI_NO_SA,
+	RW12_CDB,
+	.flags = WR_FLAGS,
+	.parse = sbc_parse_rw,
+	.submit = sbc_submit_rw,
 };
 static const struct scsi_cmd_desc write_16 = {
-	"WRITE(16)", SCSI_OP_WRITE_16, 16,   SCSI_NO_SA,    RW16_USAGE,
-	WR_FLAGS,    sbc_parse_rw,     NULL, sbc_submit_rw, NULL,
+	.name = "WRITE(16)",
+	.opcode = SCSI_OP_WRITE_16,
+	.sa = SCSI_NO_SA,
+	RW16_CDB,
+	.flags = WR_FLAGS,
+	.parse = sbc_parse_rw,
+	.submit = sbc_submit_rw,
 };
 
 /* ---- SBC: VERIFY, WRITE AND VERIFY, COMPARE AND WRITE --------------------------------- */
 
-#define VFY10_USAGE U(0xff, 0x16, 0xff, 0xff, 0xff, 0xff, 0x3f, 0xff, 0xff, 0)
-#define VFY12_USAGE U(0xff, 0x16, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, 0)
-#define VFY16_USAGE                                                                           \
-	U(0xff, 0x16, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, \
-	  0x3f, 0)
+#define VFY10_CDB CDB(0xff, 0x16, 0xff, 0xff, 0xff, 0xff, 0x3f, 0xff, 0xff, 0)
+#define VFY12_CDB CDB(0xff, 0x16, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, 0)
+#define VFY16_CDB                                                                               \
+	CDB(0xff, 0x16, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, \
+	    0x3f, 0)
 #define VFY_FLAGS (SCSI_DF_DATA_OUT | SCSI_DF_LBA_RANGE)
 
 static const struct scsi_cmd_desc verify_10 = {
-	"VERIFY(10)", SCSI_OP_VERIFY_10, 10,   SCSI_NO_SA, VFY10_USAGE,
-	VFY_FLAGS,    sbc_parse_verify,	 NULL, NULL,	   sbc_verify,
+	.name = "VERIFY(10)",
+	.opcode = SCSI_OP_VERIFY_10,
+	.sa = SCSI_NO_SA,
+	VFY10_CDB,
+	.flags = VFY_FLAGS,
+	.parse = sbc_parse_verify,
+	.work = sbc_verify,
 };
 static const struct scsi_cmd_desc verify_12 = {
-	"VERIFY(12)", SCSI_OP_VERIFY_12, 12,   SCSI_NO_SA, VFY12_USAGE,
-	VFY_FLAGS,    sbc_parse_verify,	 NULL, NULL,	   sbc_verify,
+	.name = "VERIFY(12)",
+	.opcode = SCSI_OP_VERIFY_12,
+	.sa = SCSI_NO_SA,
+	VFY12_CDB,
+	.flags = VFY_FLAGS,
+	.parse = sbc_parse_verify,
+	.work = sbc_verify,
 };
 static const struct scsi_cmd_desc verify_16 = {
-	"VERIFY(16)", SCSI_OP_VERIFY_16, 16,   SCSI_NO_SA, VFY16_USAGE,
-	VFY_FLAGS,    sbc_parse_verify,	 NULL, NULL,	   sbc_verify,
+	.name = "VERIFY(16)",
+	.opcode = SCSI_OP_VERIFY_16,
+	.sa = SCSI_NO_SA,
+	VFY16_CDB,
+	.flags = VFY_FLAGS,
+	.parse = sbc_parse_verify,
+	.work = sbc_verify,
 };
 static const struct scsi_cmd_desc write_verify_10 = {
-	"WRITE AND VERIFY(10)",
-	SCSI_OP_WRITE_VERIFY_10,
-	10,
-	SCSI_NO_SA,
-	VFY10_USAGE,
-	WR_FLAGS,
-	sbc_parse_write_verify,
-	NULL,
-	NULL,
-	sbc_write_verify,
+	.name = "WRITE AND VERIFY(10)",
+	.opcode = SCSI_OP_WRITE_VERIFY_10,
+	.sa = SCSI_NO_SA,
+	VFY10_CDB,
+	.flags = WR_FLAGS,
+	.parse = sbc_parse_write_verify,
+	.work = sbc_write_verify,
 };
 static const struct scsi_cmd_desc write_verify_12 = {
-	"WRITE AND VERIFY(12)",
-	SCSI_OP_WRITE_VERIFY_12,
-	12,
-	SCSI_NO_SA,
-	VFY12_USAGE,
-	WR_FLAGS,
-	sbc_parse_write_verify,
-	NULL,
-	NULL,
-	sbc_write_verify,
+	.name = "WRITE AND VERIFY(12)",
+	.opcode = SCSI_OP_WRITE_VERIFY_12,
+	.sa = SCSI_NO_SA,
+	VFY12_CDB,
+	.flags = WR_FLAGS,
+	.parse = sbc_parse_write_verify,
+	.work = sbc_write_verify,
 };
 static const struct scsi_cmd_desc write_verify_16 = {
-	"WRITE AND VERIFY(16)",
-	SCSI_OP_WRITE_VERIFY_16,
-	16,
-	SCSI_NO_SA,
-	VFY16_USAGE,
-	WR_FLAGS,
-	sbc_parse_write_verify,
-	NULL,
-	NULL,
-	sbc_write_verify,
+	.name = "WRITE AND VERIFY(16)",
+	.opcode = SCSI_OP_WRITE_VERIFY_16,
+	.sa = SCSI_NO_SA,
+	VFY16_CDB,
+	.flags = WR_FLAGS,
+	.parse = sbc_parse_write_verify,
+	.work = sbc_write_verify,
 };
 static const struct scsi_cmd_desc compare_and_write = {
-	"COMPARE AND WRITE",
-	SCSI_OP_COMPARE_AND_WRITE,
-	16,
-	SCSI_NO_SA,
-	U(0xff, 0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0xff, 0x3f, 0),
-	SCSI_DF_DATA_OUT | SCSI_DF_LBA_RANGE | SCSI_DF_WRITES,
-	sbc_parse_caw,
-	NULL,
-	NULL,
-	sbc_caw,
+	.name = "COMPARE AND WRITE",
+	.opcode = SCSI_OP_COMPARE_AND_WRITE,
+	.sa = SCSI_NO_SA,
+	CDB(0xff, 0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0xff, 0x3f, 0),
+	.flags = SCSI_DF_DATA_OUT | SCSI_DF_LBA_RANGE | SCSI_DF_WRITES,
+	.parse = sbc_parse_caw,
+	.work = sbc_caw,
 };
 
 /* ---- SBC: cache, provisioning --------------------------------------------------------- */
 
 static const struct scsi_cmd_desc sync_cache_10 = {
-	"SYNCHRONIZE CACHE(10)",
-	SCSI_OP_SYNCHRONIZE_CACHE_10,
-	10,
-	SCSI_NO_SA,
-	U(0xff, 0x02, 0xff, 0xff, 0xff, 0xff, 0x3f, 0xff, 0xff, 0),
-	SCSI_DF_LBA_RANGE,
-	sbc_parse_sync_cache,
-	NULL,
-	sbc_submit_sync_cache,
-	NULL,
+	.name = "SYNCHRONIZE CACHE(10)",
+	.opcode = SCSI_OP_SYNCHRONIZE_CACHE_10,
+	.sa = SCSI_NO_SA,
+	CDB(0xff, 0x02, 0xff, 0xff, 0xff, 0xff, 0x3f, 0xff, 0xff, 0),
+	.flags = SCSI_DF_LBA_RANGE,
+	.parse = sbc_parse_sync_cache,
+	.submit = sbc_submit_sync_cache,
 };
 static const struct scsi_cmd_desc sync_cache_16 = {
-	"SYNCHRONIZE CACHE(16)",
-	SCSI_OP_SYNCHRONIZE_CACHE_16,
-	16,
-	SCSI_NO_SA,
-	U(0xff, 0x02, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f,
-	  0),
-	SCSI_DF_LBA_RANGE,
-	sbc_parse_sync_cache,
-	NULL,
-	sbc_submit_sync_cache,
-	NULL,
+	.name = "SYNCHRONIZE CACHE(16)",
+	.opcode = SCSI_OP_SYNCHRONIZE_CACHE_16,
+	.sa = SCSI_NO_SA,
+	CDB(0xff, 0x02, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	    0x3f, 0),
+	.flags = SCSI_DF_LBA_RANGE,
+	.parse = sbc_parse_sync_cache,
+	.submit = sbc_submit_sync_cache,
 };
 static const struct scsi_cmd_desc write_same_10 = {
-	"WRITE SAME(10)",
-	SCSI_OP_WRITE_SAME_10,
-	10,
-	SCSI_NO_SA,
-	U(0xff, 0x08, 0xff, 0xff, 0xff, 0xff, 0x3f, 0xff, 0xff, 0),
-	SCSI_DF_DATA_OUT | SCSI_DF_LBA_RANGE | SCSI_DF_WRITES,
-	sbc_parse_write_same,
-	NULL,
-	NULL,
-	sbc_write_same,
+	.name = "WRITE SAME(10)",
+	.opcode = SCSI_OP_WRITE_SAME_10,
+	.sa = SCSI_NO_SA,
+	CDB(0xff, 0x08, 0xff, 0xff, 0xff, 0xff, 0x3f, 0xff, 0xff, 0),
+	.flags = SCSI_DF_DATA_OUT | SCSI_DF_LBA_RANGE | SCSI_DF_WRITES,
+	.parse = sbc_parse_write_same,
+	.work = sbc_write_same,
 };
 static const struct scsi_cmd_desc write_same_16 = {
-	"WRITE SAME(16)",
-	SCSI_OP_WRITE_SAME_16,
-	16,
-	SCSI_NO_SA,
-	U(0xff, 0x09, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f,
-	  0),
-	SCSI_DF_DATA_OUT | SCSI_DF_LBA_RANGE | SCSI_DF_WRITES,
-	sbc_parse_write_same,
-	NULL,
-	NULL,
-	sbc_write_same,
+	.name = "WRITE SAME(16)",
+	.opcode = SCSI_OP_WRITE_SAME_16,
+	.sa = SCSI_NO_SA,
+	CDB(0xff, 0x09, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	    0x3f, 0),
+	.flags = SCSI_DF_DATA_OUT | SCSI_DF_LBA_RANGE | SCSI_DF_WRITES,
+	.parse = sbc_parse_write_same,
+	.work = sbc_write_same,
 };
 static const struct scsi_cmd_desc unmap = {
-	"UNMAP",
-	SCSI_OP_UNMAP,
-	10,
-	SCSI_NO_SA,
-	U(0xff, 0, 0, 0, 0, 0, 0x3f, 0xff, 0xff, 0),
-	SCSI_DF_PARAM_OUT | SCSI_DF_WRITES | SCSI_DF_LBP | SCSI_DF_LOCK_ALL,
-	sbc_parse_unmap,
-	NULL,
-	NULL,
-	sbc_unmap,
+	.name = "UNMAP",
+	.opcode = SCSI_OP_UNMAP,
+	.sa = SCSI_NO_SA,
+	CDB(0xff, 0, 0, 0, 0, 0, 0x3f, 0xff, 0xff, 0),
+	.flags = SCSI_DF_PARAM_OUT | SCSI_DF_WRITES | SCSI_DF_LBP | SCSI_DF_LOCK_ALL,
+	.parse = sbc_parse_unmap,
+	.work = sbc_unmap,
 };
 static const struct scsi_cmd_desc get_lba_status = {
-	"GET LBA STATUS",
-	SCSI_OP_SERVICE_ACTION_IN_16,
-	16,
-	SCSI_SAI_GET_LBA_STATUS,
-	U(0xff, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0),
-	SCSI_DF_DATA_IN,
-	sbc_parse_get_lba_status,
-	NULL,
-	NULL,
-	sbc_get_lba_status,
+	.name = "GET LBA STATUS",
+	.opcode = SCSI_OP_SERVICE_ACTION_IN_16,
+	.sa = SCSI_SAI_GET_LBA_STATUS,
+	CDB(0xff, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0,
+	    0),
+	.flags = SCSI_DF_DATA_IN,
+	.parse = sbc_parse_get_lba_status,
+	.work = sbc_get_lba_status,
 };
 
 /* ---- the index ------------------------------------------------------------------------ */

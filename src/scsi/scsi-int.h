@@ -5,11 +5,22 @@
  * A command goes through scsi_lun_submit() (lun.c): look up its row in the table
  * (cmd-table.c), reject CDB bits outside the row's usage mask, apply the row's flags
  * (medium state, read-only), call parse (decode LBA / length / options), check the LBA
- * range and the Data-Out size, take the write-ordering lock if the row writes, then run
- * exactly one of the row's three execution hooks:
+ * range and the Data-Out size; then scsi_cmd_start() (exec.c) takes the write-ordering
+ * lock if the row writes and runs exactly one of the row's three execution hooks:
  *   emulate  in the loop, no I/O; returns the result (INQUIRY, MODE SENSE ...)
  *   submit   in the loop, asynchronous block I/O; calls scsi_cmd_finish() itself
  *   work     blocking code on the thread pool; returns the result (UNMAP, CAW ...)
+ *
+ * Files, each calling only files below it:
+ *   lun.c        the LUN, scsi_lun_submit(): cmd-table.c, exec.c, helpers.c, sense.c
+ *   cmd-table.c  the rows: the handlers (their hooks), helpers.c
+ *   handlers     spc.c, vpd.c, mode.c, xcopy.c, sbc.c, sbc-verify.c, sbc-lbp.c: exec.c
+ *                (scsi_cmd_finish), helpers.c, sense.c, and shared decoders among them
+ *   exec.c       ordering, dispatch, completion: sense.c; hooks only through the row
+ *   helpers.c    what handlers share (below): the block layer only
+ *   sense.c      enum scsi_sense to status and sense bytes
+ * One circle is in the nature of the thing: REPORT SUPPORTED OPERATION CODES (spc.c)
+ * walks the table, and the table lists it.
  */
 #ifndef QT_SCSI_SCSI_INT_H
 #define QT_SCSI_SCSI_INT_H
@@ -99,10 +110,22 @@ const struct scsi_cmd_desc *scsi_cmd_find(uint8_t opcode, uint16_t sa, bool *has
 /* True if the LUN offers the row (LBP rows only with provisioning). */
 bool scsi_cmd_offered(const struct scsi_lun *lun, const struct scsi_cmd_desc *d);
 
-/* ---- core helpers (lun.c) ------------------------------------------------------------ */
+/* ---- running a command (exec.c) ------------------------------------------------------ */
 
+/* Run a prepared command (priv.desc set, checks passed): a writing row first waits for
+ * overlapping earlier writes (write-ordering lock), then its hook runs. */
+void scsi_cmd_start(struct scsi_cmd *cmd);
 /* Complete @cmd with @s (sense built from priv's extras); releases its write lock. */
 void scsi_cmd_finish(struct scsi_cmd *cmd, enum scsi_sense s);
+
+/* ---- helpers for handlers (helpers.c) ------------------------------------------------ */
+
+/* priv.sense_flags: which sense extras a handler set. */
+#define SCSI_SX_INFO 0x01  /* sense_info: INFORMATION */
+#define SCSI_SX_FIELD 0x02 /* sense_field: field pointer */
+#define SCSI_SX_BIT 0x04   /* sense_bit: bit pointer */
+#define SCSI_SX_PARAM 0x08 /* the field is in the parameter list, not the CDB */
+
 /* INVALID FIELD IN CDB / PARAMETER LIST pointing at byte @byte, bit @bit (-1: none). */
 enum scsi_sense scsi_bad_cdb_field(struct scsi_cmd *cmd, unsigned int byte, int bit);
 enum scsi_sense scsi_bad_param_field(struct scsi_cmd *cmd, unsigned int byte, int bit);
@@ -194,6 +217,7 @@ int sbc_unmap_range(struct scsi_lun *lun, uint64_t lba, uint64_t nlb);
  * bounds the work of one command (a 0xffff-block WRITE SAME(10) is always allowed). */
 #define SCSI_MAX_WS_BLOCKS 0xffff
 
+/* helpers.c */
 uint32_t scsi_lun_max_caw(const struct scsi_lun *lun);
 uint32_t scsi_lun_max_unmap_lbas(const struct scsi_lun *lun);
 

@@ -20,6 +20,7 @@
 #include <sys/uio.h>
 
 #include "scsi/scsi-cmd-priv.h"
+#include "scsi/sense.h"
 
 struct aio_ctx;
 struct blk_node;
@@ -85,8 +86,9 @@ struct scsi_lun_params {
 	bool read_only; /* write-protect even when the node is writable */
 };
 
-/* Create a LUN over @bs (borrowed; it must outlive the LUN).  Attaches @bs to @ctx
- * (blk_attach_ctx); scsi_lun_free() detaches it.  -EINVAL for a block size other than
+/* Create a LUN over @bs (borrowed; it must outlive the LUN).  The LUN owns the node's
+ * attachment to @ctx: it attaches @bs (blk_attach_ctx) here, once, and scsi_lun_free()
+ * detaches it; transports do not touch the node.  -EINVAL for a block size other than
  * 512, 1024, 2048 or 4096. */
 int scsi_lun_new(struct blk_node *bs, const struct scsi_lun_params *p, struct aio_ctx *ctx,
 		 struct scsi_lun **out, struct err *err);
@@ -106,14 +108,25 @@ void scsi_lun_set_size(struct scsi_lun *lun, uint64_t bytes);
  * the node's (blk_set_write_cache).  With the cache off every write is FUA. */
 void scsi_lun_set_write_cache(struct scsi_lun *lun, bool wce);
 bool scsi_lun_write_cache(const struct scsi_lun *lun);
-/* Replace the block node (config-string reconfig).  No command may be in flight.  Moves
- * the loop attachment; capacity (if params.size was 0) and write protection follow. */
-void scsi_lun_set_node(struct scsi_lun *lun, struct blk_node *bs);
+/* Make the node's written data stable (blk_flush; blocking): before the device goes
+ * away or its node is replaced.  0 or -errno. */
+int scsi_lun_flush(struct scsi_lun *lun);
+/* The node the LUN serves (borrowed). */
+struct blk_node *scsi_lun_node(const struct scsi_lun *lun);
+/* Replace the block node (config-string reconfig).  No command may be in flight.  @bs is
+ * attached to the LUN's loop first: if that fails, the old node stays and -errno is
+ * returned.  Then the old node is detached (the caller flushed it before and closes it
+ * after); capacity (if params.size was 0) and write protection follow. */
+int scsi_lun_set_node(struct scsi_lun *lun, struct blk_node *bs);
 
 /* Helpers for transports: the CDB length the opcode's group implies (6, 10, 12, 16, or
  * 8 + additional length for 0x7f), 0 when it cannot be known from @cdb. */
 unsigned int scsi_cdb_length(const uint8_t *cdb);
 /* Build a CHECK CONDITION with fixed-format sense into @cmd (for transport errors). */
 void scsi_cmd_set_sense(struct scsi_cmd *cmd, uint8_t key, uint8_t asc, uint8_t ascq);
+/* Fail @cmd, which the transport answers itself instead of submitting it (a malformed
+ * ring entry, no memory for it): the status of @reason (BUSY, CHECK CONDITION) with its
+ * fixed-format sense, no Data-In.  done() is not called; the LUN is not involved. */
+void scsi_cmd_fail(struct scsi_cmd *cmd, enum scsi_sense reason);
 
 #endif

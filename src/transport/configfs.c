@@ -10,22 +10,11 @@
 #include <string.h>
 #include <unistd.h>
 
-static char core_root[256] = "/sys/kernel/config/target/core";
-static char param_root[256] = "/sys/module/target_core_user/parameters";
-
-void cfs_set_roots(const char *core, const char *params)
-{
-	snprintf(core_root, sizeof(core_root), "%s",
-		 core ? core : "/sys/kernel/config/target/core");
-	snprintf(param_root, sizeof(param_root), "%s",
-		 params ? params : "/sys/module/target_core_user/parameters");
-}
+#define PARAMS "/sys/module/target_core_user/parameters"
 
 static int dev_path(char *buf, size_t len, unsigned int hba, const char *dev, const char *rel)
 {
-	int n = snprintf(buf, len, "%s/user_%u/%s/%s", core_root, hba, dev, rel);
-
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+	return sysfile_path(buf, len, SYSFILE_CONFIGFS "/core/user_%u/%s/%s", hba, dev, rel);
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -110,7 +99,7 @@ int cfs_action(unsigned int hba, const char *dev, const char *action, int value)
 int cfs_module_param(const char *name, const char *value)
 {
 	char path[512];
+	int r = sysfile_path(path, sizeof(path), PARAMS "/%s", name);
 
-	snprintf(path, sizeof(path), "%s/%s", param_root, name);
-	return sysfile_write(path, value, 0);
+	return r < 0 ? r : sysfile_write(path, value, 0);
 }

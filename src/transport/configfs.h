@@ -5,6 +5,7 @@
  * (block_dev, reset_ring), and the module's block_netlink/reset_netlink.
  * Paths: /sys/kernel/config/target/core/user_<hba>/<dev>/...,
  *        /sys/module/target_core_user/parameters/...
+ * (through sysfile_path(): tests point them at a fake tree, util/sysfile.h).
  */
 #ifndef QT_TRANSPORT_CONFIGFS_H
 #define QT_TRANSPORT_CONFIGFS_H
@@ -22,9 +23,5 @@ int cfs_read_serial(unsigned int hba, const char *dev, char *buf, size_t len);
 int cfs_action(unsigned int hba, const char *dev, const char *action, int value);
 /* Write a module parameter of target_core_user (block_netlink, reset_netlink). */
 int cfs_module_param(const char *name, const char *value);
-
-/* Tests: other roots (NULL restores /sys/kernel/config/target/core and
- * /sys/module/target_core_user/parameters). */
-void cfs_set_roots(const char *core, const char *params);
 
 #endif

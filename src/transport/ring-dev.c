@@ -9,7 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "block/block.h"
 #include "transport/ring.h"
 #include "util/aio.h"
 #include "util/compiler.h"
@@ -18,10 +17,6 @@
 
 #define DEV_DEFAULT_SLOTS 128
 #define SLOT_INLINE_IOV 8
-
-/* SPC-5 sense for errors the transport itself answers. */
-#define KEY_HARDWARE_ERROR 0x04
-#define ASC_INTERNAL_TARGET_FAILURE 0x44
 
 struct slot {
 	struct scsi_cmd cmd;
@@ -52,8 +47,7 @@ struct ring_dev {
 	char cfgstring[256];
 	struct ring ring;
 	struct aio_ctx *ctx;
-	struct scsi_lun *lun;
-	struct blk_node *bs;
+	struct scsi_lun *lun; /* owns the block node */
 	pthread_t thread;
 	int hook;
 	struct slot *slots;
@@ -104,16 +98,23 @@ static void ring_answer(struct ring_dev *d, const struct ring_rsp *rsp)
 	d->need_kick = true;
 }
 
-static void answer_error(struct ring_dev *d, uint16_t cmd_id, uint8_t key, uint8_t asc)
+/*
+ * Answer an entry that never reaches the LUN with @reason: BUSY (no memory for it; the
+ * initiator retries) or CHECK CONDITION (a malformed entry, counted as bad).  The command
+ * of a free slot carries the status and sense; the slot is not taken.  Fetching stops
+ * while no slot is free, so there is one.
+ */
+static void answer_failed(struct ring_dev *d, uint16_t cmd_id, enum scsi_sense reason)
 {
-	struct scsi_cmd tmp = { 0 };
+	struct scsi_cmd *cmd = &d->free->cmd;
 	struct ring_rsp rsp = { .cmd_id = cmd_id };
 
-	scsi_cmd_set_sense(&tmp, key, asc, 0);
-	rsp.status = tmp.status;
-	rsp.sense = tmp.sense;
-	rsp.sense_len = tmp.sense_len;
-	d->st.bad++;
+	scsi_cmd_fail(cmd, reason);
+	rsp.status = cmd->status;
+	rsp.sense = cmd->sense;
+	rsp.sense_len = cmd->sense_len;
+	if (reason != SCSI_SENSE_BUSY)
+		d->st.bad++;
 	ring_answer(d, &rsp);
 }
 
@@ -218,13 +219,8 @@ static void start_cmd(struct ring_dev *d, const struct ring_entry *e)
 		log_err_ratelimited("%s: cmd_id %u: %s", d->name, e->cmd_id,
 				    r == -ENOMEM ? "no memory for its iovecs"
 						 : "data or CDB outside the mapping");
-		if (r == -ENOMEM) {
-			struct ring_rsp busy = { .cmd_id = e->cmd_id, .status = SCSI_STATUS_BUSY };
-
-			ring_answer(d, &busy);
-		} else {
-			answer_error(d, e->cmd_id, KEY_HARDWARE_ERROR, ASC_INTERNAL_TARGET_FAILURE);
-		}
+		answer_failed(d, e->cmd_id,
+			      r == -ENOMEM ? SCSI_SENSE_BUSY : SCSI_SENSE_INTERNAL_FAILURE);
 		return;
 	}
 	d->free = s->next_free;
@@ -288,7 +284,7 @@ static void dev_fetch(struct ring_dev *d)
 		}
 		case RING_ENTRY_BAD:
 			log_err_ratelimited("%s: cmd_id %u: %s", d->name, e.cmd_id, e.why);
-			answer_error(d, e.cmd_id, KEY_HARDWARE_ERROR, ASC_INTERNAL_TARGET_FAILURE);
+			answer_failed(d, e.cmd_id, SCSI_SENSE_INTERNAL_FAILURE);
 			break;
 		}
 	}
@@ -452,9 +448,7 @@ static void dev_free(struct ring_dev *d)
 			aio_remove_flush_hook(d->ctx, d->hook);
 		aio_set_fd(d->ctx, d->ring.fd, NULL, NULL, NULL);
 	}
-	scsi_lun_free(d->lun);
-	if (d->bs)
-		blk_attach_ctx(d->bs, NULL);
+	scsi_lun_free(d->lun); /* detaches the node from the loop */
 	aio_ctx_free(d->ctx);
 	for (unsigned int i = 0; d->slots && i < d->nslots; i++)
 		if (d->slots[i].iov != d->slots[i].iov_inline)
@@ -479,16 +473,11 @@ static int dev_setup(struct ring_dev *d, const struct ring_dev_params *p, struct
 	d->ctx = aio_ctx_new();
 	if (!d->ctx)
 		return err_set(err, -ENOMEM, "%s: cannot create an event loop", d->name);
-	r = blk_attach_ctx(p->bs, d->ctx);
-	if (r < 0)
-		return err_set_errno(err, r, "%s: cannot attach the image to the event loop",
-				     d->name);
-	d->bs = p->bs;
 	if (p->lun.cfgstring) {
 		snprintf(d->cfgstring, sizeof(d->cfgstring), "%s", p->lun.cfgstring);
 		lp.cfgstring = d->cfgstring;
 	}
-	r = scsi_lun_new(p->bs, &lp, d->ctx, &d->lun, err);
+	r = scsi_lun_new(p->bs, &lp, d->ctx, &d->lun, err); /* attaches p->bs to d->ctx */
 	if (r < 0)
 		return r;
 	d->hook = aio_add_flush_hook(d->ctx, flush_hook, d);
@@ -551,7 +540,7 @@ static void stop_fn(struct ring_dev *d, void *opaque)
 	if (!d->abandoned) {
 		flush_hook(d);
 		if (a->flush)
-			a->ret = blk_flush(d->bs);
+			a->ret = scsi_lun_flush(d->lun);
 	}
 	d->exit = true;
 }
@@ -594,10 +583,7 @@ static void set_size_fn(struct ring_dev *d, void *opaque)
 
 static void set_wce_fn(struct ring_dev *d, void *opaque)
 {
-	bool wce = ((struct size_args *)opaque)->wce;
-
-	blk_set_write_cache(d->bs, wce);
-	scsi_lun_set_write_cache(d->lun, wce);
+	scsi_lun_set_write_cache(d->lun, ((struct size_args *)opaque)->wce); /* and the node's */
 }
 
 void ring_dev_set_size(struct ring_dev *d, uint64_t bytes)
@@ -617,21 +603,19 @@ void ring_dev_set_write_cache(struct ring_dev *d, bool wce)
 static void swap_fn(struct ring_dev *d, void *opaque)
 {
 	struct blk_node **nodes = opaque; /* [0] new in, [1] old out */
+	struct blk_node *old = scsi_lun_node(d->lun);
 	int r;
 
-	r = blk_flush(d->bs);
+	r = scsi_lun_flush(d->lun);
 	if (r < 0)
 		log_warn("%s: flush before changing the image: %s", d->name, strerror(-r));
-	r = blk_attach_ctx(nodes[0], d->ctx);
+	r = scsi_lun_set_node(d->lun, nodes[0]);
 	if (r < 0) {
 		log_err("%s: cannot attach the new image: %s", d->name, strerror(-r));
 		nodes[1] = nodes[0]; /* the caller closes the new one; keep serving the old */
 		return;
 	}
-	blk_attach_ctx(d->bs, NULL);
-	scsi_lun_set_node(d->lun, nodes[0]);
-	nodes[1] = d->bs;
-	d->bs = nodes[0];
+	nodes[1] = old;
 }
 
 struct blk_node *ring_dev_swap_node(struct ring_dev *d, struct blk_node *bs)

@@ -16,15 +16,7 @@
 
 #define UIO_PREFIX "tcm-user/"
 
-static char sys_root[256] = "/sys/class/uio";
-static char dev_root[256] = "/dev";
-
-void uio_set_roots(const char *sys_class_uio, const char *dev)
-{
-	snprintf(sys_root, sizeof(sys_root), "%s",
-		 sys_class_uio ? sys_class_uio : "/sys/class/uio");
-	snprintf(dev_root, sizeof(dev_root), "%s", dev ? dev : "/dev");
-}
+#define SYS_CLASS_UIO "/sys/class/uio"
 
 /* Copy [s, s+n) into dst; -EINVAL if it does not fit or is empty. */
 static int copy_part(char *dst, size_t cap, const char *s, size_t n)
@@ -73,18 +65,20 @@ int uio_parse_name(const char *name, struct uio_dev *u)
 
 int uio_read(unsigned int minor, struct uio_dev *u, struct err *err)
 {
-	char path[256], name[1024], size[64], *end;
+	char path[512], name[1024], size[64], *end;
 	int r;
 
-	snprintf(path, sizeof(path), "%s/uio%u/name", sys_root, minor);
-	r = sysfile_read_line(path, name, sizeof(name));
+	r = sysfile_path(path, sizeof(path), SYS_CLASS_UIO "/uio%u/name", minor);
+	if (r == 0)
+		r = sysfile_read_line(path, name, sizeof(name));
 	if (r < 0)
 		return err_set_errno(err, r, "cannot read %s", path);
 	if (uio_parse_name(name, u) < 0)
 		return err_set(err, -EINVAL, "uio%u: '%s' is not a TCMU device name", minor, name);
 	u->minor = minor;
-	snprintf(path, sizeof(path), "%s/uio%u/maps/map0/size", sys_root, minor);
-	r = sysfile_read_line(path, size, sizeof(size));
+	r = sysfile_path(path, sizeof(path), SYS_CLASS_UIO "/uio%u/maps/map0/size", minor);
+	if (r == 0)
+		r = sysfile_read_line(path, size, sizeof(size));
 	if (r < 0)
 		return err_set_errno(err, r, "cannot read %s", path);
 	errno = 0;
@@ -103,12 +97,16 @@ static int by_minor(const void *a, const void *b)
 
 int uio_scan(int (*fn)(const struct uio_dev *u, void *opaque), void *opaque)
 {
-	DIR *dir = opendir(sys_root);
 	unsigned int minors[1024];
+	char path[512];
 	size_t n = 0;
 	struct dirent *de;
-	int r = 0;
+	DIR *dir;
+	int r = sysfile_path(path, sizeof(path), SYS_CLASS_UIO);
 
+	if (r < 0)
+		return r;
+	dir = opendir(path);
 	if (!dir)
 		return errno == ENOENT ? 0 : -errno;
 	while ((de = readdir(dir)) && n < sizeof(minors) / sizeof(minors[0])) {
@@ -135,10 +133,11 @@ int uio_scan(int (*fn)(const struct uio_dev *u, void *opaque), void *opaque)
 
 int uio_open(const struct uio_dev *u, int *fd, struct err *err)
 {
-	char path[128];
-	int f;
+	char path[512];
+	int f = sysfile_path(path, sizeof(path), "/dev/uio%u", u->minor);
 
-	snprintf(path, sizeof(path), "%s/uio%u", dev_root, u->minor);
+	if (f < 0)
+		return err_set(err, f, "/dev/uio%u: path too long", u->minor);
 	f = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (f < 0) {
 		if (errno == EBUSY)

@@ -4,6 +4,7 @@
  * mapping.  The kernel names each device "tcm-user/<hba>/<dev>/<dev_config>" (no last
  * part while dev_config is empty), where dev_config is "<subtype>/<handler config>"
  * verbatim: so the name is split only at its first three slashes.
+ * Paths go through sysfile_path() (tests point them at a fake tree, util/sysfile.h).
  */
 #ifndef QT_TRANSPORT_UIO_H
 #define QT_TRANSPORT_UIO_H
@@ -42,8 +43,5 @@ int uio_open(const struct uio_dev *u, int *fd, struct err *err);
 /* mmap exactly map_size of the opened device. */
 int uio_map(const struct uio_dev *u, int fd, void **map, struct err *err);
 void uio_close(int fd, void *map, size_t size);
-
-/* Tests: other roots for /sys/class/uio and /dev (NULL restores the defaults). */
-void uio_set_roots(const char *sys_class_uio, const char *dev);
 
 #endif

@@ -11,7 +11,7 @@ step "memory image"
 step "raw file (io_uring)"
 img=$T/ooo.raw
 qemu-img create -q -f raw "$img" 16M
-"$SIM" --qd 64 --count 800 --delay-ms 400 --model-out "$T/model" ooo "@file=$img@format=raw" ||
+"$SIM" --qd 64 --count 800 --delay-ms 1000 --model-out "$T/model" ooo "@file=$img@format=raw" ||
   fail "ooo on a file"
 qemu-img compare -q -f raw -F raw "$T/model" "$img" || fail "image differs from the model"
 echo "all good"

@@ -389,7 +389,8 @@ static void scn_ooo(struct env *e, struct io *ios)
 	for (unsigned int i = 0; i < nslow; i++)
 		first_slow = MIN(first_slow, ios[i].done_seq);
 	printf("ooo: %lu fast commands completed before the first slow one\n", first_slow - 1);
-	if (first_slow - 1 < MIN(100u, opt.count))
+	/* in order, none could; a few dozen show it without assuming a speed (ASan, load) */
+	if (first_slow - 1 < MIN(20u, opt.count))
 		DIE("only %lu fast commands completed before the first slow one", first_slow - 1);
 	verify_all(e, ios);
 	report(e, "ooo");

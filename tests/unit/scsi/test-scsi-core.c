@@ -343,6 +343,26 @@ static void test_transport_helpers(void **state)
 	assert_int_equal(cmd.sense[12], 0x08);
 }
 
+/* What a transport answers for an entry it cannot hand to the LUN. */
+static void test_cmd_fail(void **state)
+{
+	struct scsi_cmd cmd;
+
+	(void)state;
+	memset(&cmd, 0xa5, sizeof(cmd));
+	scsi_cmd_fail(&cmd, SCSI_SENSE_INTERNAL_FAILURE);
+	assert_int_equal(cmd.status, SCSI_STATUS_CHECK_CONDITION);
+	assert_int_equal(cmd.sense_len, 18);
+	assert_int_equal(cmd.sense[0], 0x70);
+	assert_int_equal(cmd.sense[2], 0x04);
+	assert_int_equal(cmd.sense[12], 0x44);
+	assert_int_equal(cmd.sense[13], 0x00);
+	assert_int_equal(cmd.data_in_len, 0);
+	scsi_cmd_fail(&cmd, SCSI_SENSE_BUSY);
+	assert_int_equal(cmd.status, SCSI_STATUS_BUSY);
+	assert_int_equal(cmd.sense_len, 0);
+}
+
 static void test_bad_params(void **state)
 {
 	struct scsi_lun_params p = { .block_size = 768 };
@@ -449,6 +469,7 @@ int main(void)
 		cmocka_unit_test(test_start_stop),
 		cmocka_unit_test(test_read_only),
 		cmocka_unit_test(test_transport_helpers),
+		cmocka_unit_test(test_cmd_fail),
 		cmocka_unit_test(test_bad_params),
 		cmocka_unit_test(test_small_blocks),
 	};

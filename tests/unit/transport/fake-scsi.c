@@ -6,6 +6,7 @@
  *   0xc0 SLEEP: cdb[1..2] = milliseconds, run on the thread pool (a slow command);
  *   0xc1 FILL:  Data-In of cdb[2..3] bytes of the value cdb[1] (a short transfer).
  * Everything else gets CHECK CONDITION, ILLEGAL REQUEST, INVALID COMMAND OPERATION CODE.
+ * As the real LUN, it owns the node: attaches it to the loop, flushes, detaches.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -31,10 +32,16 @@ int scsi_lun_new(struct blk_node *bs, const struct scsi_lun_params *p, struct ai
 		 struct scsi_lun **out, struct err *err)
 {
 	struct scsi_lun *lun = calloc(1, sizeof(*lun));
+	int r;
 
 	(void)err;
 	if (!lun)
 		return -ENOMEM;
+	r = blk_attach_ctx(bs, ctx);
+	if (r < 0) {
+		free(lun);
+		return r;
+	}
 	lun->bs = bs;
 	lun->ctx = ctx;
 	lun->size = p->size ? p->size : (uint64_t)blk_getlength(bs);
@@ -44,8 +51,11 @@ int scsi_lun_new(struct blk_node *bs, const struct scsi_lun_params *p, struct ai
 
 void scsi_lun_free(struct scsi_lun *lun)
 {
-	if (lun && lun->inflight)
+	if (!lun)
+		return;
+	if (lun->inflight)
 		abort();
+	blk_attach_ctx(lun->bs, NULL);
 	free(lun);
 }
 
@@ -62,6 +72,7 @@ void scsi_lun_set_size(struct scsi_lun *lun, uint64_t bytes)
 void scsi_lun_set_write_cache(struct scsi_lun *lun, bool wce)
 {
 	lun->wce = wce;
+	blk_set_write_cache(lun->bs, wce);
 }
 
 bool scsi_lun_write_cache(const struct scsi_lun *lun)
@@ -69,9 +80,25 @@ bool scsi_lun_write_cache(const struct scsi_lun *lun)
 	return lun->wce;
 }
 
-void scsi_lun_set_node(struct scsi_lun *lun, struct blk_node *bs)
+int scsi_lun_flush(struct scsi_lun *lun)
 {
+	return blk_flush(lun->bs);
+}
+
+struct blk_node *scsi_lun_node(const struct scsi_lun *lun)
+{
+	return lun->bs;
+}
+
+int scsi_lun_set_node(struct scsi_lun *lun, struct blk_node *bs)
+{
+	int r = blk_attach_ctx(bs, lun->ctx);
+
+	if (r < 0)
+		return r;
+	blk_attach_ctx(lun->bs, NULL);
 	lun->bs = bs;
+	return 0;
 }
 
 unsigned int scsi_cdb_length(const uint8_t *cdb)
@@ -93,6 +120,18 @@ void scsi_cmd_set_sense(struct scsi_cmd *cmd, uint8_t key, uint8_t asc, uint8_t 
 	cmd->sense[12] = asc;
 	cmd->sense[13] = ascq;
 	cmd->sense_len = 18;
+}
+
+/* The transport fails entries with BUSY or HARDWARE ERROR / INTERNAL TARGET FAILURE. */
+void scsi_cmd_fail(struct scsi_cmd *cmd, enum scsi_sense reason)
+{
+	if (reason == SCSI_SENSE_BUSY) {
+		cmd->status = SCSI_STATUS_BUSY;
+		cmd->sense_len = 0;
+	} else {
+		scsi_cmd_set_sense(cmd, 0x04, 0x44, 0);
+	}
+	cmd->data_in_len = 0;
 }
 
 static void finish(struct scsi_cmd *cmd)

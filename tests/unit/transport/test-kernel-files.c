@@ -2,7 +2,7 @@
 /* What the daemon reads from sysfs and configfs, on fake trees with the kernel's formats:
  * UIO names (split at the first three slashes only), map sizes, device scans in minor
  * order, dev_size from attrib/dev_size or the info line (after "SectorSize: 512"), the
- * unit serial, actions and module parameters. */
+ * unit serial, actions and module parameters; the one way to point them at a test tree. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +18,12 @@
 #include "transport/configfs.h"
 #include "transport/uio.h"
 #include "util/err.h"
+#include "util/sysfile.h"
+
+/* The fake tree mirrors the real one under root (sysfile_set_root). */
+#define UIO "sys/class/uio/"
+#define CORE "sys/kernel/config/target/core/"
+#define PARAMS "sys/module/target_core_user/parameters/"
 
 static char root[64];
 
@@ -56,17 +62,10 @@ static char *get(const char *rel, char *buf, size_t len)
 
 static int setup(void **state)
 {
-	char a[128], b[128];
-
 	(void)state;
 	snprintf(root, sizeof(root), "/tmp/qt-kfiles-XXXXXX");
 	assert_non_null(mkdtemp(root));
-	snprintf(a, sizeof(a), "%s/class/uio", root);
-	snprintf(b, sizeof(b), "%s/dev", root);
-	uio_set_roots(a, b);
-	snprintf(a, sizeof(a), "%s/core", root);
-	snprintf(b, sizeof(b), "%s/params", root);
-	cfs_set_roots(a, b);
+	sysfile_set_root(root);
 	return 0;
 }
 
@@ -77,8 +76,7 @@ static int teardown(void **state)
 	(void)state;
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
 	assert_int_equal(system(cmd), 0);
-	uio_set_roots(NULL, NULL);
-	cfs_set_roots(NULL, NULL);
+	sysfile_set_root(NULL);
 	return 0;
 }
 
@@ -130,19 +128,19 @@ static void test_scan(void **state)
 	char seen[256] = "";
 
 	(void)state;
-	put("class/uio/uio10/name", "tcm-user/1/b/qemu/@file=/b\n");
-	put("class/uio/uio10/maps/map0/size", "0x40800000\n");
-	put("class/uio/uio2/name", "tcm-user/1/a/qemu/@file=/a\n");
-	put("class/uio/uio2/maps/map0/size", "0x800000\n");
-	put("class/uio/uio3/name", "uio_pci_generic\n");
-	put("class/uio/uio3/maps/map0/size", "0x1000\n");
+	put(UIO "uio10/name", "tcm-user/1/b/qemu/@file=/b\n");
+	put(UIO "uio10/maps/map0/size", "0x40800000\n");
+	put(UIO "uio2/name", "tcm-user/1/a/qemu/@file=/a\n");
+	put(UIO "uio2/maps/map0/size", "0x800000\n");
+	put(UIO "uio3/name", "uio_pci_generic\n");
+	put(UIO "uio3/maps/map0/size", "0x1000\n");
 	assert_int_equal(uio_scan(collect, seen), 0);
 	assert_string_equal(seen, "2:a:8388608 10:b:1082130432 ");
 	err_init(&err);
 	assert_int_equal(uio_read(3, &u, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "not a TCMU device"));
 	assert_int_equal(uio_read(7, &u, &err), -ENOENT);
-	put("class/uio/uio2/maps/map0/size", "lots\n");
+	put(UIO "uio2/maps/map0/size", "lots\n");
 	assert_int_equal(uio_read(2, &u, &err), -EINVAL);
 	/* no device node: a clear error */
 	assert_int_equal(uio_read(10, &u, NULL), 0);
@@ -160,13 +158,13 @@ static void test_configfs(void **state)
 	uint64_t v;
 
 	(void)state;
-	put("core/user_1/d0/info",
+	put(CORE "user_1/d0/info",
 	    "Status: ACTIVATED  Max Queue Depth: 128  SectorSize: 512  HwMaxSectors: 128\n"
 	    "Config: qemu/@file=/x Size: 67108864 MaxDataAreaMB: 1024 DataPagesPerBlk: 1\n");
-	put("core/user_1/d0/attrib/hw_block_size", "4096\n");
-	put("core/user_1/d0/wwn/vpd_unit_serial", "T10 VPD Unit Serial Number: 1234-abcd\n");
-	put("core/user_1/d0/action/block_dev", "");
-	put("params/block_netlink", "");
+	put(CORE "user_1/d0/attrib/hw_block_size", "4096\n");
+	put(CORE "user_1/d0/wwn/vpd_unit_serial", "T10 VPD Unit Serial Number: 1234-abcd\n");
+	put(CORE "user_1/d0/action/block_dev", "");
+	put(PARAMS "block_netlink", "");
 	assert_int_equal(cfs_read_size(1, "d0", &v), 0);
 	assert_int_equal(v, 67108864);
 	assert_int_equal(cfs_read_u64(1, "d0", "attrib/hw_block_size", &v), 0);
@@ -175,16 +173,59 @@ static void test_configfs(void **state)
 	assert_int_equal(cfs_read_serial(1, "d0", buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "1234-abcd");
 	assert_int_equal(cfs_read_serial(1, "d0", buf, 4), -ENAMETOOLONG);
-	put("core/user_1/d0/wwn/vpd_unit_serial", "T10 VPD Unit Serial Number: \n");
+	put(CORE "user_1/d0/wwn/vpd_unit_serial", "T10 VPD Unit Serial Number: \n");
 	assert_int_equal(cfs_read_serial(1, "d0", buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "");
 	assert_int_equal(cfs_action(1, "d0", "block_dev", 1), 0);
-	assert_string_equal(get("core/user_1/d0/action/block_dev", buf, sizeof(buf)), "1");
+	assert_string_equal(get(CORE "user_1/d0/action/block_dev", buf, sizeof(buf)), "1");
 	assert_int_equal(cfs_action(1, "d0", "reset_ring", 1), -ENOENT); /* an old kernel */
 	assert_int_equal(cfs_module_param("block_netlink", "0"), 0);
-	assert_string_equal(get("params/block_netlink", buf, sizeof(buf)), "0");
-	put("core/user_1/d0/attrib/dev_size", "12abc\n");
+	assert_string_equal(get(PARAMS "block_netlink", buf, sizeof(buf)), "0");
+	put(CORE "user_1/d0/attrib/dev_size", "12abc\n");
 	assert_int_equal(cfs_read_u64(1, "d0", "attrib/dev_size", &v), -EINVAL);
+}
+
+/* One way to point everything at a test tree: sysfile_set_root() for every kernel path,
+ * $QEMU_TCMU_CONFIGFS (the user-facing knob) for configfs, the daemon's reads included. */
+static void test_roots(void **state)
+{
+	char buf[256], want[256], cfs[128];
+	uint64_t v;
+
+	(void)state;
+	assert_int_equal(sysfile_path(buf, sizeof(buf), "/sys/class/uio/uio%u/name", 1), 0);
+	snprintf(want, sizeof(want), "%s/sys/class/uio/uio1/name", root);
+	assert_string_equal(buf, want);
+	assert_int_equal(sysfile_path(buf, sizeof(buf), SYSFILE_CONFIGFS "/core"), 0);
+	snprintf(want, sizeof(want), "%s/sys/kernel/config/target/core", root);
+	assert_string_equal(buf, want);
+
+	snprintf(cfs, sizeof(cfs), "%s/cfs", root);
+	assert_int_equal(setenv("QEMU_TCMU_CONFIGFS", cfs, 1), 0);
+	assert_int_equal(sysfile_path(buf, sizeof(buf), SYSFILE_CONFIGFS), 0);
+	assert_string_equal(buf, cfs);
+	assert_int_equal(sysfile_path(buf, sizeof(buf), SYSFILE_CONFIGFS "/core/user_2"), 0);
+	snprintf(want, sizeof(want), "%s/core/user_2", cfs);
+	assert_string_equal(buf, want);
+	/* only configfs moves with the knob; a longer name is not configfs */
+	assert_int_equal(sysfile_path(buf, sizeof(buf), SYSFILE_CONFIGFS "s"), 0);
+	snprintf(want, sizeof(want), "%s/sys/kernel/config/targets", root);
+	assert_string_equal(buf, want);
+	assert_int_equal(sysfile_path(buf, sizeof(buf), "/dev/uio0"), 0);
+	snprintf(want, sizeof(want), "%s/dev/uio0", root);
+	assert_string_equal(buf, want);
+	put("cfs/core/user_2/d1/attrib/hw_block_size", "4096\n");
+	assert_int_equal(cfs_read_u64(2, "d1", "attrib/hw_block_size", &v), 0);
+	assert_int_equal(v, 4096);
+	/* empty: not set */
+	assert_int_equal(setenv("QEMU_TCMU_CONFIGFS", "", 1), 0);
+	assert_int_equal(cfs_read_u64(2, "d1", "attrib/hw_block_size", &v), -ENOENT);
+	assert_int_equal(unsetenv("QEMU_TCMU_CONFIGFS"), 0);
+
+	sysfile_set_root(NULL);
+	assert_int_equal(sysfile_path(buf, sizeof(buf), "/sys/class/uio"), 0);
+	assert_string_equal(buf, "/sys/class/uio");
+	assert_int_equal(sysfile_path(buf, 8, "/sys/class/uio"), -ENAMETOOLONG);
 }
 
 int main(void)
@@ -193,6 +234,7 @@ int main(void)
 		cmocka_unit_test(test_names),
 		cmocka_unit_test_setup_teardown(test_scan, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_configfs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_roots, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
