@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "block/block.h"
+#include "nbdsrv.h"
 #include "probe.h"
 #include "proc.h"
 #include "util/err.h"
@@ -43,6 +44,12 @@ struct qemu_helper {
 	bool signalled; /* we sent the running child a signal */
 	unsigned int starts, crashes;
 	int out_fd; /* memfd: the child's stdout and stderr */
+	/* a local image: the daemon opens it and serves it to the helper (nbdsrv.h) */
+	struct blk_node *img; /* its file node, or NULL (a network image) */
+	struct nbdsrv *srv;   /* the running helper's session on it */
+	/* secret objects' files, read by the daemon, handed over in pipes (proc.h) */
+	struct qh_blob secrets[QH_MAX_PASS];
+	int nsecrets;
 };
 
 /* ---- the command line ------------------------------------------------------------------ */
@@ -110,19 +117,35 @@ static size_t count_passthrough(const struct opts *o)
 	return n;
 }
 
+/* For a local image: whether @k is a key of QEMU's file driver we take care of (the
+ * helper does not open the file: the daemon does). */
+static bool is_local_file_key(const char *k)
+{
+	return !strcmp(k, "file.filename") || !strcmp(k, "file.driver") ||
+	       !strcmp(k, "file.locking") || !strcmp(k, "file.aio");
+}
+
 /*
  * "driver=FMT,<the image's child>,<every unused key>" for --image-opts.  --image-opts
  * takes no protocol prefix in file.filename (as qemu-img), so an http(s)/ftp(s) URL
- * becomes the curl driver's url option.
+ * becomes the curl driver's url option.  A local image (@local) is read through the
+ * daemon's NBD server on fd QH_PASS_FD: QEMU's nbd driver on that descriptor.
  */
-static int image_opts(struct opts *o, const char *fmt, const char *file, char **out,
-		      struct err *err)
+static int image_opts(struct opts *o, const char *fmt, const char *file, bool local,
+		      char **out, struct err *err)
 {
 	size_t len = 0, cap = 0;
-	char *buf = NULL;
+	char *buf = NULL, fd[16];
 	int r = kv_append(&buf, &len, &cap, "driver", fmt);
 
-	if (r == 0 && file && qemu_is_read_only_url(file)) {
+	snprintf(fd, sizeof(fd), "%d", QH_PASS_FD);
+	if (r == 0 && local) {
+		r = kv_append(&buf, &len, &cap, "file.driver", "nbd");
+		if (r == 0)
+			r = kv_append(&buf, &len, &cap, "file.server.type", "fd");
+		if (r == 0)
+			r = kv_append(&buf, &len, &cap, "file.server.str", fd);
+	} else if (r == 0 && file && qemu_is_read_only_url(file)) {
 		char scheme[8];
 
 		snprintf(scheme, sizeof(scheme), "%.*s", (int)strcspn(file, ":"), file);
@@ -140,6 +163,17 @@ static int image_opts(struct opts *o, const char *fmt, const char *file, char **
 			e->used |= strcmp(e->key, "id") && !is_object_key(e->key);
 			continue;
 		}
+		if (local && (is_local_file_key(e->key) || !strcmp(e->key, "aio"))) {
+			e->used = true; /* the file is ours: no lock of QEMU's, our aio */
+			continue;
+		}
+		if (local && has_prefix(e->key, "file.")) {
+			free(buf);
+			return err_set(err, -EINVAL,
+				       "qemu helper: '%s' is an option of QEMU's file driver, which "
+				       "the helper does not use (it reads the image from the daemon)",
+				       e->key);
+		}
 		r = kv_append(&buf, &len, &cap, e->key, e->value);
 		e->used = true;
 	}
@@ -148,6 +182,66 @@ static int image_opts(struct opts *o, const char *fmt, const char *file, char **
 		return err_set(err, r, "out of memory");
 	}
 	*out = buf;
+	return 0;
+}
+
+/*
+ * A secret object's "file=PATH" (QEMU's --object secret,id=x,file=PATH): the unprivileged
+ * helper may not be able to read PATH, so the daemon reads it and the helper gets it in a
+ * pipe: file=/dev/fd/N.  Other objects are passed as they are.  The new argument in *out.
+ */
+static int object_arg(struct qemu_helper *h, const char *obj, int fd, char **out,
+		      struct err *err)
+{
+	const char *p = obj, *file = NULL;
+	size_t flen = 0;
+	bool secret = !strncmp(obj, "secret,", 7) || strstr(obj, "qom-type=secret");
+	FILE *f;
+	char *data;
+	size_t n;
+
+	while (secret && *p) { /* the parts, with QEMU's ",," escapes */
+		const char *e = p;
+
+		while (*e && (*e != ',' || e[1] == ','))
+			e += (*e == ',') ? 2 : 1;
+		if (!strncmp(p, "file=", 5)) {
+			file = p + 5;
+			flen = (size_t)(e - file);
+		}
+		p = *e ? e + 1 : e;
+	}
+	if (!file) {
+		*out = strdup(obj);
+		return *out ? 0 : err_set(err, -ENOMEM, "out of memory");
+	}
+	if (h->nsecrets >= QH_MAX_PASS - 1)
+		return err_set(err, -E2BIG, "qemu helper: too many secret files");
+	{
+		char path[4096];
+		size_t k = 0;
+
+		for (size_t i = 0; i < flen && k < sizeof(path) - 1; i++) {
+			path[k++] = file[i];
+			i += file[i] == ','; /* ",," is one comma */
+		}
+		path[k] = '\0';
+		f = fopen(path, "re");
+		if (!f)
+			return err_set_errno(err, -errno, "qemu helper: secret file '%s'", path);
+	}
+	data = malloc(QH_BLOB_MAX + 1);
+	n = data ? fread(data, 1, QH_BLOB_MAX + 1, f) : 0;
+	fclose(f);
+	if (!data || n > QH_BLOB_MAX) {
+		free(data);
+		return err_set(err, data ? -EFBIG : -ENOMEM,
+			       "qemu helper: a secret file over %d bytes", QH_BLOB_MAX);
+	}
+	h->secrets[h->nsecrets++] = (struct qh_blob){ .data = data, .len = n };
+	if (asprintf(out, "%.*sfile=/dev/fd/%d%s", (int)(file - 5 - obj), obj, fd,
+		     file + flen) < 0)
+		return err_set(err, -ENOMEM, "out of memory");
 	return 0;
 }
 
@@ -168,12 +262,16 @@ static int build_args(struct qemu_helper *h, struct opts *o, const char *fmt, co
 		      struct err *err)
 {
 	const char *d = opts_peek(o, "discard"), *aio = NULL;
+	bool local = h->img != NULL;
 	char *img = NULL;
 	int r;
 
 	h->argv[h->argc++] = strdup(HELPER_PROG);
-	r = opts_get_str(o, "aio", NULL, &aio, err);
-	if (r == 0 && file && (qemu_is_url(file) || strstr(file, "://")) &&
+	if (!local)
+		r = opts_get_str(o, "aio", NULL, &aio, err);
+	else
+		r = 0;
+	if (r == 0 && !local && file && (qemu_is_url(file) || strstr(file, "://")) &&
 	    !qemu_is_read_only_url(file)) {
 		/* ssh://, nfs://, nbd://, rbd:...: only QEMU's filename parsing knows these,
 		 * and it takes no other options (give QEMU's structured names instead) */
@@ -188,15 +286,20 @@ static int build_args(struct qemu_helper *h, struct opts *o, const char *fmt, co
 			img = strdup(file);
 	} else {
 		if (r == 0)
-			r = image_opts(o, fmt, file, &img, err);
+			r = image_opts(o, fmt, file, local, &img, err);
 		if (r == 0)
 			r = add_arg(h, "--image-opts", "", err);
 	}
 	for (size_t i = 0; r == 0 && i < o->n; i++) {
+		char *arg = NULL;
+
 		if (!is_object_key(o->v[i].key))
 			continue;
 		o->v[i].used = true;
-		r = add_arg(h, "--object=", o->v[i].value, err);
+		r = object_arg(h, o->v[i].value, QH_PASS_FD + local + h->nsecrets, &arg, err);
+		if (r == 0)
+			r = add_arg(h, "--object=", arg, err);
+		free(arg);
 	}
 	if (r == 0)
 		r = add_arg(h, "--cache=", helper_cache_mode(o), err);
@@ -210,6 +313,8 @@ static int build_args(struct qemu_helper *h, struct opts *o, const char *fmt, co
 		r = add_arg(h, "--allocation-depth", "", err);
 	if (r == 0 && h->read_only)
 		r = add_arg(h, "--read-only", "", err);
+	if (r == 0 && local) /* names the image in ps (and to pgrep) */
+		r = add_arg(h, "--description=", h->desc, err);
 	if (r == 0)
 		r = img ? add_arg(h, "", img, err) : err_set(err, -ENOMEM, "out of memory");
 	free(img);
@@ -229,11 +334,33 @@ static bool is_network_image(const struct opts *o, const char *file)
 	       strcmp(drv, "host_cdrom");
 }
 
+/* A local image's path (file=, or QEMU's file.filename with a local file.driver), else NULL. */
+static const char *local_path(const struct opts *o, const char *file)
+{
+	if (is_network_image(o, file))
+		return NULL;
+	return file ? file : opts_peek(o, "file.filename");
+}
+
+/* The daemon's side of a local image: its file node, opened as the helper would have. */
+static int open_local(struct qemu_helper *h, struct opts *o, const char *path, struct err *err)
+{
+	const char *c = opts_peek(o, "cache");
+	unsigned int f = h->read_only ? 0 : BLK_O_RDWR;
+
+	if (c && (!strcmp(c, "none") || !strcmp(c, "directsync")))
+		f |= BLK_O_DIRECT;
+	else if (c && !strcmp(c, "unsafe"))
+		f |= BLK_O_NO_FLUSH;
+	return qemu_open_image_file(path, f, &h->img, err);
+}
+
 int qemu_helper_new(struct opts *o, const char *file, const char *fmt, unsigned int flags,
 		    struct qemu_helper **out, struct err *err)
 {
 	struct qemu_helper *h = calloc(1, sizeof(*h));
-	char probed[64];
+	struct qemu_image_info info;
+	const char *path;
 	int r = 0;
 
 	if (!h)
@@ -242,18 +369,22 @@ int qemu_helper_new(struct opts *o, const char *file, const char *fmt, unsigned 
 	h->out_fd = -1;
 	if (file && !file[0])
 		file = NULL;
+	path = local_path(o, file);
 	if (!file && !opts_has(o, "file.filename") && !opts_has(o, "file.driver"))
 		r = err_set(err, -EINVAL, "no image given (option 'file')");
-	if (r == 0 && !fmt && !file)
+	if (r == 0 && !fmt && !file && !path)
 		r = err_set(err, -EINVAL, "qemu helper: give the format (option 'format')");
-	if (r == 0 && !fmt && (r = qemu_probe_file(file, probed, sizeof(probed), err)) == 0)
-		fmt = probed;
+	if (r == 0 && !fmt && path && (r = qemu_probe_path(path, info.format,
+							   sizeof(info.format), err)) == 0)
+		fmt = info.format;
+	else if (r == 0 && !fmt && (r = qemu_probe(NULL, file, &info, err)) == 0)
+		fmt = info.format;
 	if (r < 0)
 		goto fail;
 	/* formats QEMU only reads (bochs, cloop, dmg) are served read-only, as http(s) */
 	h->read_only = !(flags & BLK_O_RDWR) || (file && qemu_is_read_only_url(file)) ||
 		       !strcmp(fmt, "bochs") || !strcmp(fmt, "cloop") || !strcmp(fmt, "dmg");
-	h->network = is_network_image(o, file);
+	h->network = !path;
 	h->prog = qh_find_prog(HELPER_PROG);
 	if (!h->prog) {
 		r = err_set(err, -ENOENT,
@@ -262,16 +393,23 @@ int qemu_helper_new(struct opts *o, const char *file, const char *fmt, unsigned 
 			    HELPER_PROG);
 		goto fail;
 	}
+	if (!file)
+		file = opts_peek(o, "file.filename");
+	if ((file ? asprintf(&h->desc, "%s image '%s'", fmt, file)
+		  : asprintf(&h->desc, "%s image on %s", fmt, opts_peek(o, "file.driver"))) < 0) {
+		h->desc = NULL;
+		r = err_set(err, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	if (path && (r = open_local(h, o, path, err)) < 0)
+		goto fail;
 	h->fmt = strdup(fmt);
-	r = h->fmt ? build_args(h, o, fmt, file, err) : err_set(err, -ENOMEM, "out of memory");
+	r = h->fmt ? build_args(h, o, fmt, path ? NULL : file, err)
+		   : err_set(err, -ENOMEM, "out of memory");
 	if (r < 0)
 		goto fail;
 	h->out_fd = qh_fd_high(memfd_create("qemu-helper-output", MFD_CLOEXEC));
-	if (!file)
-		file = opts_peek(o, "file.filename");
-	if (h->out_fd < 0 ||
-	    (file ? asprintf(&h->desc, "%s image '%s'", fmt, file)
-		  : asprintf(&h->desc, "%s image on %s", fmt, opts_peek(o, "file.driver"))) < 0) {
+	if (h->out_fd < 0) {
 		r = err_set_errno(err, -errno, "qemu helper");
 		goto fail;
 	}
@@ -313,6 +451,10 @@ void qemu_helper_free(struct qemu_helper *h)
 		release_network(h);
 	else
 		qemu_helper_stop(h);
+	nbdsrv_free(h->srv);
+	blk_close(h->img);
+	for (int i = 0; i < h->nsecrets; i++)
+		free((char *)h->secrets[i].data);
 	for (int i = 0; i < h->argc; i++)
 		free(h->argv[i]);
 	if (h->out_fd >= 0)
@@ -356,9 +498,29 @@ static int make_sockets(int *lfd, int *cfd)
 	return *lfd < 0 ? -errno : 0;
 }
 
+/* A session of the daemon's NBD server on the image for the next helper: its end of the
+ * socketpair in *sock. */
+static int serve_image(struct qemu_helper *h, int *sock)
+{
+	int sv[2], r;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	*sock = qh_fd_high(sv[1]);
+	if (*sock < 0) {
+		close(sv[0]);
+		return -EMFILE;
+	}
+	r = nbdsrv_start(h->img, h->read_only, sv[0], h->desc, &h->srv);
+	if (r < 0)
+		close(*sock);
+	return r;
+}
+
 int qemu_helper_start(struct qemu_helper *h, int *sock, struct err *err)
 {
 	char why[512];
+	struct qh_child c;
 	int lfd = -1, cfd = -1, r;
 
 	if (qemu_helper_wait_exit(h, h->network ? 0 : 200, why, sizeof(why)))
@@ -380,10 +542,24 @@ int qemu_helper_start(struct qemu_helper *h, int *sock, struct err *err)
 	r = make_sockets(&lfd, &cfd);
 	if (r < 0)
 		return err_set_errno(err, r, "qemu helper: cannot create its socket");
+	nbdsrv_free(h->srv); /* the last helper's session, over since it exited */
+	h->srv = NULL;
+	qh_child_init(&c, h->out_fd);
+	c.listen_fd = lfd;
+	if (h->img) {
+		r = serve_image(h, &c.pass_fds[c.npass++]);
+		if (r < 0) {
+			close(lfd);
+			close(cfd);
+			return err_set_errno(err, r, "qemu helper: cannot serve the image");
+		}
+	}
+	for (int i = 0; i < h->nsecrets; i++)
+		c.blobs[c.nblobs++] = h->secrets[i];
 	if (ftruncate(h->out_fd, 0) < 0 || lseek(h->out_fd, 0, SEEK_SET) < 0)
 		log_warn("qemu helper: cannot reset its output buffer: %s", strerror(errno));
 	pthread_mutex_lock(&h->lock);
-	r = qh_spawn(h->prog, h->argv, h->out_fd, lfd, &h->pid);
+	r = qh_spawn(h->prog, h->argv, &c, &h->pid, err);
 	h->signalled = false;
 	if (r == 0 && h->starts++) {
 		unsigned int k = h->starts - 1; /* restarts so far */
@@ -398,9 +574,13 @@ int qemu_helper_start(struct qemu_helper *h, int *sock, struct err *err)
 	}
 	pthread_mutex_unlock(&h->lock);
 	close(lfd);
+	if (h->img)
+		close(c.pass_fds[0]);
 	if (r < 0) {
 		close(cfd);
-		return err_set_errno(err, r, "cannot start %s", h->prog);
+		nbdsrv_free(h->srv);
+		h->srv = NULL;
+		return r;
 	}
 	log_debug("nbd", "qemu helper for %s: pid %d", h->desc, (int)h->pid);
 	*sock = cfd;

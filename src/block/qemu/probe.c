@@ -9,14 +9,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "block/block-driver.h"
+#include "nbdsrv.h"
 #include "proc.h"
 #include "util/bytes.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/opts.h"
 
 #define PROBE_PROG "qemu-img"
 #define PROBE_TIMEOUT_MS 30000
@@ -120,25 +124,31 @@ const char *qemu_probe_magic(const uint8_t *buf, size_t len)
 
 /* ---- probing with qemu-img ------------------------------------------------------------ */
 
-/* Run @argv to completion (bounded), output into a memfd returned in *out_fd. */
-static int run_capture(char *const argv[], int *out_fd, int *status)
+/* Run @argv to completion (bounded, as qh_spawn runs children), output into a memfd
+ * returned in *out_fd; @sock (>= 0) is passed as fd QH_PASS_FD. */
+static int run_capture(char *const argv[], int sock, int *out_fd, int *status, struct err *err)
 {
 	char *prog = qh_find_prog(argv[0]);
 	int fd = qh_fd_high(memfd_create("qemu-img-output", MFD_CLOEXEC));
+	struct qh_child c;
 	pid_t pid;
 	int r;
 
 	if (!prog || fd < 0) {
-		r = prog ? -errno : -ENOENT;
+		r = err_set_errno(err, prog ? -errno : -ENOENT, "cannot run %s", argv[0]);
 		goto fail;
 	}
-	r = qh_spawn(prog, argv, fd, -1, &pid);
+	qh_child_init(&c, fd);
+	if (sock >= 0)
+		c.pass_fds[c.npass++] = sock;
+	r = qh_spawn(prog, argv, &c, &pid, err);
 	if (r < 0)
 		goto fail;
 	if (!qh_wait_pid(pid, PROBE_TIMEOUT_MS, status)) {
 		kill(pid, SIGKILL);
 		qh_wait_pid(pid, -1, status);
-		r = -ETIMEDOUT;
+		r = err_set(err, -ETIMEDOUT, "%s did not answer within %d s", argv[0],
+			    PROBE_TIMEOUT_MS / 1000);
 		goto fail;
 	}
 	free(prog);
@@ -199,30 +209,111 @@ static char *read_all(int fd)
 	return buf;
 }
 
-int qemu_probe_file(const char *filename, char *fmt, size_t len, struct err *err)
+static bool is_dmg_name(const char *name)
 {
-	char path[4096];
-	char *argv[] = { PROBE_PROG, "info", "--output=json", "-U", path, NULL };
-	char *js, line[384];
-	int fd, status, r;
+	size_t n = strlen(name);
 
-	/* a relative name with a colon would read as a protocol prefix */
-	snprintf(path, sizeof(path), "%s%s",
-		 filename[0] != '/' && !qemu_is_url(filename) && !strstr(filename, "://") ? "./"
-											  : "",
-		 filename);
-	r = run_capture(argv, &fd, &status);
-	if (r < 0)
-		return err_set_errno(err, r, "cannot run %s to probe '%s'", PROBE_PROG, filename);
+	return n > 4 && !strcmp(name + n - 4, ".dmg");
+}
+
+/* Serve @img on a socketpair for qemu-img: *sock is its end, *srv our session. */
+static int serve_probe(struct blk_node *img, const char *filename, int *sock,
+		       struct nbdsrv **srv, struct err *err)
+{
+	int sv[2], r;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return err_set_errno(err, -errno, "probing '%s': socketpair", filename);
+	*sock = qh_fd_high(sv[1]);
+	r = nbdsrv_start(img, /*read_only*/ true, sv[0], filename, srv);
+	if (r < 0 || *sock < 0) {
+		if (*sock >= 0)
+			close(*sock);
+		if (r == 0)
+			nbdsrv_free(*srv);
+		return err_set_errno(err, r < 0 ? r : -EMFILE, "probing '%s'", filename);
+	}
+	return 0;
+}
+
+int qemu_probe(struct blk_node *img, const char *filename, struct qemu_image_info *out,
+	       struct err *err)
+{
+	char path[4096], nbd[80];
+	char *argv_url[] = { PROBE_PROG, "info", "--output=json", "-U", path, NULL };
+	char *argv_fd[] = { PROBE_PROG, "info", "--output=json", "--image-opts", nbd, NULL };
+	struct nbdsrv *srv = NULL;
+	char *js, line[384];
+	int fd, sock = -1, status, r;
+
+	memset(out, 0, sizeof(*out));
+	if (img) {
+		r = serve_probe(img, filename, &sock, &srv, err);
+		if (r < 0)
+			return r;
+		snprintf(nbd, sizeof(nbd), "file.driver=nbd,file.server.type=fd,file.server.str=%d",
+			 QH_PASS_FD);
+	} else {
+		/* a relative name with a colon would read as a protocol prefix */
+		snprintf(path, sizeof(path), "%s%s",
+			 filename[0] != '/' && !qemu_is_url(filename) && !strstr(filename, "://")
+				 ? "./"
+				 : "",
+			 filename);
+	}
+	r = run_capture(img ? argv_fd : argv_url, sock, &fd, &status, err);
+	if (sock >= 0)
+		close(sock);
+	nbdsrv_free(srv);
+	if (r < 0) {
+		err_prefix(err, "probing '%s'", filename);
+		return r;
+	}
 	js = read_all(fd);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !js) {
 		qh_last_line(fd, line, sizeof(line));
 		r = err_set(err, -EINVAL, "%s", line[0] ? line : "qemu-img info failed");
-	} else if (json_top_string(js, "format", fmt, len) < 0) {
+	} else if (json_top_string(js, "format", out->format, sizeof(out->format)) < 0) {
 		r = err_set(err, -EINVAL, "qemu-img info '%s': no format in its answer", filename);
+	} else {
+		json_top_string(js, "backing-filename", out->backing, sizeof(out->backing));
+		/* QEMU knows dmg by its name alone, which it has not seen over NBD */
+		if (img && !strcmp(out->format, "raw") && is_dmg_name(filename))
+			snprintf(out->format, sizeof(out->format), "dmg");
 	}
 	free(js);
 	close(fd);
+	return r;
+}
+
+int qemu_open_image_file(const char *path, unsigned int flags, struct blk_node **out,
+			 struct err *err)
+{
+	struct opts o;
+	int r;
+
+	/* blocking calls only (the NBD server's threads): no io_uring */
+	opts_init(&o);
+	r = opts_set(&o, "aio", "threads");
+	if (r < 0)
+		return err_set(err, r, "out of memory");
+	r = blk_open_node(&blk_driver_file, path, NULL, &o, flags, out, err);
+	opts_release(&o);
+	return r;
+}
+
+int qemu_probe_path(const char *path, char *fmt, size_t len, struct err *err)
+{
+	struct qemu_image_info info;
+	struct blk_node *img;
+	int r = qemu_open_image_file(path, 0, &img, err);
+
+	if (r < 0)
+		return r;
+	r = qemu_probe(img, path, &info, err);
+	blk_close(img);
+	if (r == 0)
+		snprintf(fmt, len, "%s", info.format);
 	return r;
 }
 
@@ -236,7 +327,7 @@ static void formats_init(void)
 	char *out, *p, *nl;
 	int fd, status;
 
-	if (run_capture(argv, &fd, &status) < 0)
+	if (run_capture(argv, -1, &fd, &status, NULL) < 0)
 		return;
 	out = read_all(fd);
 	close(fd);

@@ -197,7 +197,7 @@ static int detect_format(const char *path, char *fmt, size_t len)
 	struct err e;
 
 	err_init(&e);
-	return qemu_probe_file(path, fmt, len, &e);
+	return qemu_probe_path(path, fmt, len, &e);
 }
 
 static const struct blk_opt_desc qemu_options[] = {
