@@ -3,6 +3,7 @@
 #include "helper.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,7 +15,7 @@
 #include <unistd.h>
 
 #include "block/block.h"
-#include "nbdsrv.h"
+#include "broker.h"
 #include "probe.h"
 #include "proc.h"
 #include "util/err.h"
@@ -44,9 +45,9 @@ struct qemu_helper {
 	bool signalled; /* we sent the running child a signal */
 	unsigned int starts, crashes;
 	int out_fd; /* memfd: the child's stdout and stderr */
-	/* a local image: the daemon opens it and serves it to the helper (nbdsrv.h) */
-	struct blk_node *img; /* its file node, or NULL (a network image) */
-	struct nbdsrv *srv;   /* the running helper's session on it */
+	/* a local image: the helper opens it as BROKER_IMAGE_PATH, the daemon in its place */
+	char *image;	       /* its path, or NULL (a network image) */
+	struct broker *broker; /* answering the running helper's opens */
 	/* secret objects' files, read by the daemon, handed over in pipes (proc.h) */
 	struct qh_blob secrets[QH_MAX_PASS];
 	int nsecrets;
@@ -117,34 +118,27 @@ static size_t count_passthrough(const struct opts *o)
 	return n;
 }
 
-/* For a local image: whether @k is a key of QEMU's file driver we take care of (the
- * helper does not open the file: the daemon does). */
-static bool is_local_file_key(const char *k)
-{
-	return !strcmp(k, "file.filename") || !strcmp(k, "file.driver") ||
-	       !strcmp(k, "file.locking") || !strcmp(k, "file.aio");
-}
-
 /*
  * "driver=FMT,<the image's child>,<every unused key>" for --image-opts.  --image-opts
  * takes no protocol prefix in file.filename (as qemu-img), so an http(s)/ftp(s) URL
- * becomes the curl driver's url option.  A local image (@local) is read through the
- * daemon's NBD server on fd QH_PASS_FD: QEMU's nbd driver on that descriptor.
+ * becomes the curl driver's url option.  A local image (@local) is opened by the name
+ * BROKER_IMAGE_PATH, which the daemon answers with the real file (broker.h).
  */
-static int image_opts(struct opts *o, const char *fmt, const char *file, bool local,
-		      char **out, struct err *err)
+static int image_opts(struct opts *o, const char *fmt, const char *file, bool local, char **out,
+		      struct err *err)
 {
 	size_t len = 0, cap = 0;
-	char *buf = NULL, fd[16];
+	char *buf = NULL;
 	int r = kv_append(&buf, &len, &cap, "driver", fmt);
 
-	snprintf(fd, sizeof(fd), "%d", QH_PASS_FD);
 	if (r == 0 && local) {
-		r = kv_append(&buf, &len, &cap, "file.driver", "nbd");
+		const char *drv = opts_peek(o, "file.driver");
+
+		r = kv_append(&buf, &len, &cap, "file.driver", drv ? drv : "file");
 		if (r == 0)
-			r = kv_append(&buf, &len, &cap, "file.server.type", "fd");
-		if (r == 0)
-			r = kv_append(&buf, &len, &cap, "file.server.str", fd);
+			r = kv_append(&buf, &len, &cap, "file.filename", BROKER_IMAGE_PATH);
+		opts_get(o, "file.driver");
+		opts_get(o, "file.filename");
 	} else if (r == 0 && file && qemu_is_read_only_url(file)) {
 		char scheme[8];
 
@@ -163,17 +157,6 @@ static int image_opts(struct opts *o, const char *fmt, const char *file, bool lo
 			e->used |= strcmp(e->key, "id") && !is_object_key(e->key);
 			continue;
 		}
-		if (local && (is_local_file_key(e->key) || !strcmp(e->key, "aio"))) {
-			e->used = true; /* the file is ours: no lock of QEMU's, our aio */
-			continue;
-		}
-		if (local && has_prefix(e->key, "file.")) {
-			free(buf);
-			return err_set(err, -EINVAL,
-				       "qemu helper: '%s' is an option of QEMU's file driver, which "
-				       "the helper does not use (it reads the image from the daemon)",
-				       e->key);
-		}
 		r = kv_append(&buf, &len, &cap, e->key, e->value);
 		e->used = true;
 	}
@@ -190,8 +173,7 @@ static int image_opts(struct opts *o, const char *fmt, const char *file, bool lo
  * helper may not be able to read PATH, so the daemon reads it and the helper gets it in a
  * pipe: file=/dev/fd/N.  Other objects are passed as they are.  The new argument in *out.
  */
-static int object_arg(struct qemu_helper *h, const char *obj, int fd, char **out,
-		      struct err *err)
+static int object_arg(struct qemu_helper *h, const char *obj, int fd, char **out, struct err *err)
 {
 	const char *p = obj, *file = NULL;
 	size_t flen = 0;
@@ -239,8 +221,7 @@ static int object_arg(struct qemu_helper *h, const char *obj, int fd, char **out
 			       "qemu helper: a secret file over %d bytes", QH_BLOB_MAX);
 	}
 	h->secrets[h->nsecrets++] = (struct qh_blob){ .data = data, .len = n };
-	if (asprintf(out, "%.*sfile=/dev/fd/%d%s", (int)(file - 5 - obj), obj, fd,
-		     file + flen) < 0)
+	if (asprintf(out, "%.*sfile=/dev/fd/%d%s", (int)(file - 5 - obj), obj, fd, file + flen) < 0)
 		return err_set(err, -ENOMEM, "out of memory");
 	return 0;
 }
@@ -262,15 +243,12 @@ static int build_args(struct qemu_helper *h, struct opts *o, const char *fmt, co
 		      struct err *err)
 {
 	const char *d = opts_peek(o, "discard"), *aio = NULL;
-	bool local = h->img != NULL;
+	bool local = h->image != NULL;
 	char *img = NULL;
 	int r;
 
 	h->argv[h->argc++] = strdup(HELPER_PROG);
-	if (!local)
-		r = opts_get_str(o, "aio", NULL, &aio, err);
-	else
-		r = 0;
+	r = opts_get_str(o, "aio", NULL, &aio, err);
 	if (r == 0 && !local && file && (qemu_is_url(file) || strstr(file, "://")) &&
 	    !qemu_is_read_only_url(file)) {
 		/* ssh://, nfs://, nbd://, rbd:...: only QEMU's filename parsing knows these,
@@ -296,7 +274,7 @@ static int build_args(struct qemu_helper *h, struct opts *o, const char *fmt, co
 		if (!is_object_key(o->v[i].key))
 			continue;
 		o->v[i].used = true;
-		r = object_arg(h, o->v[i].value, QH_PASS_FD + local + h->nsecrets, &arg, err);
+		r = object_arg(h, o->v[i].value, QH_PASS_FD + h->nsecrets, &arg, err);
 		if (r == 0)
 			r = add_arg(h, "--object=", arg, err);
 		free(arg);
@@ -342,17 +320,17 @@ static const char *local_path(const struct opts *o, const char *file)
 	return file ? file : opts_peek(o, "file.filename");
 }
 
-/* The daemon's side of a local image: its file node, opened as the helper would have. */
-static int open_local(struct qemu_helper *h, struct opts *o, const char *path, struct err *err)
+/* A local image: the helper will open it through us; refuse early what we cannot open
+ * either (with our message: QEMU's would name BROKER_IMAGE_PATH). */
+static int check_local(struct qemu_helper *h, const char *path, struct err *err)
 {
-	const char *c = opts_peek(o, "cache");
-	unsigned int f = h->read_only ? 0 : BLK_O_RDWR;
+	int fd = open(path, (h->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 
-	if (c && (!strcmp(c, "none") || !strcmp(c, "directsync")))
-		f |= BLK_O_DIRECT;
-	else if (c && !strcmp(c, "unsafe"))
-		f |= BLK_O_NO_FLUSH;
-	return qemu_open_image_file(path, f, &h->img, err);
+	if (fd < 0)
+		return err_set_errno(err, -errno, "could not open '%s'", path);
+	close(fd);
+	h->image = strdup(path);
+	return h->image ? 0 : err_set(err, -ENOMEM, "out of memory");
 }
 
 int qemu_helper_new(struct opts *o, const char *file, const char *fmt, unsigned int flags,
@@ -374,10 +352,10 @@ int qemu_helper_new(struct opts *o, const char *file, const char *fmt, unsigned 
 		r = err_set(err, -EINVAL, "no image given (option 'file')");
 	if (r == 0 && !fmt && !file && !path)
 		r = err_set(err, -EINVAL, "qemu helper: give the format (option 'format')");
-	if (r == 0 && !fmt && path && (r = qemu_probe_path(path, info.format,
-							   sizeof(info.format), err)) == 0)
+	if (r == 0 && !fmt && path &&
+	    (r = qemu_probe_path(path, info.format, sizeof(info.format), err)) == 0)
 		fmt = info.format;
-	else if (r == 0 && !fmt && (r = qemu_probe(NULL, file, &info, err)) == 0)
+	else if (r == 0 && !fmt && (r = qemu_probe(file, /*local*/ false, &info, err)) == 0)
 		fmt = info.format;
 	if (r < 0)
 		goto fail;
@@ -401,7 +379,7 @@ int qemu_helper_new(struct opts *o, const char *file, const char *fmt, unsigned 
 		r = err_set(err, -ENOMEM, "out of memory");
 		goto fail;
 	}
-	if (path && (r = open_local(h, o, path, err)) < 0)
+	if (path && (r = check_local(h, path, err)) < 0)
 		goto fail;
 	h->fmt = strdup(fmt);
 	r = h->fmt ? build_args(h, o, fmt, path ? NULL : file, err)
@@ -451,8 +429,8 @@ void qemu_helper_free(struct qemu_helper *h)
 		release_network(h);
 	else
 		qemu_helper_stop(h);
-	nbdsrv_free(h->srv);
-	blk_close(h->img);
+	broker_free(h->broker);
+	free(h->image);
 	for (int i = 0; i < h->nsecrets; i++)
 		free((char *)h->secrets[i].data);
 	for (int i = 0; i < h->argc; i++)
@@ -498,25 +476,6 @@ static int make_sockets(int *lfd, int *cfd)
 	return *lfd < 0 ? -errno : 0;
 }
 
-/* A session of the daemon's NBD server on the image for the next helper: its end of the
- * socketpair in *sock. */
-static int serve_image(struct qemu_helper *h, int *sock)
-{
-	int sv[2], r;
-
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		return -errno;
-	*sock = qh_fd_high(sv[1]);
-	if (*sock < 0) {
-		close(sv[0]);
-		return -EMFILE;
-	}
-	r = nbdsrv_start(h->img, h->read_only, sv[0], h->desc, &h->srv);
-	if (r < 0)
-		close(*sock);
-	return r;
-}
-
 int qemu_helper_start(struct qemu_helper *h, int *sock, struct err *err)
 {
 	char why[512];
@@ -542,24 +501,17 @@ int qemu_helper_start(struct qemu_helper *h, int *sock, struct err *err)
 	r = make_sockets(&lfd, &cfd);
 	if (r < 0)
 		return err_set_errno(err, r, "qemu helper: cannot create its socket");
-	nbdsrv_free(h->srv); /* the last helper's session, over since it exited */
-	h->srv = NULL;
 	qh_child_init(&c, h->out_fd);
 	c.listen_fd = lfd;
-	if (h->img) {
-		r = serve_image(h, &c.pass_fds[c.npass++]);
-		if (r < 0) {
-			close(lfd);
-			close(cfd);
-			return err_set_errno(err, r, "qemu helper: cannot serve the image");
-		}
-	}
+	c.image_path = h->image;
+	c.image_read_only = h->read_only;
 	for (int i = 0; i < h->nsecrets; i++)
 		c.blobs[c.nblobs++] = h->secrets[i];
 	if (ftruncate(h->out_fd, 0) < 0 || lseek(h->out_fd, 0, SEEK_SET) < 0)
 		log_warn("qemu helper: cannot reset its output buffer: %s", strerror(errno));
 	pthread_mutex_lock(&h->lock);
 	r = qh_spawn(h->prog, h->argv, &c, &h->pid, err);
+	h->broker = c.broker;
 	h->signalled = false;
 	if (r == 0 && h->starts++) {
 		unsigned int k = h->starts - 1; /* restarts so far */
@@ -574,12 +526,8 @@ int qemu_helper_start(struct qemu_helper *h, int *sock, struct err *err)
 	}
 	pthread_mutex_unlock(&h->lock);
 	close(lfd);
-	if (h->img)
-		close(c.pass_fds[0]);
 	if (r < 0) {
 		close(cfd);
-		nbdsrv_free(h->srv);
-		h->srv = NULL;
 		return r;
 	}
 	log_debug("nbd", "qemu helper for %s: pid %d", h->desc, (int)h->pid);
@@ -589,6 +537,7 @@ int qemu_helper_start(struct qemu_helper *h, int *sock, struct err *err)
 
 bool qemu_helper_wait_exit(struct qemu_helper *h, int ms, char *why, size_t len)
 {
+	struct broker *b = NULL;
 	char st[96], line[384];
 	pid_t pid;
 	int status = 0;
@@ -602,8 +551,11 @@ bool qemu_helper_wait_exit(struct qemu_helper *h, int ms, char *why, size_t len)
 	if (h->pid == pid) {
 		h->pid = 0;
 		h->crashes += WIFSIGNALED(status) && !h->signalled; /* a crash, not our kill */
+		b = h->broker;
+		h->broker = NULL;
 	}
 	pthread_mutex_unlock(&h->lock);
+	broker_free(b);
 	qh_describe_status(status, st, sizeof(st));
 	qh_last_line(h->out_fd, line, sizeof(line));
 	snprintf(why, len, "the QEMU helper (%s) %s%s%s", HELPER_PROG, st, line[0] ? ": " : "",

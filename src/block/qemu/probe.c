@@ -9,18 +9,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "block/block-driver.h"
-#include "nbdsrv.h"
+#include "broker.h"
 #include "proc.h"
 #include "util/bytes.h"
 #include "util/err.h"
 #include "util/log.h"
-#include "util/opts.h"
 
 #define PROBE_PROG "qemu-img"
 #define PROBE_TIMEOUT_MS 30000
@@ -125,8 +122,10 @@ const char *qemu_probe_magic(const uint8_t *buf, size_t len)
 /* ---- probing with qemu-img ------------------------------------------------------------ */
 
 /* Run @argv to completion (bounded, as qh_spawn runs children), output into a memfd
- * returned in *out_fd; @sock (>= 0) is passed as fd QH_PASS_FD. */
-static int run_capture(char *const argv[], int sock, int *out_fd, int *status, struct err *err)
+ * returned in *out_fd; @image (not NULL): a local image it opens as BROKER_IMAGE_PATH,
+ * read-only. */
+static int run_capture(char *const argv[], const char *image, int *out_fd, int *status,
+		       struct err *err)
 {
 	char *prog = qh_find_prog(argv[0]);
 	int fd = qh_fd_high(memfd_create("qemu-img-output", MFD_CLOEXEC));
@@ -139,8 +138,8 @@ static int run_capture(char *const argv[], int sock, int *out_fd, int *status, s
 		goto fail;
 	}
 	qh_child_init(&c, fd);
-	if (sock >= 0)
-		c.pass_fds[c.npass++] = sock;
+	c.image_path = image;
+	c.image_read_only = true;
 	r = qh_spawn(prog, argv, &c, &pid, err);
 	if (r < 0)
 		goto fail;
@@ -149,8 +148,10 @@ static int run_capture(char *const argv[], int sock, int *out_fd, int *status, s
 		qh_wait_pid(pid, -1, status);
 		r = err_set(err, -ETIMEDOUT, "%s did not answer within %d s", argv[0],
 			    PROBE_TIMEOUT_MS / 1000);
-		goto fail;
 	}
+	broker_free(c.broker);
+	if (r < 0)
+		goto fail;
 	free(prog);
 	*out_fd = fd;
 	return 0;
@@ -216,55 +217,25 @@ static bool is_dmg_name(const char *name)
 	return n > 4 && !strcmp(name + n - 4, ".dmg");
 }
 
-/* Serve @img on a socketpair for qemu-img: *sock is its end, *srv our session. */
-static int serve_probe(struct blk_node *img, const char *filename, int *sock,
-		       struct nbdsrv **srv, struct err *err)
+int qemu_probe(const char *filename, bool local, struct qemu_image_info *out, struct err *err)
 {
-	int sv[2], r;
-
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		return err_set_errno(err, -errno, "probing '%s': socketpair", filename);
-	*sock = qh_fd_high(sv[1]);
-	r = nbdsrv_start(img, /*read_only*/ true, sv[0], filename, srv);
-	if (r < 0 || *sock < 0) {
-		if (*sock >= 0)
-			close(*sock);
-		if (r == 0)
-			nbdsrv_free(*srv);
-		return err_set_errno(err, r < 0 ? r : -EMFILE, "probing '%s'", filename);
-	}
-	return 0;
-}
-
-int qemu_probe(struct blk_node *img, const char *filename, struct qemu_image_info *out,
-	       struct err *err)
-{
-	char path[4096], nbd[80];
+	char path[4096];
 	char *argv_url[] = { PROBE_PROG, "info", "--output=json", "-U", path, NULL };
-	char *argv_fd[] = { PROBE_PROG, "info", "--output=json", "--image-opts", nbd, NULL };
-	struct nbdsrv *srv = NULL;
+	char *argv_local[] = {
+		PROBE_PROG, "info",	    "--output=json",
+		"-U",	    "--image-opts", "file.driver=file,file.filename=" BROKER_IMAGE_PATH,
+		NULL
+	};
 	char *js, line[384];
-	int fd, sock = -1, status, r;
+	int fd, status, r;
 
 	memset(out, 0, sizeof(*out));
-	if (img) {
-		r = serve_probe(img, filename, &sock, &srv, err);
-		if (r < 0)
-			return r;
-		snprintf(nbd, sizeof(nbd), "file.driver=nbd,file.server.type=fd,file.server.str=%d",
-			 QH_PASS_FD);
-	} else {
-		/* a relative name with a colon would read as a protocol prefix */
-		snprintf(path, sizeof(path), "%s%s",
-			 filename[0] != '/' && !qemu_is_url(filename) && !strstr(filename, "://")
-				 ? "./"
-				 : "",
-			 filename);
-	}
-	r = run_capture(img ? argv_fd : argv_url, sock, &fd, &status, err);
-	if (sock >= 0)
-		close(sock);
-	nbdsrv_free(srv);
+	/* a relative name with a colon would read as a protocol prefix */
+	snprintf(path, sizeof(path), "%s%s",
+		 filename[0] != '/' && !qemu_is_url(filename) && !strstr(filename, "://") ? "./"
+											  : "",
+		 filename);
+	r = run_capture(local ? argv_local : argv_url, local ? filename : NULL, &fd, &status, err);
 	if (r < 0) {
 		err_prefix(err, "probing '%s'", filename);
 		return r;
@@ -277,8 +248,8 @@ int qemu_probe(struct blk_node *img, const char *filename, struct qemu_image_inf
 		r = err_set(err, -EINVAL, "qemu-img info '%s': no format in its answer", filename);
 	} else {
 		json_top_string(js, "backing-filename", out->backing, sizeof(out->backing));
-		/* QEMU knows dmg by its name alone, which it has not seen over NBD */
-		if (img && !strcmp(out->format, "raw") && is_dmg_name(filename))
+		/* QEMU knows dmg by its name alone, which it did not see */
+		if (local && !strcmp(out->format, "raw") && is_dmg_name(filename))
 			snprintf(out->format, sizeof(out->format), "dmg");
 	}
 	free(js);
@@ -286,32 +257,16 @@ int qemu_probe(struct blk_node *img, const char *filename, struct qemu_image_inf
 	return r;
 }
 
-int qemu_open_image_file(const char *path, unsigned int flags, struct blk_node **out,
-			 struct err *err)
-{
-	struct opts o;
-	int r;
-
-	/* blocking calls only (the NBD server's threads): no io_uring */
-	opts_init(&o);
-	r = opts_set(&o, "aio", "threads");
-	if (r < 0)
-		return err_set(err, r, "out of memory");
-	r = blk_open_node(&blk_driver_file, path, NULL, &o, flags, out, err);
-	opts_release(&o);
-	return r;
-}
-
 int qemu_probe_path(const char *path, char *fmt, size_t len, struct err *err)
 {
 	struct qemu_image_info info;
-	struct blk_node *img;
-	int r = qemu_open_image_file(path, 0, &img, err);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int r;
 
-	if (r < 0)
-		return r;
-	r = qemu_probe(img, path, &info, err);
-	blk_close(img);
+	if (fd < 0) /* our message, not QEMU's about a name it was given instead */
+		return err_set_errno(err, -errno, "could not open '%s'", path);
+	close(fd);
+	r = qemu_probe(path, /*local*/ true, &info, err);
 	if (r == 0)
 		snprintf(fmt, len, "%s", info.format);
 	return r;
@@ -327,7 +282,7 @@ static void formats_init(void)
 	char *out, *p, *nl;
 	int fd, status;
 
-	if (run_capture(argv, -1, &fd, &status, NULL) < 0)
+	if (run_capture(argv, NULL, &fd, &status, NULL) < 0)
 		return;
 	out = read_all(fd);
 	close(fd);

@@ -13,11 +13,13 @@
 #include <linux/capability.h>
 #include <pwd.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "broker.h"
 #include "util/err.h"
 #include "util/log.h"
 
@@ -267,12 +269,11 @@ static void put_blob(const struct qh_blob *b, int target)
  * fd 3 by systemd socket activation, c->pass_fds and c->blobs from QH_PASS_FD on.
  * Between fork and exec only async-signal-safe calls.
  */
-int qh_spawn(const char *prog, char *const argv[], const struct qh_child *c, pid_t *out,
-	     struct err *err)
+int qh_spawn(const char *prog, char *const argv[], struct qh_child *c, pid_t *out, struct err *err)
 {
 	const struct qh_creds *cr;
 	char *slots[2] = { NULL, NULL }, **env = NULL;
-	int devnull = -1, first_free = QH_PASS_FD + c->npass + c->nblobs;
+	int devnull = -1, first_free = QH_PASS_FD + c->npass + c->nblobs, sv[2] = { -1, -1 };
 	sigset_t all;
 	pid_t pid;
 	int r;
@@ -284,6 +285,17 @@ int qh_spawn(const char *prog, char *const argv[], const struct qh_child *c, pid
 		if (c->blobs[i].len > QH_BLOB_MAX)
 			return err_set(err, -E2BIG, "%s: a secret over %d bytes", prog,
 				       QH_BLOB_MAX);
+	c->broker = NULL;
+	if (c->image_path && !broker_supported())
+		return err_set(err, -ENOSYS,
+			       "%s cannot open a local image unprivileged without seccomp user "
+			       "notification (Linux 5.14 or later)",
+			       prog);
+	if (c->image_path) {
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+			return err_set_errno(err, -errno, "cannot start %s", prog);
+		sv[1] = qh_fd_high(sv[1]);
+	}
 	env = build_env(c->listen_fd >= 0, cr->setid ? cr->home : NULL, slots);
 	devnull = qh_fd_high(open("/dev/null", O_RDONLY | O_CLOEXEC));
 	if (!env || devnull < 0) {
@@ -307,17 +319,42 @@ int qh_spawn(const char *prog, char *const argv[], const struct qh_child *c, pid
 		drop_privileges(cr);
 		for (int i = 0; i < c->nblobs; i++)
 			put_blob(&c->blobs[i], QH_PASS_FD + c->npass + i);
+		/* the last step: from here on, our opens wait for the parent's answer */
+		if (c->image_path && broker_child_install(sv[1]) < 0)
+			child_fail("installing the seccomp filter that brokers its opens");
 		close_range((unsigned int)first_free, ~0u, 0);
 		if (chdir("/") < 0)
 			_exit(126);
 		execve(prog, argv, env);
 		_exit(127);
 	}
-	if (pid < 0)
+	if (pid < 0) {
 		r = err_set_errno(err, -errno, "cannot start %s", prog);
-	else
-		*out = pid;
+		goto out;
+	}
+	if (c->image_path) {
+		close(sv[1]);
+		sv[1] = -1;
+		r = broker_start(sv[0], pid, c->image_path, c->image_read_only, &c->broker);
+		sv[0] = -1;
+		if (r < 0) {
+			char line[256];
+			int st;
+
+			kill(pid, SIGKILL);
+			qh_wait_pid(pid, -1, &st);
+			qh_last_line(c->out_fd, line, sizeof(line)); /* why, if it said */
+			r = line[0] ? err_set(err, r, "%s: %s", prog, line)
+				    : err_set_errno(err, r, "%s: cannot broker its opens", prog);
+			goto out;
+		}
+	}
+	*out = pid;
 out:
+	if (sv[0] >= 0)
+		close(sv[0]);
+	if (sv[1] >= 0)
+		close(sv[1]);
 	if (devnull >= 0)
 		close(devnull);
 	free(slots[0]);

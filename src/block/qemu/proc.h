@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+struct broker;
 struct err;
 
 /* The program's full path on PATH (malloc'd), or NULL. */
@@ -53,14 +54,19 @@ struct qh_child {
 	int npass;
 	struct qh_blob blobs[QH_MAX_PASS];
 	int nblobs;
+	/* a local image the child opens by the name BROKER_IMAGE_PATH (broker.h), or NULL */
+	const char *image_path;
+	bool image_read_only;
+	/* out: what answers the child's opens; broker_free() it once the child has exited */
+	struct broker *broker;
 };
 /* A qh_child with nothing passed: out_fd only. */
 void qh_child_init(struct qh_child *c, int out_fd);
-/* Start @prog with @c's descriptors, as qh_child_creds() says, in "/".  0 and *out = pid,
- * or -errno with a message.  A child that cannot drop its privileges exits with status
- * 125 before running @prog, saying why on its stderr. */
-int qh_spawn(const char *prog, char *const argv[], const struct qh_child *c, pid_t *out,
-	     struct err *err);
+/* Start @prog with @c's descriptors, as qh_child_creds() says, in "/", with its opens
+ * brokered when @c has an image.  0 and *out = pid, or -errno with a message.  A child
+ * that cannot drop its privileges exits with status 125 before running @prog, saying why
+ * on its stderr. */
+int qh_spawn(const char *prog, char *const argv[], struct qh_child *c, pid_t *out, struct err *err);
 /* Reap @pid within @ms milliseconds (-1: wait); true and *status when it ended. */
 bool qh_wait_pid(pid_t pid, int ms, int *status);
 /*

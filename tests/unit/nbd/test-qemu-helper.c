@@ -93,31 +93,30 @@ static void test_translation(void **state)
 	touch("x,y.luks", "");
 	touch("i.qcow2", "");
 	touch("key", "hunter2");
-	/* a local image: the daemon serves it, the helper reads it over nbd on fd 4 */
+	/* a local image: the helper opens it by the broker's name, the daemon in its place */
 	expect_cmd("@file=@D/a.vmdk@driver=vmdk", BLK_O_RDWR,
 		   "qemu-nbd --image-opts --cache=writeback --discard=unmap --allocation-depth "
 		   "--description=vmdk image '@D/a.vmdk' "
-		   "driver=vmdk,file.driver=nbd,file.server.type=fd,file.server.str=4");
+		   "driver=vmdk,file.driver=file,file.filename=/qemu-tcmu/image");
 	/* unknown keys pass through unchanged (QEMU's names), commas are escaped, objects
-	 * become --object, our cache/discard/read-only modes map to qemu-nbd's; QEMU's file
-	 * driver's locking and our aio are the daemon's business */
+	 * become --object, our cache/discard/aio/read-only modes map to qemu-nbd's */
 	expect_cmd("@file=@D/x,y.luks@driver=luks@key-secret=sec0"
 		   "@object=secret,id=sec0,data=abc@file.locking=off@cache=directsync"
 		   "@discard=ignore@aio=threads@id=lun0",
 		   0,
 		   "qemu-nbd --image-opts --object=secret,id=sec0,data=abc --cache=none "
-		   "--discard=ignore --allocation-depth --read-only "
+		   "--aio=threads --discard=ignore --allocation-depth --read-only "
 		   "--description=luks image '@D/x,y.luks' "
-		   "driver=luks,file.driver=nbd,file.server.type=fd,file.server.str=4,"
-		   "key-secret=sec0");
+		   "driver=luks,file.driver=file,file.filename=/qemu-tcmu/image,"
+		   "key-secret=sec0,file.locking=off");
 	/* a secret's file is read by the daemon and handed over in a pipe */
 	expect_cmd("@file=@D/x,y.luks@driver=luks@key-secret=sec0"
 		   "@object=secret,id=sec0,file=@D/key,format=raw",
 		   BLK_O_RDWR,
-		   "qemu-nbd --image-opts --object=secret,id=sec0,file=/dev/fd/5,format=raw "
+		   "qemu-nbd --image-opts --object=secret,id=sec0,file=/dev/fd/4,format=raw "
 		   "--cache=writeback --discard=unmap --allocation-depth "
 		   "--description=luks image '@D/x,y.luks' "
-		   "driver=luks,file.driver=nbd,file.server.type=fd,file.server.str=4,"
+		   "driver=luks,file.driver=file,file.filename=/qemu-tcmu/image,"
 		   "key-secret=sec0");
 	/* http(s) is read-only whatever was asked */
 	expect_cmd("@file=https://example.com/d.img@driver=raw@cache=writethrough", BLK_O_RDWR,
@@ -127,7 +126,7 @@ static void test_translation(void **state)
 	expect_cmd("@file=nfs://srv/export/d.qcow2@driver=qcow2", BLK_O_RDWR,
 		   "qemu-nbd --format=qcow2 --cache=writeback --discard=unmap --allocation-depth "
 		   "nfs://srv/export/d.qcow2");
-	/* network protocols' secrets from files too, at fd 4 */
+	/* network protocols' secrets from files too */
 	expect_cmd("@driver=raw@file.driver=iscsi@file.portal=h@file.target=t@file.lun=1"
 		   "@file.password-secret=s@object=secret,id=s,file=@D/key",
 		   BLK_O_RDWR,
@@ -138,7 +137,7 @@ static void test_translation(void **state)
 	expect_cmd("@driver=qcow2@file.driver=file@file.filename=@D/i.qcow2", BLK_O_RDWR,
 		   "qemu-nbd --image-opts --cache=writeback --discard=unmap --allocation-depth "
 		   "--description=qcow2 image '@D/i.qcow2' "
-		   "driver=qcow2,file.driver=nbd,file.server.type=fd,file.server.str=4");
+		   "driver=qcow2,file.driver=file,file.filename=/qemu-tcmu/image");
 }
 
 static void test_errors(void **state)
@@ -168,14 +167,13 @@ static void test_errors(void **state)
 	err_init(&err);
 	assert_true(qemu_probe_path("/nonexistent/x.img", fmt, sizeof(fmt), &err) < 0);
 	assert_non_null(strstr(err.msg, "could not open '/nonexistent/x.img'"));
-	/* a key of QEMU's file driver the helper would not use */
+	/* a local image we cannot open ourselves: our message, naming it */
 	opts_init(&o);
 	err_init(&err);
-	snprintf(cfg, sizeof(cfg), "@file=%s/a.vmdk@driver=vmdk@file.x-check-cache-dropped=on",
-		 dir);
+	snprintf(cfg, sizeof(cfg), "@file=%s/none.vmdk@driver=vmdk", dir);
 	assert_int_equal(opts_parse_cfgstring(&o, cfg, &err), 0);
-	assert_int_equal(new_helper(&o, 0, &h, &err), -EINVAL);
-	assert_non_null(strstr(err.msg, "'file.x-check-cache-dropped' is an option of QEMU's"));
+	assert_int_equal(new_helper(&o, 0, &h, &err), -ENOENT);
+	assert_non_null(strstr(err.msg, "could not open '"));
 	opts_release(&o);
 }
 
