@@ -46,7 +46,10 @@ struct qemu_helper {
 	unsigned int starts, crashes;
 	int out_fd; /* memfd: the child's stdout and stderr */
 	/* a local image: the helper opens it as BROKER_IMAGE_PATH, the daemon in its place */
-	char *image;	       /* its path, or NULL (a network image) */
+	char *image; /* its path, or NULL (a network image) */
+	/* an NBD export on a unix socket the helper may not reach: the daemon connects */
+	char *nbd_socket, *nbd_export;
+	bool keep_ids;	       /* gluster, nfs, ssh: the daemon's uid/gid (probe.h) */
 	struct broker *broker; /* answering the running helper's opens */
 	/* secret objects' files, read by the daemon, handed over in pipes (proc.h) */
 	struct qh_blob secrets[QH_MAX_PASS];
@@ -124,8 +127,8 @@ static size_t count_passthrough(const struct opts *o)
  * becomes the curl driver's url option.  A local image (@local) is opened by the name
  * BROKER_IMAGE_PATH, which the daemon answers with the real file (broker.h).
  */
-static int image_opts(struct opts *o, const char *fmt, const char *file, bool local, char **out,
-		      struct err *err)
+static int image_opts(struct qemu_helper *h, struct opts *o, const char *fmt, const char *file,
+		      bool local, char **out, struct err *err)
 {
 	size_t len = 0, cap = 0;
 	char *buf = NULL;
@@ -139,6 +142,17 @@ static int image_opts(struct opts *o, const char *fmt, const char *file, bool lo
 			r = kv_append(&buf, &len, &cap, "file.filename", BROKER_IMAGE_PATH);
 		opts_get(o, "file.driver");
 		opts_get(o, "file.filename");
+	} else if (r == 0 && h->nbd_socket) {
+		char fd[16];
+
+		snprintf(fd, sizeof(fd), "%d", QH_PASS_FD);
+		r = kv_append(&buf, &len, &cap, "file.driver", "nbd");
+		if (r == 0)
+			r = kv_append(&buf, &len, &cap, "file.server.type", "fd");
+		if (r == 0)
+			r = kv_append(&buf, &len, &cap, "file.server.str", fd);
+		if (r == 0 && h->nbd_export[0])
+			r = kv_append(&buf, &len, &cap, "file.export", h->nbd_export);
 	} else if (r == 0 && file && qemu_is_read_only_url(file)) {
 		char scheme[8];
 
@@ -249,8 +263,8 @@ static int build_args(struct qemu_helper *h, struct opts *o, const char *fmt, co
 
 	h->argv[h->argc++] = strdup(HELPER_PROG);
 	r = opts_get_str(o, "aio", NULL, &aio, err);
-	if (r == 0 && !local && file && (qemu_is_url(file) || strstr(file, "://")) &&
-	    !qemu_is_read_only_url(file)) {
+	if (r == 0 && !local && !h->nbd_socket && file &&
+	    (qemu_is_url(file) || strstr(file, "://")) && !qemu_is_read_only_url(file)) {
 		/* ssh://, nfs://, nbd://, rbd:...: only QEMU's filename parsing knows these,
 		 * and it takes no other options (give QEMU's structured names instead) */
 		if (count_passthrough(o))
@@ -264,7 +278,7 @@ static int build_args(struct qemu_helper *h, struct opts *o, const char *fmt, co
 			img = strdup(file);
 	} else {
 		if (r == 0)
-			r = image_opts(o, fmt, file, local, &img, err);
+			r = image_opts(h, o, fmt, file, local, &img, err);
 		if (r == 0)
 			r = add_arg(h, "--image-opts", "", err);
 	}
@@ -274,7 +288,8 @@ static int build_args(struct qemu_helper *h, struct opts *o, const char *fmt, co
 		if (!is_object_key(o->v[i].key))
 			continue;
 		o->v[i].used = true;
-		r = object_arg(h, o->v[i].value, QH_PASS_FD + h->nsecrets, &arg, err);
+		r = object_arg(h, o->v[i].value, QH_PASS_FD + !!h->nbd_socket + h->nsecrets, &arg,
+			       err);
 		if (r == 0)
 			r = add_arg(h, "--object=", arg, err);
 		free(arg);
@@ -320,6 +335,46 @@ static const char *local_path(const struct opts *o, const char *file)
 	return file ? file : opts_peek(o, "file.filename");
 }
 
+/* %XX escapes of @s decoded, up to @stop characters, into a new string. */
+static char *uri_part(const char *s, const char *stop)
+{
+	size_t n = strcspn(s, stop), k = 0;
+	char *out = malloc(n + 1);
+
+	for (size_t i = 0; out && i < n; i++) {
+		unsigned int c;
+
+		if (s[i] == '%' && i + 2 < n && sscanf(s + i + 1, "%2x", &c) == 1) {
+			out[k++] = (char)c;
+			i += 2;
+		} else {
+			out[k++] = s[i];
+		}
+	}
+	if (out)
+		out[k] = '\0';
+	return out;
+}
+
+/* nbd+unix:///EXPORT?socket=PATH (the helper, unprivileged, may not reach PATH: the
+ * daemon connects and hands it the connection, QEMU's nbd driver on a descriptor). */
+static int parse_nbd_unix(struct qemu_helper *h, const char *url, struct err *err)
+{
+	const char *p = url + strlen("nbd+unix://"), *q;
+
+	p += strcspn(p, "/?"); /* no host for a unix socket */
+	if (*p == '/')
+		p++;
+	q = strstr(p, "socket=");
+	if (!q || (q[-1] != '?' && q[-1] != '&'))
+		return err_set(err, -EINVAL, "qemu helper: '%s' names no socket", url);
+	h->nbd_export = uri_part(p, "?");
+	h->nbd_socket = uri_part(q + strlen("socket="), "&");
+	if (!h->nbd_export || !h->nbd_socket)
+		return err_set(err, -ENOMEM, "out of memory");
+	return 0;
+}
+
 /* A local image: the helper will open it through us; refuse early what we cannot open
  * either (with our message: QEMU's would name BROKER_IMAGE_PATH). */
 static int check_local(struct qemu_helper *h, const char *path, struct err *err)
@@ -363,6 +418,7 @@ int qemu_helper_new(struct opts *o, const char *file, const char *fmt, unsigned 
 	h->read_only = !(flags & BLK_O_RDWR) || (file && qemu_is_read_only_url(file)) ||
 		       !strcmp(fmt, "bochs") || !strcmp(fmt, "cloop") || !strcmp(fmt, "dmg");
 	h->network = !path;
+	h->keep_ids = h->network && qemu_needs_identity(file, opts_peek(o, "file.driver"));
 	h->prog = qh_find_prog(HELPER_PROG);
 	if (!h->prog) {
 		r = err_set(err, -ENOENT,
@@ -380,6 +436,8 @@ int qemu_helper_new(struct opts *o, const char *file, const char *fmt, unsigned 
 		goto fail;
 	}
 	if (path && (r = check_local(h, path, err)) < 0)
+		goto fail;
+	if (file && has_prefix(file, "nbd+unix://") && (r = parse_nbd_unix(h, file, err)) < 0)
 		goto fail;
 	h->fmt = strdup(fmt);
 	r = h->fmt ? build_args(h, o, fmt, path ? NULL : file, err)
@@ -431,6 +489,8 @@ void qemu_helper_free(struct qemu_helper *h)
 		qemu_helper_stop(h);
 	broker_free(h->broker);
 	free(h->image);
+	free(h->nbd_socket);
+	free(h->nbd_export);
 	for (int i = 0; i < h->nsecrets; i++)
 		free((char *)h->secrets[i].data);
 	for (int i = 0; i < h->argc; i++)
@@ -476,6 +536,28 @@ static int make_sockets(int *lfd, int *cfd)
 	return *lfd < 0 ? -errno : 0;
 }
 
+/* A connection to the NBD export's unix socket, for the helper (fd QH_PASS_FD). */
+static int connect_nbd_unix(struct qemu_helper *h, int *fd)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int s;
+
+	if (strlen(h->nbd_socket) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, h->nbd_socket);
+	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -errno;
+	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int r = -errno;
+
+		close(s);
+		return r;
+	}
+	*fd = qh_fd_high(s);
+	return *fd < 0 ? -EMFILE : 0;
+}
+
 int qemu_helper_start(struct qemu_helper *h, int *sock, struct err *err)
 {
 	char why[512];
@@ -505,6 +587,16 @@ int qemu_helper_start(struct qemu_helper *h, int *sock, struct err *err)
 	c.listen_fd = lfd;
 	c.image_path = h->image;
 	c.image_read_only = h->read_only;
+	c.keep_ids = h->keep_ids;
+	if (h->nbd_socket) {
+		r = connect_nbd_unix(h, &c.pass_fds[c.npass++]);
+		if (r < 0) {
+			close(lfd);
+			close(cfd);
+			return err_set_errno(err, r, "qemu helper: cannot connect to %s",
+					     h->nbd_socket);
+		}
+	}
 	for (int i = 0; i < h->nsecrets; i++)
 		c.blobs[c.nblobs++] = h->secrets[i];
 	if (ftruncate(h->out_fd, 0) < 0 || lseek(h->out_fd, 0, SEEK_SET) < 0)
@@ -526,6 +618,8 @@ int qemu_helper_start(struct qemu_helper *h, int *sock, struct err *err)
 	}
 	pthread_mutex_unlock(&h->lock);
 	close(lfd);
+	if (h->nbd_socket)
+		close(c.pass_fds[0]);
 	if (r < 0) {
 		close(cfd);
 		return r;

@@ -43,6 +43,18 @@ bool qemu_is_url(const char *file)
 	return false;
 }
 
+bool qemu_needs_identity(const char *file, const char *file_driver)
+{
+	static const char *const names[] = { "gluster", "nfs", "ssh", NULL };
+
+	for (int i = 0; names[i]; i++)
+		if ((file_driver && !strcmp(file_driver, names[i])) ||
+		    (file && has_prefix(file, names[i]) &&
+		     (file[strlen(names[i])] == ':' || file[strlen(names[i])] == '+')))
+			return true;
+	return false;
+}
+
 bool qemu_is_read_only_url(const char *file)
 {
 	return has_prefix(file, "http://") || has_prefix(file, "https://") ||
@@ -124,8 +136,8 @@ const char *qemu_probe_magic(const uint8_t *buf, size_t len)
 /* Run @argv to completion (bounded, as qh_spawn runs children), output into a memfd
  * returned in *out_fd; @image (not NULL): a local image it opens as BROKER_IMAGE_PATH,
  * read-only. */
-static int run_capture(char *const argv[], const char *image, int *out_fd, int *status,
-		       struct err *err)
+static int run_capture(char *const argv[], const char *image, bool keep_ids, int *out_fd,
+		       int *status, struct err *err)
 {
 	char *prog = qh_find_prog(argv[0]);
 	int fd = qh_fd_high(memfd_create("qemu-img-output", MFD_CLOEXEC));
@@ -140,6 +152,7 @@ static int run_capture(char *const argv[], const char *image, int *out_fd, int *
 	qh_child_init(&c, fd);
 	c.image_path = image;
 	c.image_read_only = true;
+	c.keep_ids = keep_ids;
 	r = qh_spawn(prog, argv, &c, &pid, err);
 	if (r < 0)
 		goto fail;
@@ -235,7 +248,8 @@ int qemu_probe(const char *filename, bool local, struct qemu_image_info *out, st
 		 filename[0] != '/' && !qemu_is_url(filename) && !strstr(filename, "://") ? "./"
 											  : "",
 		 filename);
-	r = run_capture(local ? argv_local : argv_url, local ? filename : NULL, &fd, &status, err);
+	r = run_capture(local ? argv_local : argv_url, local ? filename : NULL,
+			!local && qemu_needs_identity(filename, NULL), &fd, &status, err);
 	if (r < 0) {
 		err_prefix(err, "probing '%s'", filename);
 		return r;
@@ -282,7 +296,7 @@ static void formats_init(void)
 	char *out, *p, *nl;
 	int fd, status;
 
-	if (run_capture(argv, NULL, &fd, &status, NULL) < 0)
+	if (run_capture(argv, NULL, false, &fd, &status, NULL) < 0)
 		return;
 	out = read_all(fd);
 	close(fd);

@@ -17,6 +17,14 @@ struct err;
  * ftp(s)://, ssh://, nfs://, iscsi://, iser://, gluster[+tcp|unix|rdma]://, json:, rbd:. */
 extern const char *const qemu_url_prefixes[];
 bool qemu_is_url(const char *file);
+/*
+ * Protocols whose identity on the server is the client process's own, so that their
+ * helpers keep the daemon's uid and gid (proc.h: keep_ids): gluster (libgfapi sends the
+ * process's uid/gid, which the bricks check file permissions with), nfs (libnfs's
+ * AUTH_SYS credentials) and ssh (QEMU logs in as the process's user, with its ssh-agent
+ * and known_hosts).  By file name or by QEMU's file.driver (either may be NULL).
+ */
+bool qemu_needs_identity(const char *file, const char *file_driver);
 /* Read-only by nature: http(s)://, ftp(s)://. */
 bool qemu_is_read_only_url(const char *file);
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/capability.h>
+#include <linux/securebits.h>
 #include <pwd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -208,7 +209,7 @@ static _Noreturn void child_fail(const char *what)
 
 /* In the child, between fork and exec: async-signal-safe calls only (raw syscalls for the
  * credentials: only this thread exists, and glibc's wrappers synchronise all threads). */
-static void drop_privileges(const struct qh_creds *c)
+static void drop_privileges(const struct qh_creds *c, bool keep_ids)
 {
 	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
 	struct __user_cap_data_struct none[_LINUX_CAPABILITY_U32S_3] = { 0 };
@@ -223,6 +224,13 @@ static void drop_privileges(const struct qh_creds *c)
 			}
 		if (syscall(SYS_setgroups, 0, NULL) < 0)
 			child_fail("setgroups");
+	}
+	if (c->setid && keep_ids) {
+		/* uid 0 gets no capabilities back at exec (with the empty bounding set and
+		 * no_new_privs it could not anyway) */
+		if (prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED, 0, 0, 0) < 0)
+			child_fail("PR_SET_SECUREBITS");
+	} else if (c->setid) {
 		if (syscall(SYS_setresgid, c->gid, c->gid, c->gid) < 0)
 			child_fail("setresgid");
 		/* from uid 0 to none: the permitted, effective and ambient sets are cleared */
@@ -296,7 +304,7 @@ int qh_spawn(const char *prog, char *const argv[], struct qh_child *c, pid_t *ou
 			return err_set_errno(err, -errno, "cannot start %s", prog);
 		sv[1] = qh_fd_high(sv[1]);
 	}
-	env = build_env(c->listen_fd >= 0, cr->setid ? cr->home : NULL, slots);
+	env = build_env(c->listen_fd >= 0, cr->setid && !c->keep_ids ? cr->home : NULL, slots);
 	devnull = qh_fd_high(open("/dev/null", O_RDONLY | O_CLOEXEC));
 	if (!env || devnull < 0) {
 		r = err_set_errno(err, env ? -errno : -ENOMEM, "cannot start %s", prog);
@@ -316,7 +324,7 @@ int qh_spawn(const char *prog, char *const argv[], struct qh_child *c, pid_t *ou
 		for (int i = 0; i < c->npass; i++)
 			if (dup2(c->pass_fds[i], QH_PASS_FD + i) < 0)
 				_exit(126);
-		drop_privileges(cr);
+		drop_privileges(cr, c->keep_ids);
 		for (int i = 0; i < c->nblobs; i++)
 			put_blob(&c->blobs[i], QH_PASS_FD + c->npass + i);
 		/* the last step: from here on, our opens wait for the parent's answer */

@@ -57,6 +57,9 @@ struct qh_child {
 	/* a local image the child opens by the name BROKER_IMAGE_PATH (broker.h), or NULL */
 	const char *image_path;
 	bool image_read_only;
+	/* as root: keep uid and gid 0 (capabilities, the bounding set and supplementary groups
+	 * still go), for protocols whose identity on the server is the process's own */
+	bool keep_ids;
 	/* out: what answers the child's opens; broker_free() it once the child has exited */
 	struct broker *broker;
 };
