@@ -27,12 +27,21 @@ missing=()
 for p in $want; do
   dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' || missing+=("$p")
 done
+SUDO=
+[ "$(id -u)" = 0 ] || SUDO=sudo
+# The QEMU helpers (qemu-nbd, qemu-img) parse untrusted images: the daemon runs them as
+# this unprivileged system user (no home, no shell, no other groups; src/block/qemu/proc.h)
+helper_user() {
+  getent passwd qemu-tcmu-helper >/dev/null && return 0
+  $SUDO adduser --system --group --no-create-home --home /nonexistent \
+    --shell /usr/sbin/nologin --gecos "qemu-tcmu QEMU helpers" qemu-tcmu-helper >/dev/null
+  echo "install-deps: created the system user qemu-tcmu-helper"
+}
 if [ ${#missing[@]} -eq 0 ]; then
+  helper_user
   echo "install-deps: all packages present"
   exit 0
 fi
-SUDO=
-[ "$(id -u)" = 0 ] || SUDO=sudo
 echo "install-deps: installing ${missing[*]}"
 $SUDO apt-get update -qq </dev/null
 # no service may start from a package's postinst (glusterd, tgt, ganesha, ssh, rpcbind):
@@ -48,4 +57,5 @@ rc=0
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null || rc=$?
 [ -z "$guard" ] || $SUDO rm -f /usr/sbin/policy-rc.d
 [ $rc = 0 ] || exit $rc
+helper_user
 echo "install-deps: done"

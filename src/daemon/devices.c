@@ -9,6 +9,7 @@
 
 #include "block/block.h"
 #include "daemon/cfgstr.h"
+#include "transport/alua.h"
 #include "transport/configfs.h"
 #include "transport/netlink.h"
 #include "transport/ring-dev.h"
@@ -73,6 +74,15 @@ unsigned int devices_count(const struct devices *ds)
 	return ds->count;
 }
 
+/* ALUA groups as configfs has them now (an admin or ceph-iscsi may set them up after
+ * enable): read when an initiator asks. */
+static int get_alua(void *opaque, struct scsi_alua *out)
+{
+	const struct qdev *q = opaque;
+
+	return alua_read(q->u.hba, q->u.dev, out);
+}
+
 /* LIO writes wwn/vpd_unit_serial after enable: read it when an initiator asks. */
 static int get_serial(void *opaque, char *buf, size_t len)
 {
@@ -126,6 +136,7 @@ static int start_ring(struct devices *ds, struct qdev *q, struct err *err)
 	p.lun.max_sectors = (uint32_t)attr_or(&q->u, "attrib/hw_max_sectors", 128);
 	p.lun.cfgstring = q->u.cfg;
 	p.lun.get_serial = get_serial;
+	p.lun.get_alua = get_alua;
 	p.lun.serial_opaque = q;
 	return ring_dev_start(&p, &q->rdev, err);
 }

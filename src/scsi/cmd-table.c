@@ -101,6 +101,16 @@ static const struct scsi_cmd_desc rsoc = {
 	.emulate = spc_rsoc,
 };
 
+static const struct scsi_cmd_desc rtpg = {
+	.name = "REPORT TARGET PORT GROUPS",
+	.opcode = SCSI_OP_MAINTENANCE_IN,
+	.sa = SCSI_MI_REPORT_TARGET_PORT_GROUPS,
+	CDB(0xff, 0xff, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0),
+	.flags = SCSI_DF_DATA_IN | SCSI_DF_NO_MEDIUM_OK | SCSI_DF_ALUA,
+	.parse = spc_parse_rtpg,
+	.emulate = spc_rtpg,
+};
+
 static const struct scsi_cmd_desc report_timestamp = {
 	.name = "REPORT TIMESTAMP",
 	.opcode = SCSI_OP_MAINTENANCE_IN,
@@ -399,6 +409,7 @@ static const struct scsi_cmd_desc *const rcr_table[SA_MAX] = {
 	[SCSI_RCR_OPERATING_PARAMS] = &rcr_op_params,
 };
 static const struct scsi_cmd_desc *const maint_in_table[SA_MAX] = {
+	[SCSI_MI_REPORT_TARGET_PORT_GROUPS] = &rtpg,
 	[SCSI_MI_REPORT_SUPPORTED_OPCODES] = &rsoc,
 	[SCSI_MI_REPORT_TIMESTAMP] = &report_timestamp,
 };
@@ -447,6 +458,10 @@ static const struct scsi_opcode_entry opcode_table[256] = {
 
 bool scsi_cmd_offered(const struct scsi_lun *lun, const struct scsi_cmd_desc *d)
 {
+	struct scsi_alua a;
+
+	if ((d->flags & SCSI_DF_ALUA) && !scsi_lun_alua(lun, &a))
+		return false;
 	return !(d->flags & SCSI_DF_LBP) || scsi_lun_lbpme(lun);
 }
 

@@ -82,6 +82,7 @@ int scsi_lun_new(struct blk_node *bs, const struct scsi_lun_params *p, struct ai
 	copy_id(lun->product, sizeof(lun->product), p->product, "TCMU device");
 	copy_id(lun->revision, sizeof(lun->revision), p->revision, "0002");
 	lun->get_serial = p->get_serial;
+	lun->get_alua = p->get_alua;
 	lun->serial_opaque = p->serial_opaque;
 	lun->block_size = bsz;
 	lun->block_shift = (uint32_t)__builtin_ctz(bsz);

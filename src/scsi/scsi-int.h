@@ -48,6 +48,7 @@ struct thread_pool;
 #define SCSI_DF_NO_UA (1u << 6)	       /* does not report or clear unit attentions */
 #define SCSI_DF_LBP (1u << 8)	       /* needs logical block provisioning (LBPME) */
 #define SCSI_DF_LOCK_ALL (1u << 9)     /* orders against every write (whole medium) */
+#define SCSI_DF_ALUA (1u << 10)	       /* needs ALUA target port groups (get_alua) */
 
 /* Per-command options decoded by parse (priv.cmd_flags). */
 #define SCSI_CF_FUA (1u << 0)	   /* write through (FUA bit, or WCE off) */
@@ -80,6 +81,7 @@ struct scsi_lun {
 	char vendor[9], product[17], revision[5];
 	char *cfgstring;
 	int (*get_serial)(void *opaque, char *buf, size_t len);
+	int (*get_alua)(void *opaque, struct scsi_alua *out);
 	void *serial_opaque;
 	uint32_t block_size;
 	uint32_t block_shift;
@@ -161,6 +163,16 @@ enum scsi_sense spc_parse_rsoc(struct scsi_cmd *cmd);
 enum scsi_sense spc_rsoc(struct scsi_cmd *cmd);
 enum scsi_sense spc_parse_report_timestamp(struct scsi_cmd *cmd);
 enum scsi_sense spc_report_timestamp(struct scsi_cmd *cmd);
+/* alua.c */
+enum scsi_sense spc_parse_rtpg(struct scsi_cmd *cmd);
+enum scsi_sense spc_rtpg(struct scsi_cmd *cmd);
+/* The device's ALUA groups into @a (false: it has none).  Calls get_alua. */
+bool scsi_lun_alua(const struct scsi_lun *lun, struct scsi_alua *a);
+/* INQUIRY byte 5's TPGS field, in place (0 without ALUA groups). */
+uint8_t scsi_lun_tpgs(const struct scsi_lun *lun);
+/* VPD 0x83's relative target port and target port group designators of the device's
+ * port into @b (at most @room bytes); 0 bytes when it has no ALUA groups or no port. */
+size_t scsi_alua_port_designators(const struct scsi_lun *lun, uint8_t *b, size_t room);
 /* vpd.c */
 enum scsi_sense spc_vpd(struct scsi_cmd *cmd, uint8_t page);
 /* The LUN's NAA designator (VPD 0x83); false while it has no unit serial.  Calls

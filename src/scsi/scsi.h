@@ -66,6 +66,54 @@ struct scsi_cmd {
 	struct scsi_cmd_priv priv;
 };
 
+/* Asymmetric access states (SPC-5 6.37, REPORT TARGET PORT GROUPS). */
+enum scsi_alua_state {
+	SCSI_ALUA_OPTIMIZED = 0x0,
+	SCSI_ALUA_NONOPTIMIZED = 0x1,
+	SCSI_ALUA_STANDBY = 0x2,
+	SCSI_ALUA_UNAVAILABLE = 0x3,
+	SCSI_ALUA_LBA_DEPENDENT = 0x4,
+	SCSI_ALUA_OFFLINE = 0xe,
+	SCSI_ALUA_TRANSITIONING = 0xf,
+};
+
+/* RTPG's supported-states bits (byte 1 of a descriptor). */
+#define SCSI_ALUA_SUP_T (1u << 7)
+#define SCSI_ALUA_SUP_O (1u << 6)
+#define SCSI_ALUA_SUP_LBD (1u << 4)
+#define SCSI_ALUA_SUP_U (1u << 3)
+#define SCSI_ALUA_SUP_S (1u << 2)
+#define SCSI_ALUA_SUP_AN (1u << 1)
+#define SCSI_ALUA_SUP_AO (1u << 0)
+
+#define SCSI_ALUA_MAX_GROUPS 16
+#define SCSI_ALUA_MAX_PORTS 16
+
+/* One target port group as LIO has it configured (configfs alua/<group>/). */
+struct scsi_alua_group {
+	uint16_t id;
+	uint8_t state;	   /* enum scsi_alua_state */
+	uint8_t supported; /* SCSI_ALUA_SUP_* */
+	uint8_t status;	   /* 0: none, 1: altered by SET TARGET PORT GROUPS, 2: implicitly */
+	bool pref;
+	uint8_t nports;
+	uint16_t ports[SCSI_ALUA_MAX_PORTS]; /* relative target port identifiers */
+};
+
+/* The device's ALUA configuration.  TCMU does not say which port a command came through,
+ * so the device's one enabled port (LIO's layout for gateways: one local target port
+ * group enabled, the other gateways' disabled) is "the" port of VPD 0x83. */
+struct scsi_alua {
+	uint8_t tpgs;		     /* INQUIRY TPGS: 1 = implicit (explicit is not offered) */
+	uint8_t implicit_trans_secs; /* RTPG extended header: how long a transition takes */
+	unsigned int ngroups;
+	struct scsi_alua_group groups[SCSI_ALUA_MAX_GROUPS];
+	bool has_local;	      /* local_port and local_group are known */
+	uint16_t local_port;  /* relative target port identifier */
+	uint16_t local_group; /* its target port group */
+	uint8_t local_proto;  /* SPC-5 protocol identifier: 5 iSCSI, 6 SAS (tcm_loop) */
+};
+
 struct scsi_lun_params {
 	uint32_t block_size; /* logical block size: 512 or 4096 (LIO hw_block_size) */
 	uint64_t size;	     /* bytes exported (LIO dev_size); 0 = the node's length */
@@ -83,6 +131,11 @@ struct scsi_lun_params {
 	 * loop thread and, for EXTENDED COPY, on a pool thread: it must be thread-safe. */
 	int (*get_serial)(void *opaque, char *buf, size_t len);
 	void *serial_opaque;
+	/* The ALUA target port groups (INQUIRY TPGS, REPORT TARGET PORT GROUPS, VPD 0x83's
+	 * port designators), fetched when asked, like the serial: 0, or -errno when the
+	 * device has none (then TPGS is 0 and RTPG is not offered).  NULL: never.  Called
+	 * with @serial_opaque; thread-safe. */
+	int (*get_alua)(void *opaque, struct scsi_alua *out);
 	bool read_only; /* write-protect even when the node is writable */
 };
 

@@ -79,7 +79,7 @@ static enum scsi_sense inquiry_standard(struct scsi_cmd *cmd)
 	b[2] = INQ_VERSION_SPC4;
 	b[3] = INQ_HISUP | INQ_RDF_SPC;
 	b[4] = INQ_STD_LEN - 5;
-	b[5] = INQ_3PC;
+	b[5] = INQ_3PC | scsi_lun_tpgs(lun);
 	b[7] = INQ_CMDQUE;
 	put_ascii(b + 8, 8, lun->vendor);
 	put_ascii(b + 16, 16, lun->product);

@@ -110,6 +110,7 @@ static size_t vpd_device_id(const struct scsi_lun *lun, uint8_t *b)
 	memcpy(b + n + 8, id, len - 9);
 	b[n + len - 1] = 0;
 	n += len;
+	n += scsi_alua_port_designators(lun, b + n, VPD_MAX - n);
 	if (lun->cfgstring && *lun->cfgstring) {
 		len = MIN(strlen(lun->cfgstring), (size_t)(VPD_MAX - 4 - n));
 		n += desig_hdr(b + n, CODESET_ASCII, DESIG_VENDOR, len);

@@ -3,6 +3,7 @@
 #include "helper.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "block/block.h"
+#include "broker.h"
 #include "probe.h"
 #include "proc.h"
 #include "util/err.h"
@@ -43,6 +45,15 @@ struct qemu_helper {
 	bool signalled; /* we sent the running child a signal */
 	unsigned int starts, crashes;
 	int out_fd; /* memfd: the child's stdout and stderr */
+	/* a local image: the helper opens it as BROKER_IMAGE_PATH, the daemon in its place */
+	char *image; /* its path, or NULL (a network image) */
+	/* an NBD export on a unix socket the helper may not reach: the daemon connects */
+	char *nbd_socket, *nbd_export;
+	bool keep_ids;	       /* gluster, nfs, ssh: the daemon's uid/gid (probe.h) */
+	struct broker *broker; /* answering the running helper's opens */
+	/* secret objects' files, read by the daemon, handed over in pipes (proc.h) */
+	struct qh_blob secrets[QH_MAX_PASS];
+	int nsecrets;
 };
 
 /* ---- the command line ------------------------------------------------------------------ */
@@ -113,16 +124,36 @@ static size_t count_passthrough(const struct opts *o)
 /*
  * "driver=FMT,<the image's child>,<every unused key>" for --image-opts.  --image-opts
  * takes no protocol prefix in file.filename (as qemu-img), so an http(s)/ftp(s) URL
- * becomes the curl driver's url option.
+ * becomes the curl driver's url option.  A local image (@local) is opened by the name
+ * BROKER_IMAGE_PATH, which the daemon answers with the real file (broker.h).
  */
-static int image_opts(struct opts *o, const char *fmt, const char *file, char **out,
-		      struct err *err)
+static int image_opts(struct qemu_helper *h, struct opts *o, const char *fmt, const char *file,
+		      bool local, char **out, struct err *err)
 {
 	size_t len = 0, cap = 0;
 	char *buf = NULL;
 	int r = kv_append(&buf, &len, &cap, "driver", fmt);
 
-	if (r == 0 && file && qemu_is_read_only_url(file)) {
+	if (r == 0 && local) {
+		const char *drv = opts_peek(o, "file.driver");
+
+		r = kv_append(&buf, &len, &cap, "file.driver", drv ? drv : "file");
+		if (r == 0)
+			r = kv_append(&buf, &len, &cap, "file.filename", BROKER_IMAGE_PATH);
+		opts_get(o, "file.driver");
+		opts_get(o, "file.filename");
+	} else if (r == 0 && h->nbd_socket) {
+		char fd[16];
+
+		snprintf(fd, sizeof(fd), "%d", QH_PASS_FD);
+		r = kv_append(&buf, &len, &cap, "file.driver", "nbd");
+		if (r == 0)
+			r = kv_append(&buf, &len, &cap, "file.server.type", "fd");
+		if (r == 0)
+			r = kv_append(&buf, &len, &cap, "file.server.str", fd);
+		if (r == 0 && h->nbd_export[0])
+			r = kv_append(&buf, &len, &cap, "file.export", h->nbd_export);
+	} else if (r == 0 && file && qemu_is_read_only_url(file)) {
 		char scheme[8];
 
 		snprintf(scheme, sizeof(scheme), "%.*s", (int)strcspn(file, ":"), file);
@@ -151,6 +182,64 @@ static int image_opts(struct opts *o, const char *fmt, const char *file, char **
 	return 0;
 }
 
+/*
+ * A secret object's "file=PATH" (QEMU's --object secret,id=x,file=PATH): the unprivileged
+ * helper may not be able to read PATH, so the daemon reads it and the helper gets it in a
+ * pipe: file=/dev/fd/N.  Other objects are passed as they are.  The new argument in *out.
+ */
+static int object_arg(struct qemu_helper *h, const char *obj, int fd, char **out, struct err *err)
+{
+	const char *p = obj, *file = NULL;
+	size_t flen = 0;
+	bool secret = !strncmp(obj, "secret,", 7) || strstr(obj, "qom-type=secret");
+	FILE *f;
+	char *data;
+	size_t n;
+
+	while (secret && *p) { /* the parts, with QEMU's ",," escapes */
+		const char *e = p;
+
+		while (*e && (*e != ',' || e[1] == ','))
+			e += (*e == ',') ? 2 : 1;
+		if (!strncmp(p, "file=", 5)) {
+			file = p + 5;
+			flen = (size_t)(e - file);
+		}
+		p = *e ? e + 1 : e;
+	}
+	if (!file) {
+		*out = strdup(obj);
+		return *out ? 0 : err_set(err, -ENOMEM, "out of memory");
+	}
+	if (h->nsecrets >= QH_MAX_PASS - 1)
+		return err_set(err, -E2BIG, "qemu helper: too many secret files");
+	{
+		char path[4096];
+		size_t k = 0;
+
+		for (size_t i = 0; i < flen && k < sizeof(path) - 1; i++) {
+			path[k++] = file[i];
+			i += file[i] == ','; /* ",," is one comma */
+		}
+		path[k] = '\0';
+		f = fopen(path, "re");
+		if (!f)
+			return err_set_errno(err, -errno, "qemu helper: secret file '%s'", path);
+	}
+	data = malloc(QH_BLOB_MAX + 1);
+	n = data ? fread(data, 1, QH_BLOB_MAX + 1, f) : 0;
+	fclose(f);
+	if (!data || n > QH_BLOB_MAX) {
+		free(data);
+		return err_set(err, data ? -EFBIG : -ENOMEM,
+			       "qemu helper: a secret file over %d bytes", QH_BLOB_MAX);
+	}
+	h->secrets[h->nsecrets++] = (struct qh_blob){ .data = data, .len = n };
+	if (asprintf(out, "%.*sfile=/dev/fd/%d%s", (int)(file - 5 - obj), obj, fd, file + flen) < 0)
+		return err_set(err, -ENOMEM, "out of memory");
+	return 0;
+}
+
 /* Our cache modes for qemu-nbd: writethrough/directsync are done by our front end (FUA
  * and flushes), so the helper keeps its cache; the page-cache bypass carries over. */
 static const char *helper_cache_mode(struct opts *o)
@@ -168,13 +257,14 @@ static int build_args(struct qemu_helper *h, struct opts *o, const char *fmt, co
 		      struct err *err)
 {
 	const char *d = opts_peek(o, "discard"), *aio = NULL;
+	bool local = h->image != NULL;
 	char *img = NULL;
 	int r;
 
 	h->argv[h->argc++] = strdup(HELPER_PROG);
 	r = opts_get_str(o, "aio", NULL, &aio, err);
-	if (r == 0 && file && (qemu_is_url(file) || strstr(file, "://")) &&
-	    !qemu_is_read_only_url(file)) {
+	if (r == 0 && !local && !h->nbd_socket && file &&
+	    (qemu_is_url(file) || strstr(file, "://")) && !qemu_is_read_only_url(file)) {
 		/* ssh://, nfs://, nbd://, rbd:...: only QEMU's filename parsing knows these,
 		 * and it takes no other options (give QEMU's structured names instead) */
 		if (count_passthrough(o))
@@ -188,15 +278,21 @@ static int build_args(struct qemu_helper *h, struct opts *o, const char *fmt, co
 			img = strdup(file);
 	} else {
 		if (r == 0)
-			r = image_opts(o, fmt, file, &img, err);
+			r = image_opts(h, o, fmt, file, local, &img, err);
 		if (r == 0)
 			r = add_arg(h, "--image-opts", "", err);
 	}
 	for (size_t i = 0; r == 0 && i < o->n; i++) {
+		char *arg = NULL;
+
 		if (!is_object_key(o->v[i].key))
 			continue;
 		o->v[i].used = true;
-		r = add_arg(h, "--object=", o->v[i].value, err);
+		r = object_arg(h, o->v[i].value, QH_PASS_FD + !!h->nbd_socket + h->nsecrets, &arg,
+			       err);
+		if (r == 0)
+			r = add_arg(h, "--object=", arg, err);
+		free(arg);
 	}
 	if (r == 0)
 		r = add_arg(h, "--cache=", helper_cache_mode(o), err);
@@ -210,6 +306,8 @@ static int build_args(struct qemu_helper *h, struct opts *o, const char *fmt, co
 		r = add_arg(h, "--allocation-depth", "", err);
 	if (r == 0 && h->read_only)
 		r = add_arg(h, "--read-only", "", err);
+	if (r == 0 && local) /* names the image in ps (and to pgrep) */
+		r = add_arg(h, "--description=", h->desc, err);
 	if (r == 0)
 		r = img ? add_arg(h, "", img, err) : err_set(err, -ENOMEM, "out of memory");
 	free(img);
@@ -229,11 +327,73 @@ static bool is_network_image(const struct opts *o, const char *file)
 	       strcmp(drv, "host_cdrom");
 }
 
+/* A local image's path (file=, or QEMU's file.filename with a local file.driver), else NULL. */
+static const char *local_path(const struct opts *o, const char *file)
+{
+	if (is_network_image(o, file))
+		return NULL;
+	return file ? file : opts_peek(o, "file.filename");
+}
+
+/* %XX escapes of @s decoded, up to @stop characters, into a new string. */
+static char *uri_part(const char *s, const char *stop)
+{
+	size_t n = strcspn(s, stop), k = 0;
+	char *out = malloc(n + 1);
+
+	for (size_t i = 0; out && i < n; i++) {
+		unsigned int c;
+
+		if (s[i] == '%' && i + 2 < n && sscanf(s + i + 1, "%2x", &c) == 1) {
+			out[k++] = (char)c;
+			i += 2;
+		} else {
+			out[k++] = s[i];
+		}
+	}
+	if (out)
+		out[k] = '\0';
+	return out;
+}
+
+/* nbd+unix:///EXPORT?socket=PATH (the helper, unprivileged, may not reach PATH: the
+ * daemon connects and hands it the connection, QEMU's nbd driver on a descriptor). */
+static int parse_nbd_unix(struct qemu_helper *h, const char *url, struct err *err)
+{
+	const char *p = url + strlen("nbd+unix://"), *q;
+
+	p += strcspn(p, "/?"); /* no host for a unix socket */
+	if (*p == '/')
+		p++;
+	q = strstr(p, "socket=");
+	if (!q || (q[-1] != '?' && q[-1] != '&'))
+		return err_set(err, -EINVAL, "qemu helper: '%s' names no socket", url);
+	h->nbd_export = uri_part(p, "?");
+	h->nbd_socket = uri_part(q + strlen("socket="), "&");
+	if (!h->nbd_export || !h->nbd_socket)
+		return err_set(err, -ENOMEM, "out of memory");
+	return 0;
+}
+
+/* A local image: the helper will open it through us; refuse early what we cannot open
+ * either (with our message: QEMU's would name BROKER_IMAGE_PATH). */
+static int check_local(struct qemu_helper *h, const char *path, struct err *err)
+{
+	int fd = open(path, (h->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+
+	if (fd < 0)
+		return err_set_errno(err, -errno, "could not open '%s'", path);
+	close(fd);
+	h->image = strdup(path);
+	return h->image ? 0 : err_set(err, -ENOMEM, "out of memory");
+}
+
 int qemu_helper_new(struct opts *o, const char *file, const char *fmt, unsigned int flags,
 		    struct qemu_helper **out, struct err *err)
 {
 	struct qemu_helper *h = calloc(1, sizeof(*h));
-	char probed[64];
+	struct qemu_image_info info;
+	const char *path;
 	int r = 0;
 
 	if (!h)
@@ -242,18 +402,23 @@ int qemu_helper_new(struct opts *o, const char *file, const char *fmt, unsigned 
 	h->out_fd = -1;
 	if (file && !file[0])
 		file = NULL;
+	path = local_path(o, file);
 	if (!file && !opts_has(o, "file.filename") && !opts_has(o, "file.driver"))
 		r = err_set(err, -EINVAL, "no image given (option 'file')");
-	if (r == 0 && !fmt && !file)
+	if (r == 0 && !fmt && !file && !path)
 		r = err_set(err, -EINVAL, "qemu helper: give the format (option 'format')");
-	if (r == 0 && !fmt && (r = qemu_probe_file(file, probed, sizeof(probed), err)) == 0)
-		fmt = probed;
+	if (r == 0 && !fmt && path &&
+	    (r = qemu_probe_path(path, info.format, sizeof(info.format), err)) == 0)
+		fmt = info.format;
+	else if (r == 0 && !fmt && (r = qemu_probe(file, /*local*/ false, &info, err)) == 0)
+		fmt = info.format;
 	if (r < 0)
 		goto fail;
 	/* formats QEMU only reads (bochs, cloop, dmg) are served read-only, as http(s) */
 	h->read_only = !(flags & BLK_O_RDWR) || (file && qemu_is_read_only_url(file)) ||
 		       !strcmp(fmt, "bochs") || !strcmp(fmt, "cloop") || !strcmp(fmt, "dmg");
-	h->network = is_network_image(o, file);
+	h->network = !path;
+	h->keep_ids = h->network && qemu_needs_identity(file, opts_peek(o, "file.driver"));
 	h->prog = qh_find_prog(HELPER_PROG);
 	if (!h->prog) {
 		r = err_set(err, -ENOENT,
@@ -262,16 +427,25 @@ int qemu_helper_new(struct opts *o, const char *file, const char *fmt, unsigned 
 			    HELPER_PROG);
 		goto fail;
 	}
+	if (!file)
+		file = opts_peek(o, "file.filename");
+	if ((file ? asprintf(&h->desc, "%s image '%s'", fmt, file)
+		  : asprintf(&h->desc, "%s image on %s", fmt, opts_peek(o, "file.driver"))) < 0) {
+		h->desc = NULL;
+		r = err_set(err, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	if (path && (r = check_local(h, path, err)) < 0)
+		goto fail;
+	if (file && has_prefix(file, "nbd+unix://") && (r = parse_nbd_unix(h, file, err)) < 0)
+		goto fail;
 	h->fmt = strdup(fmt);
-	r = h->fmt ? build_args(h, o, fmt, file, err) : err_set(err, -ENOMEM, "out of memory");
+	r = h->fmt ? build_args(h, o, fmt, path ? NULL : file, err)
+		   : err_set(err, -ENOMEM, "out of memory");
 	if (r < 0)
 		goto fail;
 	h->out_fd = qh_fd_high(memfd_create("qemu-helper-output", MFD_CLOEXEC));
-	if (!file)
-		file = opts_peek(o, "file.filename");
-	if (h->out_fd < 0 ||
-	    (file ? asprintf(&h->desc, "%s image '%s'", fmt, file)
-		  : asprintf(&h->desc, "%s image on %s", fmt, opts_peek(o, "file.driver"))) < 0) {
+	if (h->out_fd < 0) {
 		r = err_set_errno(err, -errno, "qemu helper");
 		goto fail;
 	}
@@ -313,6 +487,12 @@ void qemu_helper_free(struct qemu_helper *h)
 		release_network(h);
 	else
 		qemu_helper_stop(h);
+	broker_free(h->broker);
+	free(h->image);
+	free(h->nbd_socket);
+	free(h->nbd_export);
+	for (int i = 0; i < h->nsecrets; i++)
+		free((char *)h->secrets[i].data);
 	for (int i = 0; i < h->argc; i++)
 		free(h->argv[i]);
 	if (h->out_fd >= 0)
@@ -356,9 +536,32 @@ static int make_sockets(int *lfd, int *cfd)
 	return *lfd < 0 ? -errno : 0;
 }
 
+/* A connection to the NBD export's unix socket, for the helper (fd QH_PASS_FD). */
+static int connect_nbd_unix(struct qemu_helper *h, int *fd)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int s;
+
+	if (strlen(h->nbd_socket) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, h->nbd_socket);
+	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -errno;
+	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int r = -errno;
+
+		close(s);
+		return r;
+	}
+	*fd = qh_fd_high(s);
+	return *fd < 0 ? -EMFILE : 0;
+}
+
 int qemu_helper_start(struct qemu_helper *h, int *sock, struct err *err)
 {
 	char why[512];
+	struct qh_child c;
 	int lfd = -1, cfd = -1, r;
 
 	if (qemu_helper_wait_exit(h, h->network ? 0 : 200, why, sizeof(why)))
@@ -380,10 +583,27 @@ int qemu_helper_start(struct qemu_helper *h, int *sock, struct err *err)
 	r = make_sockets(&lfd, &cfd);
 	if (r < 0)
 		return err_set_errno(err, r, "qemu helper: cannot create its socket");
+	qh_child_init(&c, h->out_fd);
+	c.listen_fd = lfd;
+	c.image_path = h->image;
+	c.image_read_only = h->read_only;
+	c.keep_ids = h->keep_ids;
+	if (h->nbd_socket) {
+		r = connect_nbd_unix(h, &c.pass_fds[c.npass++]);
+		if (r < 0) {
+			close(lfd);
+			close(cfd);
+			return err_set_errno(err, r, "qemu helper: cannot connect to %s",
+					     h->nbd_socket);
+		}
+	}
+	for (int i = 0; i < h->nsecrets; i++)
+		c.blobs[c.nblobs++] = h->secrets[i];
 	if (ftruncate(h->out_fd, 0) < 0 || lseek(h->out_fd, 0, SEEK_SET) < 0)
 		log_warn("qemu helper: cannot reset its output buffer: %s", strerror(errno));
 	pthread_mutex_lock(&h->lock);
-	r = qh_spawn(h->prog, h->argv, h->out_fd, lfd, &h->pid);
+	r = qh_spawn(h->prog, h->argv, &c, &h->pid, err);
+	h->broker = c.broker;
 	h->signalled = false;
 	if (r == 0 && h->starts++) {
 		unsigned int k = h->starts - 1; /* restarts so far */
@@ -398,9 +618,11 @@ int qemu_helper_start(struct qemu_helper *h, int *sock, struct err *err)
 	}
 	pthread_mutex_unlock(&h->lock);
 	close(lfd);
+	if (h->nbd_socket)
+		close(c.pass_fds[0]);
 	if (r < 0) {
 		close(cfd);
-		return err_set_errno(err, r, "cannot start %s", h->prog);
+		return r;
 	}
 	log_debug("nbd", "qemu helper for %s: pid %d", h->desc, (int)h->pid);
 	*sock = cfd;
@@ -409,6 +631,7 @@ int qemu_helper_start(struct qemu_helper *h, int *sock, struct err *err)
 
 bool qemu_helper_wait_exit(struct qemu_helper *h, int ms, char *why, size_t len)
 {
+	struct broker *b = NULL;
 	char st[96], line[384];
 	pid_t pid;
 	int status = 0;
@@ -422,8 +645,11 @@ bool qemu_helper_wait_exit(struct qemu_helper *h, int ms, char *why, size_t len)
 	if (h->pid == pid) {
 		h->pid = 0;
 		h->crashes += WIFSIGNALED(status) && !h->signalled; /* a crash, not our kill */
+		b = h->broker;
+		h->broker = NULL;
 	}
 	pthread_mutex_unlock(&h->lock);
+	broker_free(b);
 	qh_describe_status(status, st, sizeof(st));
 	qh_last_line(h->out_fd, line, sizeof(line));
 	snprintf(why, len, "the QEMU helper (%s) %s%s%s", HELPER_PROG, st, line[0] ? ": " : "",

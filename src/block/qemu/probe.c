@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "broker.h"
 #include "proc.h"
 #include "util/bytes.h"
 #include "util/err.h"
@@ -38,6 +39,18 @@ bool qemu_is_url(const char *file)
 {
 	for (int i = 0; qemu_url_prefixes[i]; i++)
 		if (has_prefix(file, qemu_url_prefixes[i]))
+			return true;
+	return false;
+}
+
+bool qemu_needs_identity(const char *file, const char *file_driver)
+{
+	static const char *const names[] = { "gluster", "nfs", "ssh", NULL };
+
+	for (int i = 0; names[i]; i++)
+		if ((file_driver && !strcmp(file_driver, names[i])) ||
+		    (file && has_prefix(file, names[i]) &&
+		     (file[strlen(names[i])] == ':' || file[strlen(names[i])] == '+')))
 			return true;
 	return false;
 }
@@ -120,27 +133,38 @@ const char *qemu_probe_magic(const uint8_t *buf, size_t len)
 
 /* ---- probing with qemu-img ------------------------------------------------------------ */
 
-/* Run @argv to completion (bounded), output into a memfd returned in *out_fd. */
-static int run_capture(char *const argv[], int *out_fd, int *status)
+/* Run @argv to completion (bounded, as qh_spawn runs children), output into a memfd
+ * returned in *out_fd; @image (not NULL): a local image it opens as BROKER_IMAGE_PATH,
+ * read-only. */
+static int run_capture(char *const argv[], const char *image, bool keep_ids, int *out_fd,
+		       int *status, struct err *err)
 {
 	char *prog = qh_find_prog(argv[0]);
 	int fd = qh_fd_high(memfd_create("qemu-img-output", MFD_CLOEXEC));
+	struct qh_child c;
 	pid_t pid;
 	int r;
 
 	if (!prog || fd < 0) {
-		r = prog ? -errno : -ENOENT;
+		r = err_set_errno(err, prog ? -errno : -ENOENT, "cannot run %s", argv[0]);
 		goto fail;
 	}
-	r = qh_spawn(prog, argv, fd, -1, &pid);
+	qh_child_init(&c, fd);
+	c.image_path = image;
+	c.image_read_only = true;
+	c.keep_ids = keep_ids;
+	r = qh_spawn(prog, argv, &c, &pid, err);
 	if (r < 0)
 		goto fail;
 	if (!qh_wait_pid(pid, PROBE_TIMEOUT_MS, status)) {
 		kill(pid, SIGKILL);
 		qh_wait_pid(pid, -1, status);
-		r = -ETIMEDOUT;
-		goto fail;
+		r = err_set(err, -ETIMEDOUT, "%s did not answer within %d s", argv[0],
+			    PROBE_TIMEOUT_MS / 1000);
 	}
+	broker_free(c.broker);
+	if (r < 0)
+		goto fail;
 	free(prog);
 	*out_fd = fd;
 	return 0;
@@ -199,30 +223,66 @@ static char *read_all(int fd)
 	return buf;
 }
 
-int qemu_probe_file(const char *filename, char *fmt, size_t len, struct err *err)
+static bool is_dmg_name(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n > 4 && !strcmp(name + n - 4, ".dmg");
+}
+
+int qemu_probe(const char *filename, bool local, struct qemu_image_info *out, struct err *err)
 {
 	char path[4096];
-	char *argv[] = { PROBE_PROG, "info", "--output=json", "-U", path, NULL };
+	char *argv_url[] = { PROBE_PROG, "info", "--output=json", "-U", path, NULL };
+	char *argv_local[] = {
+		PROBE_PROG, "info",	    "--output=json",
+		"-U",	    "--image-opts", "file.driver=file,file.filename=" BROKER_IMAGE_PATH,
+		NULL
+	};
 	char *js, line[384];
 	int fd, status, r;
 
+	memset(out, 0, sizeof(*out));
 	/* a relative name with a colon would read as a protocol prefix */
 	snprintf(path, sizeof(path), "%s%s",
 		 filename[0] != '/' && !qemu_is_url(filename) && !strstr(filename, "://") ? "./"
 											  : "",
 		 filename);
-	r = run_capture(argv, &fd, &status);
-	if (r < 0)
-		return err_set_errno(err, r, "cannot run %s to probe '%s'", PROBE_PROG, filename);
+	r = run_capture(local ? argv_local : argv_url, local ? filename : NULL,
+			!local && qemu_needs_identity(filename, NULL), &fd, &status, err);
+	if (r < 0) {
+		err_prefix(err, "probing '%s'", filename);
+		return r;
+	}
 	js = read_all(fd);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !js) {
 		qh_last_line(fd, line, sizeof(line));
 		r = err_set(err, -EINVAL, "%s", line[0] ? line : "qemu-img info failed");
-	} else if (json_top_string(js, "format", fmt, len) < 0) {
+	} else if (json_top_string(js, "format", out->format, sizeof(out->format)) < 0) {
 		r = err_set(err, -EINVAL, "qemu-img info '%s': no format in its answer", filename);
+	} else {
+		json_top_string(js, "backing-filename", out->backing, sizeof(out->backing));
+		/* QEMU knows dmg by its name alone, which it did not see */
+		if (local && !strcmp(out->format, "raw") && is_dmg_name(filename))
+			snprintf(out->format, sizeof(out->format), "dmg");
 	}
 	free(js);
 	close(fd);
+	return r;
+}
+
+int qemu_probe_path(const char *path, char *fmt, size_t len, struct err *err)
+{
+	struct qemu_image_info info;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int r;
+
+	if (fd < 0) /* our message, not QEMU's about a name it was given instead */
+		return err_set_errno(err, -errno, "could not open '%s'", path);
+	close(fd);
+	r = qemu_probe(path, /*local*/ true, &info, err);
+	if (r == 0)
+		snprintf(fmt, len, "%s", info.format);
 	return r;
 }
 
@@ -236,7 +296,7 @@ static void formats_init(void)
 	char *out, *p, *nl;
 	int fd, status;
 
-	if (run_capture(argv, &fd, &status) < 0)
+	if (run_capture(argv, NULL, false, &fd, &status, NULL) < 0)
 		return;
 	out = read_all(fd);
 	close(fd);

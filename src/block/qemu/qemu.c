@@ -13,8 +13,9 @@
  * helper whose server went away (stuck or failing requests) and makes such failures
  * ENOTCONN (retryable); a local image's go down the nbd node's async path unwatched.
  *
- * Files: proc.c (processes) <- probe.c (names, magics, qemu-img) <- helper.c (qemu-nbd)
- * <- netio.c (network requests) <- qemu.c (this driver); no arrow the other way.
+ * Files: broker.c (opening local images for unprivileged helpers) <- proc.c (processes,
+ * run unprivileged) <- probe.c (names, magics, qemu-img) <- helper.c (qemu-nbd) <- netio.c
+ * (network requests) <- qemu.c (this driver); no arrow the other way.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -197,7 +198,7 @@ static int detect_format(const char *path, char *fmt, size_t len)
 	struct err e;
 
 	err_init(&e);
-	return qemu_probe_file(path, fmt, len, &e);
+	return qemu_probe_path(path, fmt, len, &e);
 }
 
 static const struct blk_opt_desc qemu_options[] = {

@@ -107,7 +107,7 @@ step "unknown to us and to QEMU: raw (block 0 protection: tests/unit/nbd)"
 head -c 1048576 /dev/urandom > "$T/noise.img"
 "$QT_IO" -c info "$T/noise.img" | grep -q '^format: raw'
 expect_fail "unknown format 'vhdz'" "$QT_IO" -c info "@file=$T/noise.img@format=vhdz"
-expect_fail "Could not open '$T/missing.vmdk'" "$QT_IO" -c info "@file=$T/missing.vmdk@format=vmdk"
+expect_fail "could not open '$T/missing.vmdk': No such file or directory" "$QT_IO" -c info "@file=$T/missing.vmdk@format=vmdk"
 expect_fail "is a vmdk image, which needs the QEMU helper (helper=off)" \
   "$QT_IO" -c info "@file=$T/vmdk.img@helper=off"
 echo ok

@@ -18,6 +18,23 @@
 #include "util/err.h"
 #include "util/opts.h"
 
+/* @t with "@D" replaced by the test's directory. */
+static char dir[] = "/tmp/qt-helper-unit.XXXXXX";
+static void subst(char *out, size_t len, const char *t)
+{
+	size_t n = 0;
+
+	for (const char *p = t; *p && n + 1 < len; p++) {
+		if (p[0] == '@' && p[1] == 'D') {
+			n += (size_t)snprintf(out + n, len - n, "%s", dir);
+			p++;
+		} else {
+			out[n++] = *p;
+		}
+	}
+	out[n < len ? n : len - 1] = '\0';
+}
+
 /* A helper for the image in @o, with file= and driver= taken as the block core takes them. */
 static int new_helper(struct opts *o, unsigned int flags, struct qemu_helper **h, struct err *err)
 {
@@ -26,15 +43,18 @@ static int new_helper(struct opts *o, unsigned int flags, struct qemu_helper **h
 	return qemu_helper_new(o, file, fmt, flags, h, err);
 }
 
-/* The command line for @cfg (nothing is started). */
-static void expect_cmd(const char *cfg, unsigned int flags, const char *want)
+/* The command line for @cfg (nothing is started); "@D" in @cfg and @want is the test's
+ * directory. */
+static void expect_cmd(const char *cfg_t, unsigned int flags, const char *want_t)
 {
 	struct qemu_helper *h = NULL;
 	struct opts o;
 	struct err err;
-	char buf[2048];
+	char buf[2048], cfg[1024], want[1024];
 	const char *cmd;
 
+	subst(cfg, sizeof(cfg), cfg_t);
+	subst(want, sizeof(want), want_t);
 	opts_init(&o);
 	err_init(&err);
 	assert_int_equal(opts_parse_cfgstring(&o, cfg, &err), 0);
@@ -53,21 +73,51 @@ static void expect_cmd(const char *cfg, unsigned int flags, const char *want)
 	opts_release(&o);
 }
 
+static void touch(const char *name, const char *content)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(content, f);
+	fclose(f);
+}
+
 static void test_translation(void **state)
 {
 	(void)state;
-	expect_cmd("@file=/img/a.vmdk@driver=vmdk", BLK_O_RDWR,
+	assert_non_null(mkdtemp(dir));
+	touch("a.vmdk", "");
+	touch("x,y.luks", "");
+	touch("i.qcow2", "");
+	touch("key", "hunter2");
+	/* a local image: the helper opens it by the broker's name, the daemon in its place */
+	expect_cmd("@file=@D/a.vmdk@driver=vmdk", BLK_O_RDWR,
 		   "qemu-nbd --image-opts --cache=writeback --discard=unmap --allocation-depth "
-		   "driver=vmdk,file.filename=/img/a.vmdk");
+		   "--description=vmdk image '@D/a.vmdk' "
+		   "driver=vmdk,file.driver=file,file.filename=/qemu-tcmu/image");
 	/* unknown keys pass through unchanged (QEMU's names), commas are escaped, objects
 	 * become --object, our cache/discard/aio/read-only modes map to qemu-nbd's */
-	expect_cmd("@file=/img/x,y.luks@driver=luks@key-secret=sec0"
+	expect_cmd("@file=@D/x,y.luks@driver=luks@key-secret=sec0"
 		   "@object=secret,id=sec0,data=abc@file.locking=off@cache=directsync"
 		   "@discard=ignore@aio=threads@id=lun0",
 		   0,
 		   "qemu-nbd --image-opts --object=secret,id=sec0,data=abc --cache=none "
 		   "--aio=threads --discard=ignore --allocation-depth --read-only "
-		   "driver=luks,file.filename=/img/x,,y.luks,key-secret=sec0,file.locking=off");
+		   "--description=luks image '@D/x,y.luks' "
+		   "driver=luks,file.driver=file,file.filename=/qemu-tcmu/image,"
+		   "key-secret=sec0,file.locking=off");
+	/* a secret's file is read by the daemon and handed over in a pipe */
+	expect_cmd("@file=@D/x,y.luks@driver=luks@key-secret=sec0"
+		   "@object=secret,id=sec0,file=@D/key,format=raw",
+		   BLK_O_RDWR,
+		   "qemu-nbd --image-opts --object=secret,id=sec0,file=/dev/fd/4,format=raw "
+		   "--cache=writeback --discard=unmap --allocation-depth "
+		   "--description=luks image '@D/x,y.luks' "
+		   "driver=luks,file.driver=file,file.filename=/qemu-tcmu/image,"
+		   "key-secret=sec0");
 	/* http(s) is read-only whatever was asked */
 	expect_cmd("@file=https://example.com/d.img@driver=raw@cache=writethrough", BLK_O_RDWR,
 		   "qemu-nbd --image-opts --cache=writeback --discard=unmap --allocation-depth "
@@ -76,10 +126,18 @@ static void test_translation(void **state)
 	expect_cmd("@file=nfs://srv/export/d.qcow2@driver=qcow2", BLK_O_RDWR,
 		   "qemu-nbd --format=qcow2 --cache=writeback --discard=unmap --allocation-depth "
 		   "nfs://srv/export/d.qcow2");
+	/* network protocols' secrets from files too */
+	expect_cmd("@driver=raw@file.driver=iscsi@file.portal=h@file.target=t@file.lun=1"
+		   "@file.password-secret=s@object=secret,id=s,file=@D/key",
+		   BLK_O_RDWR,
+		   "qemu-nbd --image-opts --object=secret,id=s,file=/dev/fd/4 --cache=writeback "
+		   "--discard=unmap --allocation-depth driver=raw,file.driver=iscsi,"
+		   "file.portal=h,file.target=t,file.lun=1,file.password-secret=s");
 	/* QEMU's structured names instead of file= */
-	expect_cmd("@driver=qcow2@file.driver=file@file.filename=/i.qcow2", BLK_O_RDWR,
+	expect_cmd("@driver=qcow2@file.driver=file@file.filename=@D/i.qcow2", BLK_O_RDWR,
 		   "qemu-nbd --image-opts --cache=writeback --discard=unmap --allocation-depth "
-		   "driver=qcow2,file.driver=file,file.filename=/i.qcow2");
+		   "--description=qcow2 image '@D/i.qcow2' "
+		   "driver=qcow2,file.driver=file,file.filename=/qemu-tcmu/image");
 }
 
 static void test_errors(void **state)
@@ -87,7 +145,7 @@ static void test_errors(void **state)
 	struct qemu_helper *h = NULL;
 	struct opts o;
 	struct err err;
-	char path[] = "/tmp/qt-helper.XXXXXX", fmt[32];
+	char path[] = "/tmp/qt-helper.XXXXXX", fmt[32], cfg[256];
 	int fd = mkstemp(path);
 
 	(void)state;
@@ -103,12 +161,20 @@ static void test_errors(void **state)
 	assert_int_equal(ftruncate(fd, 1 << 20), 0);
 	close(fd);
 	err_init(&err);
-	assert_int_equal(qemu_probe_file(path, fmt, sizeof(fmt), &err), 0);
+	assert_int_equal(qemu_probe_path(path, fmt, sizeof(fmt), &err), 0);
 	assert_string_equal(fmt, "raw");
 	unlink(path);
 	err_init(&err);
-	assert_true(qemu_probe_file("/nonexistent/x.img", fmt, sizeof(fmt), &err) < 0);
-	assert_non_null(strstr(err.msg, "Could not open '/nonexistent/x.img'"));
+	assert_true(qemu_probe_path("/nonexistent/x.img", fmt, sizeof(fmt), &err) < 0);
+	assert_non_null(strstr(err.msg, "could not open '/nonexistent/x.img'"));
+	/* a local image we cannot open ourselves: our message, naming it */
+	opts_init(&o);
+	err_init(&err);
+	snprintf(cfg, sizeof(cfg), "@file=%s/none.vmdk@driver=vmdk", dir);
+	assert_int_equal(opts_parse_cfgstring(&o, cfg, &err), 0);
+	assert_int_equal(new_helper(&o, 0, &h, &err), -ENOENT);
+	assert_non_null(strstr(err.msg, "could not open '"));
+	opts_release(&o);
 }
 
 static void test_recognition(void **state)
@@ -216,5 +282,14 @@ int main(void)
 		cmocka_unit_test(test_raw_block0),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	const char *files[] = { "a.vmdk", "x,y.luks", "i.qcow2", "key" };
+	char path[256];
+	int r = cmocka_run_group_tests(tests, NULL, NULL);
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+		unlink(path);
+	}
+	rmdir(dir);
+	return r;
 }

@@ -30,7 +30,25 @@ struct fx {
 	struct scsi_lun *lun;
 	uint32_t bsz;
 	uint64_t blocks;
-	const char *serial; /* what get_serial returns, NULL = none */
+	const char *serial;	      /* what get_serial returns, NULL = none */
+	const struct scsi_alua *alua; /* what get_alua returns, NULL = none */
+};
+
+/* Two target port groups as a gateway pair has them: ours (1, optimized, port 1, iSCSI)
+ * and the other gateway's (2, non-optimized, port 2). */
+static const struct scsi_alua fx_alua_pair = {
+	.implicit_trans_secs = 45,
+	.ngroups = 2,
+	.groups = {
+		{ .id = 1, .state = SCSI_ALUA_OPTIMIZED, .pref = true, .nports = 1, .ports = { 1 },
+		  .supported = SCSI_ALUA_SUP_T | SCSI_ALUA_SUP_AN | SCSI_ALUA_SUP_AO },
+		{ .id = 2, .state = SCSI_ALUA_NONOPTIMIZED, .status = 2, .nports = 1, .ports = { 2 },
+		  .supported = SCSI_ALUA_SUP_T | SCSI_ALUA_SUP_AN | SCSI_ALUA_SUP_AO },
+	},
+	.has_local = true,
+	.local_port = 1,
+	.local_group = 1,
+	.local_proto = 5,
 };
 
 struct res {
@@ -39,6 +57,16 @@ struct res {
 	uint8_t sense[SCSI_SENSE_BUFFERSIZE];
 	uint32_t data_in_len;
 };
+
+static inline int fx_get_alua(void *opaque, struct scsi_alua *out)
+{
+	const struct fx *f = opaque;
+
+	if (!f->alua)
+		return -ENOENT;
+	*out = *f->alua;
+	return 0;
+}
 
 static inline int fx_serial(void *opaque, char *buf, size_t len)
 {
@@ -65,6 +93,7 @@ static inline struct fx *fx_new_node(struct blk_node *bs, struct scsi_lun_params
 	f->serial = "1a2b3c4d-5e6f-7081-92a3-b4c5d6e7f809";
 	p.read_only = read_only;
 	p.get_serial = fx_serial;
+	p.get_alua = fx_get_alua;
 	p.serial_opaque = f;
 	p.cfgstring = "qemu/@driver=memory";
 	if (scsi_lun_new(f->bs, &p, f->ctx, &f->lun, &err) < 0)

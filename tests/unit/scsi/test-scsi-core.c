@@ -37,6 +37,7 @@ static void test_reserved_bits(void **state)
 	unsigned int rows = 0, bits = 0;
 
 	(void)state;
+	f->alua = &fx_alua_pair; /* every row offered */
 	for (const struct scsi_cmd_desc *d = scsi_cmd_table_next(NULL); d;
 	     d = scsi_cmd_table_next(d), rows++) {
 		for (unsigned int i = 1; i < d->cdb_len; i++) {
@@ -57,6 +58,7 @@ static void test_reserved_bits(void **state)
 			}
 		}
 	}
+	f->alua = NULL;
 	assert_true(rows >= 30);
 	assert_true(bits > 300);
 	/* the control byte: NACA and LINK are refused on every row */

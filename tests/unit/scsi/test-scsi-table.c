@@ -130,6 +130,7 @@ static void test_rsoc_lists_every_row(void **state)
 	struct res r;
 
 	(void)state;
+	f->alua = &fx_alua_pair; /* RTPG is offered with ALUA groups */
 	assert_true(scsi_lun_lbpme(f->lun));
 	n = walk(rows);
 	put_be32(cdb + 6, sizeof(buf));

@@ -2,7 +2,8 @@
 /* What the daemon reads from sysfs and configfs, on fake trees with the kernel's formats:
  * UIO names (split at the first three slashes only), map sizes, device scans in minor
  * order, dev_size from attrib/dev_size or the info line (after "SectorSize: 512"), the
- * unit serial, actions and module parameters; the one way to point them at a test tree. */
+ * unit serial, actions and module parameters, ALUA groups and their ports; the one way to
+ * point them at a test tree. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +16,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "scsi/scsi.h"
+#include "transport/alua.h"
 #include "transport/configfs.h"
 #include "transport/uio.h"
 #include "util/err.h"
@@ -228,6 +231,78 @@ static void test_roots(void **state)
 	assert_int_equal(sysfile_path(buf, 8, "/sys/class/uio"), -ENAMETOOLONG);
 }
 
+/* One ALUA group of device gw0 as LIO lays it out (group files + the ports it names). */
+static void put_group(const char *name, const char *id, const char *state, const char *members)
+{
+	static const char *const sup[] = { "transitioning",   "offline", "lba_dependent",
+					   "unavailable",     "standby", "active_nonoptimized",
+					   "active_optimized" };
+	char rel[256];
+
+	for (size_t i = 0; i < sizeof(sup) / sizeof(sup[0]); i++) {
+		snprintf(rel, sizeof(rel), CORE "user_1/gw0/alua/%s/alua_support_%s", name, sup[i]);
+		put(rel, i == 0 || i >= 5 ? "1\n" : "0\n");
+	}
+	snprintf(rel, sizeof(rel), CORE "user_1/gw0/alua/%s/tg_pt_gp_id", name);
+	put(rel, id);
+	snprintf(rel, sizeof(rel), CORE "user_1/gw0/alua/%s/alua_access_state", name);
+	put(rel, state);
+	snprintf(rel, sizeof(rel), CORE "user_1/gw0/alua/%s/alua_access_status", name);
+	put(rel, "Altered by Implicit ALUA\n");
+	snprintf(rel, sizeof(rel), CORE "user_1/gw0/alua/%s/preferred", name);
+	put(rel, "0\n");
+	snprintf(rel, sizeof(rel), CORE "user_1/gw0/alua/%s/implicit_trans_secs", name);
+	put(rel, "45\n");
+	snprintf(rel, sizeof(rel), CORE "user_1/gw0/alua/%s/members", name);
+	put(rel, members);
+}
+
+/* ceph-iscsi's layout: "ao" (ours: enabled tpgt_1) and "ano2" (the other gateway's port
+ * in a disabled tpgt_2), the default group left out. */
+static void test_alua(void **state)
+{
+	struct scsi_alua a;
+
+	(void)state;
+	assert_int_equal(alua_read(1, "gw0", &a), -ENOENT); /* no alua/ at all */
+	put_group("default_tg_pt_gp", "0\n", "0\n", "");
+	assert_int_equal(alua_read(1, "gw0", &a), -ENOENT);
+	put_group("ano2", "2\n", "1\n", "iSCSI/iqn.2003-01.org.x:gw/tpgt_2/lun_0\n");
+	put_group("ao", "1\n", "0\n", "iSCSI/iqn.2003-01.org.x:gw/tpgt_1/lun_0\n");
+	put("sys/kernel/config/target/iscsi/iqn.2003-01.org.x:gw/tpgt_1/enable", "1\n");
+	put("sys/kernel/config/target/iscsi/iqn.2003-01.org.x:gw/tpgt_2/enable", "0\n");
+	put("sys/kernel/config/target/iscsi/iqn.2003-01.org.x:gw/tpgt_1/lun/lun_0/statistics/"
+	    "scsi_port/indx",
+	    "7\n");
+	put("sys/kernel/config/target/iscsi/iqn.2003-01.org.x:gw/tpgt_2/lun/lun_0/statistics/"
+	    "scsi_port/indx",
+	    "9\n");
+	assert_int_equal(alua_read(1, "gw0", &a), 0);
+	assert_int_equal(a.tpgs, 1);
+	assert_int_equal(a.ngroups, 2);
+	assert_int_equal(a.implicit_trans_secs, 45);
+	assert_int_equal(a.groups[0].id, 1); /* sorted by id */
+	assert_int_equal(a.groups[0].state, SCSI_ALUA_OPTIMIZED);
+	assert_int_equal(a.groups[0].supported,
+			 SCSI_ALUA_SUP_T | SCSI_ALUA_SUP_AN | SCSI_ALUA_SUP_AO);
+	assert_int_equal(a.groups[0].status, 2);
+	assert_int_equal(a.groups[0].nports, 1);
+	assert_int_equal(a.groups[0].ports[0], 7);
+	assert_int_equal(a.groups[1].id, 2);
+	assert_int_equal(a.groups[1].state, SCSI_ALUA_NONOPTIMIZED);
+	assert_int_equal(a.groups[1].ports[0], 9);
+	/* the enabled port is the device's own */
+	assert_true(a.has_local);
+	assert_int_equal(a.local_port, 7);
+	assert_int_equal(a.local_group, 1);
+	assert_int_equal(a.local_proto, 5);
+	/* a member naming a path outside the fabric tree is skipped */
+	put_group("bad", "3\n", "1\n", "iSCSI/../../etc/tpgt_1/lun_0\nnonsense\n");
+	assert_int_equal(alua_read(1, "gw0", &a), 0);
+	assert_int_equal(a.ngroups, 3);
+	assert_int_equal(a.groups[2].nports, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -235,6 +310,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_scan, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_configfs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_roots, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_alua, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

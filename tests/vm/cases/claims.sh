@@ -9,6 +9,10 @@
 #    other daemon stays silent; a "not mine" from it would have failed it at random);
 #  - SIGKILL of one daemon and a restart: it takes over its own devices only, the other
 #    daemon's devices keep serving meanwhile, I/O on the taken-over ones completes;
+#  - ALUA groups set up in configfs on one device (ceph-iscsi's "ao" + "ano2" layout):
+#    INQUIRY reports implicit TPGS, sg_rtpg lists both groups with their states and the
+#    LUN's relative port, VPD 0x83 names the port and its group, and a state written to
+#    configfs shows in the next RTPG;
 #  - removal of every backstore: each REMOVED answered by its claimant, no rmdir hangs;
 #    both daemons exit 0 on SIGTERM.
 # Run: tests/vm/run.sh tests/vm/cases/claims.sh
@@ -22,6 +26,7 @@ CLAIM_A=(--claim 'gw-a-*')
 CLAIM_B=(--claim '*' --claim '!gw-a-*')
 
 cleanup() {
+	alua_off
 	lio_teardown
 	qt_stop gw-a TERM 15
 	qt_stop gw-b TERM 15
@@ -116,8 +121,53 @@ write_check_again() { # NAME: another MiB at 2 MiB on its existing tcm_loop disk
 	cmp /run/q-$1 <(dd if="$D/$1.img" bs=1M skip=2 count=1 status=none)
 }
 
+# ALUA on gw-a-0's tcm_loop LUN: our group "ao" (id 1, the LUN's port) and "ano2" (id 2)
+alua() {
+	local so=$CFS/core/user_$LIO_HBA/gw-a-0 dev sg lun g
+	dev=$(cat /run/dev-a0)
+	sg=$(lio_loop_sg "$dev")
+	sg_inq "$dev" | tee /run/inq-a0.txt
+	grep -q 'TPGS=0' /run/inq-a0.txt # no groups yet: no ALUA
+	for g in ao:1:0 ano2:2:1; do
+		mkdir "$so/alua/${g%%:*}"
+		echo "$(echo "$g" | cut -d: -f2)" >"$so/alua/${g%%:*}/tg_pt_gp_id"
+		echo "${g##*:}" >"$so/alua/${g%%:*}/alua_access_state"
+		echo 1 >"$so/alua/${g%%:*}/alua_support_active_nonoptimized"
+	done
+	echo 45 >"$so/alua/ao/implicit_trans_secs"
+	lun=$(find $CFS/loopback -maxdepth 5 -lname "*gw-a-0" | head -n1)
+	echo ao >"$(dirname "$lun")/alua_tg_pt_gp"
+	cat "$so/alua/ao/members"
+	sg_inq "$dev" | tee /run/inq-a0.txt
+	grep -q 'TPGS=1' /run/inq-a0.txt
+	# LIO raised INQUIRY DATA HAS CHANGED when the LUN changed groups: take it
+	sg_turs "$sg" >/dev/null 2>&1 || sg_turs "$sg"
+	sg_rtpg -d "$sg" | tee /run/rtpg.txt
+	grep -A3 'target port group id : 0x1' /run/rtpg.txt | grep -q 'active/optimized'
+	grep -A3 'target port group id : 0x2' /run/rtpg.txt | grep -q 'active/non optimized'
+	grep -A6 'target port group id : 0x1' /run/rtpg.txt | grep -q 'Relative target port ids:'
+	sg_rtpg -e -d "$sg" | grep -qi 'implicit transition time: 45'
+	sg_vpd -p di "$dev" | tee /run/vpd83.txt
+	grep -q 'Relative target port' /run/vpd83.txt
+	grep -A1 'Target port group' /run/vpd83.txt | grep -q '0x1'
+	# the kernel enforces what configfs says; RTPG follows at once
+	echo 1 >"$so/alua/ao/alua_access_state"
+	sg_turs "$sg" >/dev/null 2>&1 || true # ASYMMETRIC ACCESS STATE CHANGED
+	sg_rtpg -d "$sg" | grep -A3 'target port group id : 0x1' | grep -q 'active/non optimized'
+	alua_off
+}
+
+alua_off() { # put gw-a-0's LUN back in the default group, remove ours
+	local so=$CFS/core/user_$LIO_HBA/gw-a-0 lun g
+	lun=$(find $CFS/loopback -maxdepth 5 -lname "*gw-a-0" | head -n1)
+	[ -n "$lun" ] && echo default_tg_pt_gp >"$(dirname "$lun")/alua_tg_pt_gp"
+	for g in ao ano2; do [ -d "$so/alua/$g" ] && rmdir "$so/alua/$g"; done
+	return 0
+}
+
 remove_all() {
 	local t0
+	alua_off
 	t0=$(qt_ms)
 	lio_teardown
 	[ -z "$(lio_leftovers)" ]
@@ -134,5 +184,6 @@ qt_check "backstores of both sets enable; each served by its claimant" create_al
 qt_check "data through tcm_loop lands in the right image" io_all
 qt_check "a bad config is refused by its claimant alone" refused
 qt_check "SIGKILL and restart: takeover of its own devices only" kill_restart
+qt_check "ALUA groups from configfs: TPGS, RTPG, VPD 0x83" alua
 qt_check "removal answered by each claimant; both exit 0" remove_all
 qt_summary

@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * ALUA: REPORT TARGET PORT GROUPS (both parameter data formats, byte for byte, truncated
+ * by the allocation length), INQUIRY's TPGS, VPD 0x83's relative target port and target
+ * port group designators; nothing of it on a LUN without groups.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "scsi-test.h"
+#include "util/bytes.h"
+
+static struct fx *f;
+
+static int setup(void **state)
+{
+	(void)state;
+	f = fx_new(512, 2048, false);
+	f->alua = &fx_alua_pair;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	fx_free(f);
+	return 0;
+}
+
+static struct res rtpg(uint8_t fmt, uint8_t *buf, uint32_t alloc)
+{
+	return RUN(f, buf, alloc, SCSI_OP_MAINTENANCE_IN,
+		   (uint8_t)(fmt << 5 | SCSI_MI_REPORT_TARGET_PORT_GROUPS), 0, 0, 0, 0,
+		   (uint8_t)(alloc >> 24), (uint8_t)(alloc >> 16), (uint8_t)(alloc >> 8),
+		   (uint8_t)alloc, 0, 0);
+}
+
+static void test_rtpg_length_only(void **state)
+{
+	static const uint8_t want[] = {
+		0,    0,    0, 24,	       /* RETURN DATA LENGTH */
+		0x80, 0x83, 0, 1,  0, 0, 0, 1, /* PREF, AO; T/AN/AO; group 1; 1 port */
+		0,    0,    0, 1,	       /* relative port 1 */
+		0x01, 0x83, 0, 2,  0, 2, 0, 1, /* AN; group 2; implicitly altered */
+		0,    0,    0, 2,	       /* relative port 2 */
+	};
+	uint8_t buf[256];
+	struct res r;
+
+	(void)state;
+	memset(buf, 0xee, sizeof(buf));
+	r = rtpg(0, buf, sizeof(buf));
+	expect_good(&r);
+	assert_int_equal(r.data_in_len, sizeof(want));
+	assert_memory_equal(buf, want, sizeof(want));
+	/* allocation lengths cut the same bytes */
+	for (uint32_t a = 0; a < sizeof(want); a += 5) {
+		uint8_t b2[64];
+
+		r = rtpg(0, b2, a);
+		expect_good(&r);
+		assert_int_equal(r.data_in_len, a);
+		assert_memory_equal(b2, want, a);
+	}
+}
+
+static void test_rtpg_extended(void **state)
+{
+	uint8_t buf[256];
+	struct res r;
+
+	(void)state;
+	r = rtpg(1, buf, sizeof(buf));
+	expect_good(&r);
+	assert_int_equal(r.data_in_len, 8 + 24);
+	assert_int_equal(get_be32(buf), 28);
+	assert_int_equal(buf[4], 0x10); /* FORMAT TYPE 001b */
+	assert_int_equal(buf[5], 45);	/* IMPLICIT TRANSITION TIME */
+	assert_int_equal(get_be16(buf + 8 + 2), 1);
+	assert_int_equal(get_be16(buf + 8 + 12 + 2), 2);
+	/* other formats: an invalid field, pointing at PARAMETER DATA FORMAT */
+	r = rtpg(2, buf, sizeof(buf));
+	expect_field(&r, true, 1, 7);
+}
+
+static void test_inquiry_and_vpd(void **state)
+{
+	uint8_t b[255];
+	struct res r;
+	size_t n;
+	bool rel = false, tpg = false;
+
+	(void)state;
+	r = RUN(f, b, 96, SCSI_OP_INQUIRY, 0, 0, 0, 96, 0);
+	expect_good(&r);
+	assert_int_equal(b[5] & 0x30, 0x10); /* TPGS: implicit */
+	r = RUN(f, b, sizeof(b), SCSI_OP_INQUIRY, 1, 0x83, 0, 255, 0);
+	expect_good(&r);
+	n = 4 + get_be16(b + 2);
+	for (size_t i = 4; i + 4 <= n; i += 4 + b[i + 3]) {
+		if (b[i + 1] == (0x80 | 0x10 | 0x4)) { /* PIV, target port, relative port */
+			assert_int_equal(b[i], 0x51);  /* iSCSI, binary */
+			assert_int_equal(b[i + 3], 4);
+			assert_int_equal(get_be16(b + i + 6), 1);
+			rel = true;
+		}
+		if (b[i + 1] == (0x80 | 0x10 | 0x5)) { /* target port group */
+			assert_int_equal(get_be16(b + i + 6), 1);
+			tpg = true;
+		}
+	}
+	assert_true(rel && tpg);
+}
+
+/* Without groups: TPGS 0, no port designators, RTPG not offered (and not in RSOC). */
+static void test_no_alua(void **state)
+{
+	uint8_t b[255];
+	struct res r;
+
+	(void)state;
+	f->alua = NULL;
+	r = RUN(f, b, 96, SCSI_OP_INQUIRY, 0, 0, 0, 96, 0);
+	expect_good(&r);
+	assert_int_equal(b[5] & 0x30, 0);
+	r = RUN(f, b, sizeof(b), SCSI_OP_INQUIRY, 1, 0x83, 0, 255, 0);
+	expect_good(&r);
+	for (size_t i = 4; i + 4 <= 4u + get_be16(b + 2); i += 4 + b[i + 3])
+		assert_int_equal(b[i + 1] & 0x30, 0); /* only logical-unit designators */
+	r = rtpg(0, b, sizeof(b));
+	assert_int_equal(r.status, SCSI_STATUS_CHECK_CONDITION);
+	r = RUN(f, b, sizeof(b), SCSI_OP_MAINTENANCE_IN, SCSI_MI_REPORT_SUPPORTED_OPCODES, 0x02,
+		SCSI_OP_MAINTENANCE_IN, 0, SCSI_MI_REPORT_TARGET_PORT_GROUPS, 0, 0, 0, 255, 0, 0);
+	expect_good(&r);
+	assert_int_equal(b[1] & 0x07, 1); /* SUPPORT: not supported */
+	f->alua = &fx_alua_pair;
+	r = RUN(f, b, sizeof(b), SCSI_OP_MAINTENANCE_IN, SCSI_MI_REPORT_SUPPORTED_OPCODES, 0x02,
+		SCSI_OP_MAINTENANCE_IN, 0, SCSI_MI_REPORT_TARGET_PORT_GROUPS, 0, 0, 0, 255, 0, 0);
+	expect_good(&r);
+	assert_int_equal(b[1] & 0x07, 3); /* supported, as the standard says */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_rtpg_length_only),
+		cmocka_unit_test(test_rtpg_extended),
+		cmocka_unit_test(test_inquiry_and_vpd),
+		cmocka_unit_test(test_no_alua),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
