@@ -13,7 +13,8 @@
 #     /root exported on tcm_loop (O_DIRECT data), an image on a block device (a loop
 #     device), a vmdk through the QEMU helper (qemu-nbd), an NBD server over TCP,
 #     D-Bus (the service name, ConfigDesc, CheckConfig), SIGKILL then Restart= takes the
-#     devices over (configfs and module parameter writes) and I/O goes on; tcmu-runner
+#     devices over (configfs and module parameter writes) and I/O goes on; the helper
+#     runs as qemu-tcmu-helper with no capabilities (its drop works in the sandbox); tcmu-runner
 #     (coexistence) is seen through the sandbox's /proc; stop exits 0;
 #   - the sandbox holds: CheckConfig of /dev/loop-control (a device outside DeviceAllow=
 #     that root opens without a capability) is refused with "Operation not permitted".
@@ -80,9 +81,9 @@ check_start() {
 	pid=$(main_pid)
 	st=/proc/$pid/status
 	grep -E '^(CapBnd|CapEff|NoNewPrivs|Seccomp):' "$st"
-	# CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_SETGID, CAP_SETUID,
-	# CAP_NET_BIND_SERVICE, CAP_NET_ADMIN
-	grep -qx $'CapBnd:\t00000000000014c6' "$st"
+	# CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_SETGID, CAP_SETUID, CAP_SETPCAP,
+	# CAP_NET_BIND_SERVICE, CAP_NET_ADMIN, CAP_SYS_PTRACE
+	grep -qx $'CapBnd:\t00000000000815c6' "$st"
 	grep -qx $'NoNewPrivs:\t1' "$st"
 	grep -qx $'Seccomp:\t2' "$st"
 	grep -q "D-Bus: service" "$QT_LOG"
@@ -114,7 +115,7 @@ export_io() {
 }
 
 check_images() {
-	local loopdev
+	local loopdev pid
 	qemu-img create -q -f qcow2 /tmp/sd-q.qcow2 64M
 	export_io q /tmp/sd-q.qcow2
 	truncate -s 64M /root/sd-r.raw
@@ -125,7 +126,11 @@ check_images() {
 	export_io b "@file=$loopdev@format=raw"
 	qemu-img create -q -f vmdk $S/v.vmdk 64M
 	export_io v $S/v.vmdk
-	pgrep -af 'qemu-nbd.*v\.vmdk' >&2
+	# the helper dropped to its user inside the sandbox, the image opened by the broker
+	pid=$(pgrep -f 'qemu-nbd.*v\.vmdk' | head -1 || true)
+	grep -E '^(Uid|CapEff|CapBnd|NoNewPrivs|Seccomp):' "/proc/$pid/status"
+	[ "$(stat -c %U "/proc/$pid")" = qemu-tcmu-helper ]
+	grep -qx $'CapBnd:\t0000000000000000' "/proc/$pid/status"
 	truncate -s 64M /run/nbd.raw
 	qt_spawn nbd qemu-nbd -f raw -b 127.0.0.1 -p 10811 -t /run/nbd.raw
 	for _ in $(seq 50); do ss -Hltn 'sport = :10811' | grep -q . && break; sleep 0.1; done
