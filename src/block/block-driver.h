@@ -32,6 +32,12 @@
 struct opts;
 struct err;
 
+/* One key a driver takes, for help and docs (struct blk_driver.options). */
+struct blk_opt_desc {
+	const char *name;
+	const char *help; /* one line */
+};
+
 enum blk_driver_kind {
 	BLK_DRIVER_PROTOCOL, /* talks to storage: file, nbd, memory, null */
 	BLK_DRIVER_FORMAT,   /* interprets a child node: raw, qcow2 */
@@ -96,6 +102,26 @@ struct blk_driver {
 	int (*attach_ctx)(struct blk_node *bs, struct aio_ctx *ctx);
 	/* Optional: extra lines for blk_describe(). */
 	void (*describe)(struct blk_node *bs, char *buf, size_t len);
+
+	/*
+	 * Optional, blocking: write @plen bytes of @pattern repeatedly over [off, off+len)
+	 * (len a multiple of plen, off/len aligned).  -ENOTSUP: the caller writes buffers.
+	 */
+	int (*write_same)(struct blk_node *bs, uint64_t off, uint64_t len, const void *pattern,
+			  size_t plen, unsigned int flags);
+	/*
+	 * Optional, blocking: atomically compare [off, off+len) with the first @len bytes
+	 * of @iov and, if equal, write the next @len bytes of @iov there.  A difference is
+	 * -EILSEQ with *mismatch = offset of its first byte in the range; nothing written.
+	 */
+	int (*compare_and_write)(struct blk_node *bs, uint64_t off, uint64_t len,
+				 const struct iovec *iov, int iovcnt, uint64_t *mismatch,
+				 unsigned int flags);
+
+	/* Protocols: file-name prefixes served ({ "rbd:", NULL }), for routing. */
+	const char *const *prefixes;
+	/* The keys the driver takes, ended by name == NULL (help, docs). */
+	const struct blk_opt_desc *options;
 };
 
 struct blk_node {
@@ -114,6 +140,10 @@ struct blk_node {
 	struct aio_ctx *ctx;
 	struct thread_pool *pool;
 	struct blk_serial serial; /* the core's serialising of read-modify-write */
+	/* blk_set_resize_hook(): the image changed size outside our control */
+	blk_resize_cb resize_cb;
+	void *resize_opaque;
+	struct blk_node *resize_top; /* the node the hook was set on */
 };
 
 /* Registry (drivers.c): explicit, no constructors. */
@@ -125,6 +155,10 @@ void blk_req_complete(struct blk_req *req, int ret);
 /* For a format's submit: hand @req itself on to bs->file (after adjusting req->off); the
  * request completes through the child.  Requests of its own go through blk_req_submit. */
 void blk_req_forward(struct blk_node *file, struct blk_req *req);
+/* A protocol whose image was resized by someone else (an rbd resize): the node is now
+ * @size bytes; the lengths of the nodes above follow and the resize hook runs.  Any
+ * thread. */
+void blk_node_resized(struct blk_node *bs, uint64_t size);
 /* BLK_CAP_GROW nodes: the node now extends to at least @end (thread-safe). */
 void blk_node_grow(struct blk_node *bs, uint64_t end);
 

@@ -13,6 +13,9 @@ extern const struct blk_driver blk_driver_qcow2;
 #if HAVE_NBD
 extern const struct blk_driver blk_driver_nbd;
 #endif
+#if HAVE_RBD
+extern const struct blk_driver blk_driver_rbd;
+#endif
 
 const struct blk_driver *const blk_drivers[] = {
 	&blk_driver_raw,
@@ -24,6 +27,9 @@ const struct blk_driver *const blk_drivers[] = {
 	&blk_driver_memory,
 #if HAVE_NBD
 	&blk_driver_nbd,
+#endif
+#if HAVE_RBD
+	&blk_driver_rbd,
 #endif
 	NULL,
 };
