@@ -187,9 +187,22 @@ const char *blk_probe_format(const uint8_t *buf, size_t len, const char *filenam
 	return best->name;
 }
 
+/* A native protocol that declares @file's prefix (struct blk_driver.prefixes), or NULL. */
+static const struct blk_driver *protocol_by_prefix(const char *file)
+{
+	for (int i = 0; file && blk_drivers[i]; i++)
+		for (const char *const *p = blk_drivers[i]->prefixes; p && *p; p++)
+			if (!strncmp(file, *p, strlen(*p)))
+				return blk_drivers[i];
+	return NULL;
+}
+
 static const struct blk_driver *protocol_for(const char *file)
 {
 	const struct blk_driver *nbd = blk_find_driver("nbd");
+
+	if (protocol_by_prefix(file))
+		return protocol_by_prefix(file);
 
 	if (nbd && (!strncmp(file, "nbd://", 6) || !strncmp(file, "nbd+unix://", 11) ||
 		    !strncmp(file, "nbd+tcp://", 10) || !strncmp(file, "nbds://", 7)))
@@ -334,7 +347,8 @@ int blk_open(struct opts *opts, unsigned int flags, struct blk_node **out, struc
 		r = opts_get_str(opts, "driver", NULL, &dname, err);
 	if (r < 0)
 		return r;
-	if (helper == HELPER_QEMU || helper_url(opts_peek(opts, "file")) ||
+	if (helper == HELPER_QEMU ||
+	    (helper_url(opts_peek(opts, "file")) && !protocol_by_prefix(opts_peek(opts, "file"))) ||
 	    (dname && !blk_find_driver(dname) && helper != HELPER_OFF && helper_knows(dname))) {
 		r = open_helper(opts, opts_peek(opts, "file"), dname, flags, &bs, err);
 		if (r < 0)

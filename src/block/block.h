@@ -174,9 +174,8 @@ int blk_write_same(struct blk_node *bs, uint64_t off, uint64_t len, const void *
 /* COMPARE AND WRITE done atomically by the driver: @iov holds @len bytes to compare, then
  * @len bytes to write.  -EILSEQ with *mismatch on a difference; -ENOTSUP when the driver
  * cannot (the caller emulates it). */
-int blk_compare_and_write(struct blk_node *bs, uint64_t off, uint64_t len,
-			  const struct iovec *iov, int iovcnt, uint64_t *mismatch,
-			  unsigned int flags);
+int blk_compare_and_write(struct blk_node *bs, uint64_t off, uint64_t len, const struct iovec *iov,
+			  int iovcnt, uint64_t *mismatch, unsigned int flags);
 /*
  * Call @cb (in a driver's thread: keep it short and non-blocking) when the image below
  * @bs changes size outside our control (rbd resize by another client), after

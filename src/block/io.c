@@ -403,9 +403,8 @@ int blk_write_same(struct blk_node *bs, uint64_t off, uint64_t len, const void *
 	return r;
 }
 
-int blk_compare_and_write(struct blk_node *bs, uint64_t off, uint64_t len,
-			  const struct iovec *iov, int iovcnt, uint64_t *mismatch,
-			  unsigned int flags)
+int blk_compare_and_write(struct blk_node *bs, uint64_t off, uint64_t len, const struct iovec *iov,
+			  int iovcnt, uint64_t *mismatch, unsigned int flags)
 {
 	struct write_gate g;
 	int r = special_write_ok(bs, off, len, bs->drv->compare_and_write != NULL);

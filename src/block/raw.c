@@ -207,8 +207,8 @@ static int raw_compare_and_write(struct blk_node *bs, uint64_t off, uint64_t len
 				 const struct iovec *iov, int iovcnt, uint64_t *mismatch,
 				 unsigned int flags)
 {
-	return blk_compare_and_write(bs->file, off + ((struct raw_state *)bs->opaque)->offset,
-				     len, iov, iovcnt, mismatch, flags);
+	return blk_compare_and_write(bs->file, off + ((struct raw_state *)bs->opaque)->offset, len,
+				     iov, iovcnt, mismatch, flags);
 }
 
 /* The async path hands the request itself to the child, shifted by the window offset. */

@@ -46,8 +46,7 @@ static char *conn_key(const struct rbd_spec *sp)
 	k = malloc(len);
 	if (!k)
 		return NULL;
-	n = (size_t)snprintf(k, len, "%s\n%s", sp->conf ? sp->conf : "",
-			     sp->user ? sp->user : "");
+	n = (size_t)snprintf(k, len, "%s\n%s", sp->conf ? sp->conf : "", sp->user ? sp->user : "");
 	for (size_t i = 0; i < sp->nkv; i++)
 		n += (size_t)snprintf(k + n, len - n, "\n%s=%s", sp->kv[i].key, sp->kv[i].value);
 	return k;

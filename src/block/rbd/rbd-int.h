@@ -36,8 +36,7 @@ struct rbd_spec {
 
 void rbd_spec_release(struct rbd_spec *sp);
 /* Parse the rbd: file name and the structured keys of @opts into @sp (zeroed first). */
-int rbd_spec_parse(struct opts *opts, const char *filename, struct rbd_spec *sp,
-		   struct err *err);
+int rbd_spec_parse(struct opts *opts, const char *filename, struct rbd_spec *sp, struct err *err);
 /* "pool[/ns]/image[@snap]" for messages. */
 void rbd_spec_name(const struct rbd_spec *sp, char *buf, size_t len);
 

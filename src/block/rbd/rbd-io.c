@@ -22,10 +22,10 @@
 #include "util/iov.h"
 #include "util/log.h"
 
-#define RBD_SECTOR 512u		     /* librbd's compare-and-write works within one */
-#define CAW_STACK_BUF (2u * 4096u)   /* compare + write data of one 4 KiB block */
-#define STATUS_MAX_OBJECTS 1024u     /* one block_status looks this far at most */
-#define STATUS_STOP (-ECANCELED)     /* ends rbd_diff_iterate2 early */
+#define RBD_SECTOR 512u		   /* librbd's compare-and-write works within one */
+#define CAW_STACK_BUF (2u * 4096u) /* compare + write data of one 4 KiB block */
+#define STATUS_MAX_OBJECTS 1024u   /* one block_status looks this far at most */
+#define STATUS_STOP (-ECANCELED)   /* ends rbd_diff_iterate2 early */
 
 /* ---- async path ------------------------------------------------------------------------ */
 
@@ -98,8 +98,8 @@ int rbd_io_submit(struct blk_node *bs, struct blk_req *req)
 	rbd_completion_t c;
 	int r;
 
-	if (!s->ctx || (req->op != BLK_OP_READ && req->op != BLK_OP_WRITE &&
-			req->op != BLK_OP_FLUSH))
+	if (!s->ctx ||
+	    (req->op != BLK_OP_READ && req->op != BLK_OP_WRITE && req->op != BLK_OP_FLUSH))
 		return -ENOTSUP;
 	r = rbd_aio_create_completion(req, aio_done, &c);
 	if (r < 0)
@@ -303,9 +303,9 @@ int rbd_io_compare_and_write(struct blk_node *bs, uint64_t off, uint64_t len,
 /* ---- block status ---------------------------------------------------------------------- */
 
 struct status_walk {
-	uint64_t off, end;  /* the range asked about */
-	uint64_t data_off;  /* first allocated byte found at or after off (end: none) */
-	uint64_t data_end;  /* ... and where that extent ends */
+	uint64_t off, end; /* the range asked about */
+	uint64_t data_off; /* first allocated byte found at or after off (end: none) */
+	uint64_t data_end; /* ... and where that extent ends */
 };
 
 /* Extents come in offset order: note the first allocated one at or after w->off and

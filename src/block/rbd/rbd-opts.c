@@ -93,8 +93,8 @@ static int parse_path(const char *path, struct rbd_spec *sp, struct err *err)
 			return -ENOMEM;
 	}
 	if (*p || n < 2) {
-		r = err_set(err, -EINVAL,
-			    "rbd: '%s' is not pool[/namespace]/image[@snapshot]", path);
+		r = err_set(err, -EINVAL, "rbd: '%s' is not pool[/namespace]/image[@snapshot]",
+			    path);
 		goto out;
 	}
 	sp->pool = parts[0];
@@ -111,8 +111,8 @@ static int parse_path(const char *path, struct rbd_spec *sp, struct err *err)
 			return -ENOMEM;
 	}
 	if (!sp->pool[0] || !sp->image[0] || (sp->ns && !sp->ns[0]) || (sp->snap && !sp->snap[0]))
-		r = err_set(err, -EINVAL, "rbd: '%s' has an empty pool, namespace, image or snapshot",
-			    path);
+		r = err_set(err, -EINVAL,
+			    "rbd: '%s' has an empty pool, namespace, image or snapshot", path);
 out:
 	for (int i = 0; i < 3; i++)
 		free(parts[i]);
@@ -236,8 +236,8 @@ int rbd_spec_parse(struct opts *opts, const char *filename, struct rbd_spec *sp,
 	memset(sp, 0, sizeof(*sp));
 	if (filename && filename[0]) {
 		if (strncmp(filename, RBD_PREFIX, strlen(RBD_PREFIX)))
-			return err_set(err, -EINVAL, "rbd: file name '%s' does not start with rbd:",
-				       filename);
+			return err_set(err, -EINVAL,
+				       "rbd: file name '%s' does not start with rbd:", filename);
 		r = parse_filename(filename, sp, err);
 	}
 	if (r == 0)
