@@ -32,6 +32,15 @@ bool cfgstr_check(const char *cfgstring, char *msg, size_t len);
 /* The same, and the image's virtual size into *@size (when not NULL) if valid. */
 bool cfgstr_check_size(const char *cfgstring, uint64_t *size, char *msg, size_t len);
 
+/*
+ * The handler subtype the daemon serves (-x).  Serving "rbd", a config string not starting
+ * with '@' is tcmu-runner's rbd form, so that backstores made for tcmu-runner (targetcli,
+ * ceph-iscsi) work unchanged:
+ *   pool/image[@snap][;osd_op_timeout=N][;conf=PATH][;id=USER]
+ * and "rbd/" before it is skipped (CheckConfig and --check-config may include it).
+ */
+void cfgstr_set_subtype(const char *subtype);
+
 /* The config string after "<subtype>/" of a full dev_config, NULL if the subtype is not
  * @subtype. */
 const char *cfgstr_strip_subtype(const char *dev_config, const char *subtype);
