@@ -135,8 +135,10 @@ int blk_open_node(const struct blk_driver *drv, const char *filename, struct blk
 	if (!bs)
 		return err_set(err, -ENOMEM, "out of memory");
 	bs->file = file;
-	if (file)
+	if (file) {
 		bs->total_size = file->total_size;
+		bs->read_only |= file->read_only; /* a protocol may open read-only (rbd snapshot) */
+	}
 	r = drv->open(bs, opts, flags, err);
 	if (r < 0) {
 		bs->file = NULL; /* the caller still owns it */
