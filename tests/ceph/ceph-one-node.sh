@@ -6,14 +6,16 @@
 #   ceph-one-node.sh start DIR   writes DIR/ceph.conf and DIR/ceph.client.admin.keyring;
 #                                prints "export CEPH_CONF=DIR/ceph.conf"
 #   ceph-one-node.sh stop DIR    ends the daemons start left (by their pid files)
-#   ceph-one-node.sh restart DIR mon|osd   kill one daemon and start it again (fault tests)
+#   ceph-one-node.sh down|up|restart DIR mon|osd   stop one daemon cleanly, start it again,
+#                                or both (fault tests; memstore keeps its data over a clean
+#                                stop)
 #
 # The mon port is the first free one from CEPH_MON_PORT (default 6789; msgr v1 and v2 on
 # PORT and PORT+1), so a second cluster on the same host (another test, another user) does
 # not collide.  Packages: ceph-mon ceph-osd ceph-mgr ceph-common (scripts/install-deps.sh).
 set -euo pipefail
-cmd=${1:?usage: $0 start|stop|restart DIR [mon|osd]}
-D=${2:?usage: $0 start|stop|restart DIR [mon|osd]}
+cmd=${1:?usage: $0 start|stop|down|up|restart DIR [mon|osd]}
+D=${2:?usage: $0 start|stop|down|up|restart DIR [mon|osd]}
 
 port_busy() {
 	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
@@ -129,26 +131,27 @@ CONF
 	echo "export CEPH_CONF=$CEPH_CONF"
 }
 
-restart() {
-	local which=${1:?mon|osd}
+# down|up DIR mon|osd: stop one daemon cleanly (memstore saves its data) / start it again
+daemon_cmd() {
+	local op=$1 which=${2:-}
 	D=$(cd "$D" && pwd)
 	export CEPH_CONF=$D/ceph.conf
 	case $which in
-	mon)
-		pidfile_kill "$D/run/mon.a.pid"
-		start_mon
-		;;
-	osd)
-		pidfile_kill "$D/run/osd.0.pid"
-		start_osd
-		;;
-	*) echo "ceph-one-node: restart mon|osd" >&2; exit 2 ;;
+	mon | osd) ;;
+	*) echo "ceph-one-node: $op DIR mon|osd" >&2; exit 2 ;;
 	esac
+	local pidf=$D/run/osd.0.pid start=start_osd
+	if [ "$which" = mon ]; then
+		pidf=$D/run/mon.a.pid
+		start=start_mon
+	fi
+	[ "$op" = up ] || pidfile_kill "$pidf"
+	[ "$op" = down ] || $start
 }
 
 case $cmd in
 start) start ;;
 stop) stop ;;
-restart) restart "${3:-}" ;;
-*) echo "usage: $0 start|stop|restart DIR [mon|osd]" >&2; exit 2 ;;
+restart | down | up) daemon_cmd "$cmd" "${3:-}" ;;
+*) echo "usage: $0 start|stop DIR, or restart|down|up DIR mon|osd" >&2; exit 2 ;;
 esac
