@@ -236,7 +236,11 @@ int rbd_image_open(const struct rbd_spec *sp, rados_t cluster, bool write, rados
 	bool exists = true;
 	int r;
 
+	*io = NULL;
+	*img = NULL;
 	r = rados_ioctx_create(cluster, sp->pool, io);
+	if (r < 0)
+		*io = NULL;
 	if (r == -ENOENT)
 		return err_set(err, r, "rbd: no pool '%s'", sp->pool);
 	if (r < 0)
@@ -264,7 +268,10 @@ int rbd_image_open(const struct rbd_spec *sp, rados_t cluster, bool write, rados
 		if (r < 0)
 			r = explain_open(r, sp, *io, err);
 	}
-	if (r < 0)
+	if (r < 0) {
 		rados_ioctx_destroy(*io);
+		*io = NULL;
+		*img = NULL;
+	}
 	return r;
 }

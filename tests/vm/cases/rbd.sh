@@ -1,9 +1,11 @@
 #!/bin/bash
 # Guest test: Ceph RBD served natively, with a one-node Ceph inside the guest
 # (tests/ceph/ceph-one-node.sh on the guest's loopback; the binaries are the host's):
-#   - the README's seed with an RBD image: `user:qemu ... @file=rbd:rbd/img` through
-#     targetcli, open-iscsi login, mkfs.ext4, files, fsck -f, fio verify, and the data in
-#     the image as `rbd export` reads it;
+#   - the README's seed with an RBD image through targetcli, open-iscsi login, mkfs.ext4,
+#     files, fsck -f, fio verify, and the data in the image as `rbd export` reads it.
+#     targetcli (rtslib) refuses ':' in a config string, so it gets the structured keys
+#     (@driver=rbd@pool=rbd@image=img); QEMU's `@file=rbd:rbd/img` is created through
+#     configfs, as `qemu-tcmu export` and ceph-iscsi-style tools do, and read back;
 #   - tcmu-runner's `user:rbd` config string (`rbd/pool/image;osd_op_timeout=30`, as
 #     ceph-iscsi writes it) served by our daemon with -x rbd, tcmu-runner not running;
 #   - `rbd resize` while the initiator is logged in: LIO's dev_size follows and the
@@ -27,16 +29,15 @@ setup() {
 }
 
 check_seed_rbd() {
-	local dev
+	local dev so
 	modprobe target_core_user
 	qt_daemon_start
-	qt_targetcli /backstores/user:qemu create rbdlun 256M @id=rbd0@file=rbd:rbd/img
+	qt_targetcli /backstores/user:qemu create rbdlun 256M @id=rbd0@driver=rbd@pool=rbd@image=img
 	qt_targetcli /iscsi create $IQN
 	qt_targetcli /iscsi/$IQN/tpg1 set attribute authentication=0 generate_node_acls=1 \
 		demo_mode_write_protect=0 prod_mode_write_protect=0
 	qt_targetcli /iscsi/$IQN/tpg1/luns create /backstores/user:qemu/rbdlun
-	grep -q 'rbd0: serving rbd:rbd/img' "$QT_LOG"
-	grep 'rbd0: serving' "$QT_LOG" | grep -q 'raw' # native: raw over rbd, not the helper
+	grep 'rbd0: serving rbd:rbd/img' "$QT_LOG" | grep -q '(.*, rbd)' # native, not the helper
 	dev=$(lio_iscsi_login $IQN 127.0.0.1:3260)
 	qt_log "open-iscsi: $dev"
 	mkfs.ext4 -q -F "$dev"
@@ -62,11 +63,18 @@ check_seed_rbd() {
 	qt_targetcli /iscsi delete $IQN
 	qt_targetcli /backstores/user:qemu delete rbdlun
 	[ -z "$(lio_leftovers)" ] || qt_fail "left behind: $(lio_leftovers)"
+	# QEMU's rbd: name, through configfs (a tcm_loop disk): the pattern is there
+	so=$(qt_user_create rbdq "@id=rbdq@file=rbd:rbd/img" $((256 << 20)))
+	grep 'rbdq: serving rbd:rbd/img' "$QT_LOG" | grep -q '(.*, raw)'
+	dev=$(lio_loop_export "$so")
+	cmp /run/p8 <(dd if="$dev" bs=1M skip=200 count=8 iflag=direct status=none)
+	lio_teardown
 	qt_daemon_stop
 }
 
 check_runner_form() {
 	local so dev
+	qt_daemon_stop # the user:qemu one, if the check before failed half-way
 	! pgrep -x tcmu-runner
 	qt_daemon_start -x rbd --no-dbus
 	so=$(lio_user_create rbd2 rbd "rbd/img2;osd_op_timeout=30" $((64 << 20)))
