@@ -16,7 +16,7 @@ trap 'lio_cleanup; "$SRC_DIR/tests/ceph/ceph-one-node.sh" stop /run/ceph' EXIT
 
 IQN=iqn.2003-01.org.linux-iscsi.qt:rbd
 IQN2=iqn.2003-01.org.linux-iscsi.qt:rbd2
-export CEPH_MEMSTORE_BYTES=$((768 << 20))
+export CEPH_MEMSTORE_BYTES=$((768 << 20)) CEPH_MGR=0
 
 setup() {
 	local t
