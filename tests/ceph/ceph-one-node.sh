@@ -98,19 +98,23 @@ mon data avail crit = 0
 mon data avail warn = 0
 run dir = $D/run
 pid file = $D/run/\$name.pid
-admin socket = $D/run/\$name.asok
 log file = $D/log/\$name.log
+# the daemons' admin sockets only: clients of one name would fight over theirs
+admin socket =
 [mon.a]
+admin socket = $D/run/\$name.asok
 mon data = $D/mon
 keyring = $D/mon/keyring
 public addrv = [v2:127.0.0.1:$((port + 1)),v1:127.0.0.1:$port]
 [osd.0]
+admin socket = $D/run/\$name.asok
 osd data = $D/osd
 osd objectstore = memstore
 # memstore saves its data only on a clean umount, which fast shutdown skips
 osd fast shutdown = false
 memstore device bytes = ${CEPH_MEMSTORE_BYTES:-2147483648}
 [mgr.x]
+admin socket = $D/run/\$name.asok
 mgr data = $D/mgr
 CONF
 	ceph-authtool --create-keyring "$D/mon.keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null

@@ -121,7 +121,7 @@ check_resize() {
 }
 
 setup || exit 1
-qt_check "seed with rbd: targetcli user:qemu @file=rbd:rbd/img, iSCSI, mkfs/fsck, fio verify" \
+qt_check "seed with rbd: targetcli user:qemu (rbd keys), iSCSI, mkfs/fsck, fio verify; rbd: name" \
 	check_seed_rbd
 qt_check "tcmu-runner's user:rbd config (rbd/img2;osd_op_timeout=30) served with -x rbd" \
 	check_runner_form
