@@ -57,9 +57,9 @@ static int bound_timeout(rados_t cl, const char *opt, const char *infinite)
 {
 	char cur[32];
 
-	if (rados_conf_get(cl, opt, cur, sizeof(cur)) == 0 && strcmp(cur, infinite))
+	if (RBD(rados_conf_get)(cl, opt, cur, sizeof(cur)) == 0 && strcmp(cur, infinite))
 		return 0;
-	return rados_conf_set(cl, opt, RBD_DEFAULT_TIMEOUT);
+	return RBD(rados_conf_set)(cl, opt, RBD_DEFAULT_TIMEOUT);
 }
 
 static int configure(rados_t cl, const struct rbd_spec *sp, struct err *err)
@@ -68,7 +68,7 @@ static int configure(rados_t cl, const struct rbd_spec *sp, struct err *err)
 
 	/* no file given: librados's search ($CEPH_CONF, /etc/ceph/ceph.conf ...), optional
 	 * when mon_host is among the options */
-	r = rados_conf_read_file(cl, sp->conf);
+	r = RBD(rados_conf_read_file)(cl, sp->conf);
 	if (r < 0 && sp->conf)
 		return err_set_errno(err, r, "rbd: cannot read the Ceph configuration '%s'",
 				     sp->conf);
@@ -78,9 +78,9 @@ static int configure(rados_t cl, const struct rbd_spec *sp, struct err *err)
 	    bound_timeout(cl, "rados_osd_op_timeout", "0.000000") < 0)
 		return err_set(err, -EINVAL, "rbd: cannot set the default timeouts");
 	/* a gateway: no client-side write-back cache unless asked (every write is stable) */
-	rados_conf_set(cl, "rbd_cache", "false");
+	RBD(rados_conf_set)(cl, "rbd_cache", "false");
 	for (size_t i = 0; i < sp->nkv; i++) {
-		r = rados_conf_set(cl, sp->kv[i].key, sp->kv[i].value);
+		r = RBD(rados_conf_set)(cl, sp->kv[i].key, sp->kv[i].value);
 		if (r == -ENOENT)
 			return err_set(err, -EINVAL, "rbd: unknown Ceph option '%s'",
 				       sp->kv[i].key);
@@ -96,7 +96,7 @@ static int explain_connect(int r, const struct rbd_spec *sp, rados_t cl, struct 
 	const char *who = sp->user ? sp->user : "admin";
 	char keyring[256] = "";
 
-	rados_conf_get(cl, "keyring", keyring, sizeof(keyring));
+	RBD(rados_conf_get)(cl, "keyring", keyring, sizeof(keyring));
 	switch (r) {
 	case -ENOENT:
 		return err_set(err, -ENOENT,
@@ -125,19 +125,19 @@ static int conn_new(const struct rbd_spec *sp, struct rbd_conn **out, struct err
 	if (!c)
 		return err_set(err, -ENOMEM, "rbd: out of memory");
 	snprintf(name, sizeof(name), "client.%s", sp->user ? sp->user : "admin");
-	r = rados_create2(&c->cluster, "ceph", name, 0);
+	r = RBD(rados_create2)(&c->cluster, "ceph", name, 0);
 	if (r < 0) {
 		free(c);
 		return err_set_errno(err, r, "rbd: cannot create a cluster handle for %s", name);
 	}
 	r = configure(c->cluster, sp, err);
 	if (r == 0) {
-		r = rados_connect(c->cluster);
+		r = RBD(rados_connect)(c->cluster);
 		if (r < 0)
 			r = explain_connect(r, sp, c->cluster, err);
 	}
 	if (r < 0) {
-		rados_shutdown(c->cluster);
+		RBD(rados_shutdown)(c->cluster);
 		free(c);
 		return r;
 	}
@@ -199,7 +199,7 @@ void rbd_conn_put(struct rbd_conn *c)
 		*pp = c->next;
 		pthread_mutex_unlock(&conns_lock);
 	}
-	rados_shutdown(c->cluster);
+	RBD(rados_shutdown)(c->cluster);
 	free(c->key);
 	free(c);
 }
@@ -221,8 +221,8 @@ static int explain_open(int r, const struct rbd_spec *sp, rados_ioctx_t io, stru
 	if (r != -ENOENT)
 		return err_set_errno(err, r, "rbd: cannot open %s", name);
 	/* which part is missing: the snapshot, or the image itself */
-	if (sp->snap && rbd_open_read_only(io, sp->image, &img, NULL) == 0) {
-		rbd_close(img);
+	if (sp->snap && RBD(rbd_open_read_only)(io, sp->image, &img, NULL) == 0) {
+		RBD(rbd_close)(img);
 		return err_set(err, -ENOENT, "rbd: image %s/%s has no snapshot '%s'", sp->pool,
 			       sp->image, sp->snap);
 	}
@@ -238,7 +238,7 @@ int rbd_image_open(const struct rbd_spec *sp, rados_t cluster, bool write, rados
 
 	*io = NULL;
 	*img = NULL;
-	r = rados_ioctx_create(cluster, sp->pool, io);
+	r = RBD(rados_ioctx_create)(cluster, sp->pool, io);
 	if (r < 0)
 		*io = NULL;
 	if (r == -ENOENT)
@@ -246,8 +246,8 @@ int rbd_image_open(const struct rbd_spec *sp, rados_t cluster, bool write, rados
 	if (r < 0)
 		return err_set_errno(err, r, "rbd: cannot open pool '%s'", sp->pool);
 	if (sp->ns) {
-		rados_ioctx_set_namespace(*io, sp->ns);
-		r = rbd_namespace_exists(*io, sp->ns, &exists);
+		RBD(rados_ioctx_set_namespace)(*io, sp->ns);
+		r = RBD(rbd_namespace_exists)(*io, sp->ns, &exists);
 		if (r == 0 && !exists)
 			r = err_set(err, -ENOENT, "rbd: no namespace '%s' in pool '%s'", sp->ns,
 				    sp->pool);
@@ -260,16 +260,16 @@ int rbd_image_open(const struct rbd_spec *sp, rados_t cluster, bool write, rados
 		/* a snapshot is read-only; a read-only head still watches for resizes
 		 * unless the user may not (a watch is a write) */
 		if (sp->snap)
-			r = rbd_open_read_only(*io, sp->image, img, sp->snap);
+			r = RBD(rbd_open_read_only)(*io, sp->image, img, sp->snap);
 		else
-			r = rbd_open(*io, sp->image, img, NULL);
+			r = RBD(rbd_open)(*io, sp->image, img, NULL);
 		if (!sp->snap && !write && (r == -EPERM || r == -EACCES))
-			r = rbd_open_read_only(*io, sp->image, img, NULL);
+			r = RBD(rbd_open_read_only)(*io, sp->image, img, NULL);
 		if (r < 0)
 			r = explain_open(r, sp, *io, err);
 	}
 	if (r < 0) {
-		rados_ioctx_destroy(*io);
+		RBD(rados_ioctx_destroy)(*io);
 		*io = NULL;
 		*img = NULL;
 	}

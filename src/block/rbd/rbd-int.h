@@ -11,8 +11,8 @@
 #include <stdint.h>
 
 #include <pthread.h>
-#include <rados/librados.h>
-#include <rbd/librbd.h>
+
+#include "rbd-lib.h"
 
 #include "block/block-driver.h"
 

@@ -33,10 +33,10 @@ static void aio_done(rbd_completion_t c, void *arg)
 {
 	struct blk_req *req = arg;
 	struct rbd_state *s = req->bs->opaque;
-	ssize_t ret = rbd_aio_get_return_value(c);
+	ssize_t ret = RBD(rbd_aio_get_return_value)(c);
 	struct blk_req *head;
 
-	rbd_aio_release(c);
+	RBD(rbd_aio_release)(c);
 	req->drv[1] = (uintptr_t)(intptr_t)(ret < 0 ? ret : 0);
 	head = __atomic_load_n(&s->done, __ATOMIC_RELAXED);
 	do
@@ -101,22 +101,22 @@ int rbd_io_submit(struct blk_node *bs, struct blk_req *req)
 	if (!s->ctx ||
 	    (req->op != BLK_OP_READ && req->op != BLK_OP_WRITE && req->op != BLK_OP_FLUSH))
 		return -ENOTSUP;
-	r = rbd_aio_create_completion(req, aio_done, &c);
+	r = RBD(rbd_aio_create_completion)(req, aio_done, &c);
 	if (r < 0)
 		return -ENOTSUP; /* the pool path will report it */
 	switch (req->op) {
 	case BLK_OP_READ:
-		r = rbd_aio_readv(s->img, req->iov, req->iovcnt, req->off, c);
+		r = RBD(rbd_aio_readv)(s->img, req->iov, req->iovcnt, req->off, c);
 		break;
 	case BLK_OP_WRITE: /* stable on completion without rbd_cache: FUA is native */
-		r = rbd_aio_writev(s->img, req->iov, req->iovcnt, req->off, c);
+		r = RBD(rbd_aio_writev)(s->img, req->iov, req->iovcnt, req->off, c);
 		break;
 	default:
-		r = rbd_aio_flush(s->img, c);
+		r = RBD(rbd_aio_flush)(s->img, c);
 		break;
 	}
 	if (r < 0) {
-		rbd_aio_release(c);
+		RBD(rbd_aio_release)(c);
 		blk_req_complete(req, r);
 	}
 	return 0;
@@ -126,7 +126,7 @@ int rbd_io_submit(struct blk_node *bs, struct blk_req *req)
 
 static int new_completion(rbd_completion_t *c)
 {
-	return rbd_aio_create_completion(NULL, NULL, c);
+	return RBD(rbd_aio_create_completion)(NULL, NULL, c);
 }
 
 /* Wait for @c started with result @r of the start call; release it. */
@@ -135,12 +135,12 @@ static int wait_done(rbd_completion_t c, int r)
 	ssize_t ret;
 
 	if (r < 0) {
-		rbd_aio_release(c);
+		RBD(rbd_aio_release)(c);
 		return r;
 	}
-	rbd_aio_wait_for_complete(c);
-	ret = rbd_aio_get_return_value(c);
-	rbd_aio_release(c);
+	RBD(rbd_aio_wait_for_complete)(c);
+	ret = RBD(rbd_aio_get_return_value)(c);
+	RBD(rbd_aio_release)(c);
 	return ret < 0 ? (int)ret : 0;
 }
 
@@ -155,7 +155,7 @@ int rbd_io_preadv(struct blk_node *bs, uint64_t off, uint64_t len, const struct 
 	(void)flags;
 	if (r < 0)
 		return r;
-	return wait_done(c, rbd_aio_readv(s->img, iov, iovcnt, off, c));
+	return wait_done(c, RBD(rbd_aio_readv)(s->img, iov, iovcnt, off, c));
 }
 
 int rbd_io_pwritev(struct blk_node *bs, uint64_t off, uint64_t len, const struct iovec *iov,
@@ -169,7 +169,7 @@ int rbd_io_pwritev(struct blk_node *bs, uint64_t off, uint64_t len, const struct
 	(void)flags; /* FUA is only passed without rbd_cache, where every write is stable */
 	if (r < 0)
 		return r;
-	return wait_done(c, rbd_aio_writev(s->img, iov, iovcnt, off, c));
+	return wait_done(c, RBD(rbd_aio_writev)(s->img, iov, iovcnt, off, c));
 }
 
 int rbd_io_flush(struct blk_node *bs)
@@ -180,7 +180,7 @@ int rbd_io_flush(struct blk_node *bs)
 
 	if (r < 0)
 		return r;
-	return wait_done(c, rbd_aio_flush(s->img, c));
+	return wait_done(c, RBD(rbd_aio_flush)(s->img, c));
 }
 
 int rbd_io_discard(struct blk_node *bs, uint64_t off, uint64_t len)
@@ -191,7 +191,7 @@ int rbd_io_discard(struct blk_node *bs, uint64_t off, uint64_t len)
 
 	if (r < 0)
 		return r;
-	return wait_done(c, rbd_aio_discard(s->img, off, len, c));
+	return wait_done(c, RBD(rbd_aio_discard)(s->img, off, len, c));
 }
 
 int rbd_io_write_zeroes(struct blk_node *bs, uint64_t off, uint64_t len, unsigned int flags)
@@ -204,7 +204,7 @@ int rbd_io_write_zeroes(struct blk_node *bs, uint64_t off, uint64_t len, unsigne
 
 	if (r < 0)
 		return r;
-	return wait_done(c, rbd_aio_write_zeroes(s->img, off, len, c, zflags, 0));
+	return wait_done(c, RBD(rbd_aio_write_zeroes)(s->img, off, len, c, zflags, 0));
 }
 
 int rbd_io_write_same(struct blk_node *bs, uint64_t off, uint64_t len, const void *pattern,
@@ -217,7 +217,7 @@ int rbd_io_write_same(struct blk_node *bs, uint64_t off, uint64_t len, const voi
 	(void)flags;
 	if (r < 0)
 		return r;
-	return wait_done(c, rbd_aio_writesame(s->img, off, len, pattern, plen, c, 0));
+	return wait_done(c, RBD(rbd_aio_writesame)(s->img, off, len, pattern, plen, c, 0));
 }
 
 /* ---- COMPARE AND WRITE ----------------------------------------------------------------- */
@@ -247,12 +247,12 @@ static int caw_emulated(struct rbd_state *s, uint64_t off, uint64_t len, const u
 	pthread_mutex_lock(&s->caw_lock);
 	r = 0;
 	if (s->features & RBD_FEATURE_EXCLUSIVE_LOCK) {
-		r = rbd_is_exclusive_lock_owner(s->img, &owner);
+		r = RBD(rbd_is_exclusive_lock_owner)(s->img, &owner);
 		if (r == 0 && !owner)
-			r = rbd_lock_acquire(s->img, RBD_LOCK_MODE_EXCLUSIVE);
+			r = RBD(rbd_lock_acquire)(s->img, RBD_LOCK_MODE_EXCLUSIVE);
 	}
 	if (r == 0 && (r = new_completion(&c)) == 0)
-		r = wait_done(c, rbd_aio_read(s->img, off, len, (char *)cur, c));
+		r = wait_done(c, RBD(rbd_aio_read)(s->img, off, len, (char *)cur, c));
 	if (r == 0) {
 		for (uint64_t i = 0; i < len; i++) {
 			if (cur[i] != cmp[i]) {
@@ -263,7 +263,7 @@ static int caw_emulated(struct rbd_state *s, uint64_t off, uint64_t len, const u
 		}
 	}
 	if (r == 0 && (r = new_completion(&c)) == 0)
-		r = wait_done(c, rbd_aio_write(s->img, off, len, (const char *)wr, c));
+		r = wait_done(c, RBD(rbd_aio_write)(s->img, off, len, (const char *)wr, c));
 	pthread_mutex_unlock(&s->caw_lock);
 	free(cur);
 	return r;
@@ -286,7 +286,7 @@ int rbd_io_compare_and_write(struct blk_node *bs, uint64_t off, uint64_t len,
 	if (len <= RBD_SECTOR && off % RBD_SECTOR + len <= RBD_SECTOR) {
 		r = new_completion(&c);
 		if (r == 0)
-			r = wait_done(c, (int)rbd_aio_compare_and_write(
+			r = wait_done(c, (int)RBD(rbd_aio_compare_and_write)(
 						 s->img, off, len, (const char *)buf,
 						 (const char *)buf + len, c, &mm, 0));
 		/* librbd reports the image offset of the first differing byte */
@@ -341,7 +341,8 @@ int rbd_io_block_status(struct blk_node *bs, uint64_t off, uint64_t len, uint64_
 	w.off = off;
 	w.end = w.data_off = off + len;
 	w.data_end = 0;
-	r = rbd_diff_iterate2(s->img, NULL, off, len, 1 /*include_parent*/, fast, status_cb, &w);
+	r = RBD(rbd_diff_iterate2)(s->img, NULL, off, len, 1 /*include_parent*/, fast, status_cb,
+				   &w);
 	if (r < 0 && r != STATUS_STOP) {
 		/* no status: all data, as if the driver had no block_status */
 		*pnum = len;

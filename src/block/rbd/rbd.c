@@ -51,7 +51,7 @@ static void rbd_header_changed(void *arg)
 	struct rbd_state *s = bs->opaque;
 	uint64_t size;
 
-	if (rbd_get_size(s->img, &size) < 0 || size == (uint64_t)blk_getlength(bs))
+	if (RBD(rbd_get_size)(s->img, &size) < 0 || size == (uint64_t)blk_getlength(bs))
 		return;
 	log_info("%s: image resized to %llu bytes", bs->filename, (unsigned long long)size);
 	blk_node_resized(bs, size);
@@ -61,7 +61,7 @@ static uint64_t conf_u64(rados_t cl, const char *opt, uint64_t def)
 {
 	char buf[64];
 
-	if (rados_conf_get(cl, opt, buf, sizeof(buf)) < 0)
+	if (RBD(rados_conf_get)(cl, opt, buf, sizeof(buf)) < 0)
 		return def;
 	return strtoull(buf, NULL, 10);
 }
@@ -74,14 +74,15 @@ static int read_geometry(struct blk_node *bs, struct err *err)
 	char buf[16] = "";
 	int r;
 
-	r = rbd_stat(s->img, &info, sizeof(info));
+	r = RBD(rbd_stat)(s->img, &info, sizeof(info));
 	if (r == 0)
-		r = rbd_get_features(s->img, &s->features);
+		r = RBD(rbd_get_features)(s->img, &s->features);
 	if (r < 0)
 		return err_set_errno(err, r, "rbd: cannot stat %s", bs->filename);
 	bs->total_size = info.size;
 	s->obj_size = info.obj_size;
-	s->cache = rados_conf_get(cl, "rbd_cache", buf, sizeof(buf)) == 0 && !strcmp(buf, "true");
+	s->cache =
+		RBD(rados_conf_get)(cl, "rbd_cache", buf, sizeof(buf)) == 0 && !strcmp(buf, "true");
 	/* librbd skips the parts of a discard not aligned to this, so only whole granules
 	 * read back as zeroes; a power of two between 4 KiB and the object size */
 	s->discard_gran = conf_u64(cl, "rbd_discard_granularity_bytes", s->obj_size);
@@ -111,11 +112,11 @@ static int set_filename(struct blk_node *bs)
 static void rbd_close_state(struct rbd_state *s)
 {
 	if (s->watching)
-		rbd_update_unwatch(s->img, s->watch_handle);
+		RBD(rbd_update_unwatch)(s->img, s->watch_handle);
 	if (s->img)
-		rbd_close(s->img);
+		RBD(rbd_close)(s->img);
 	if (s->io)
-		rados_ioctx_destroy(s->io);
+		RBD(rados_ioctx_destroy)(s->io);
 	rbd_conn_put(s->conn);
 	if (s->efd >= 0)
 		close(s->efd);
@@ -133,6 +134,8 @@ static int rbd_open_node(struct blk_node *bs, struct opts *opts, unsigned int fl
 	s->efd = -1;
 	pthread_mutex_init(&s->caw_lock, NULL);
 	r = opts_get_str(opts, "file", NULL, &file, err);
+	if (r == 0)
+		r = rbd_lib_load(err);
 	if (r == 0)
 		r = rbd_spec_parse(opts, file, &s->spec, err);
 	if (r < 0)
@@ -155,7 +158,7 @@ static int rbd_open_node(struct blk_node *bs, struct opts *opts, unsigned int fl
 		goto fail;
 	}
 	if (!s->spec.snap) {
-		r = rbd_update_watch(s->img, &s->watch_handle, rbd_header_changed, bs);
+		r = RBD(rbd_update_watch)(s->img, &s->watch_handle, rbd_header_changed, bs);
 		if (r < 0)
 			log_warn("%s: no resize notifications: %s", bs->filename, strerror(-r));
 		s->watching = r == 0;
@@ -196,7 +199,7 @@ static void rbd_refresh_limits(struct blk_node *bs, struct blk_limits *lim)
 static int rbd_truncate_node(struct blk_node *bs, uint64_t size, struct err *err)
 {
 	struct rbd_state *s = bs->opaque;
-	int r = rbd_resize(s->img, size);
+	int r = RBD(rbd_resize)(s->img, size);
 
 	if (r < 0)
 		return err_set_errno(err, r, "rbd: cannot resize %s", bs->filename);
