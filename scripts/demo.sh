@@ -9,6 +9,8 @@
 #                              root, otherwise inside a VM running Debian's kernel
 #   scripts/demo.sh --vm       always in the VM (tests/vm/run.sh; no KVM needed)
 #   scripts/demo.sh --native   never in the VM (fails if the kernel cannot)
+#   scripts/demo.sh --rbd      the image is a Ceph RBD image on a one-node Ceph started
+#                              for the demo (tests/ceph/ceph-one-node.sh), served natively
 #
 # Native runs touch only what they create (names qtdemo*), and remove it at the end.
 set -uo pipefail
@@ -16,13 +18,15 @@ cd "$(dirname "$0")/.." || exit 1
 SRC=$PWD
 MODE=auto
 IN_VM=0
+RBD=0
 for a in "$@"; do
 	case "$a" in
 	--vm) MODE=vm ;;
 	--native) MODE=native ;;
+	--rbd) RBD=1 ;;
 	--in-vm) IN_VM=1 ;; # internal: the part that runs inside the VM
 	-h | --help)
-		sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*)
@@ -85,6 +89,7 @@ cleanup_export() {
 		wait "$DAEMON_PID" 2>/dev/null
 	fi
 	[ "$DBUS_STARTED" = 1 ] && kill "$(cat /run/dbus/pid 2>/dev/null)" 2>/dev/null
+	[ "$RBD" = 1 ] && [ -n "$W" ] && tests/ceph/ceph-one-node.sh stop "$W/ceph"
 	if [ -n "$W" ]; then
 		mountpoint -q "$W" && umount "$W"
 		rm -rf "$W"
@@ -143,17 +148,29 @@ run_export() {
 			mount /dev/ram0 "$W" || die "scratch file system"
 	fi
 
-	step "A sample image: qcow2, 256 MiB, with a pattern written by QEMU's own qemu-io"
-	img=$W/sample.qcow2
-	qemu-img create -q -f qcow2 "$W/probe.qcow2" 1M
-	if ! "$IO" -r -c info "@file=$W/probe.qcow2@format=qcow2" >/dev/null 2>&1; then
+	if [ "$RBD" = 1 ]; then
+		step "A one-node Ceph (mon, memstore OSD, mgr on 127.0.0.1) and an RBD image of 256 MiB"
+		[ "$IN_VM" = 1 ] && export CEPH_MGR=0 # a Python process that takes minutes under TCG
+		show tests/ceph/ceph-one-node.sh start "$W/ceph" || die "Ceph did not start"
+		export CEPH_CONF=$W/ceph/ceph.conf
 		fmt=raw
-		img=$W/sample.raw
-		echo "  (this build has no qcow2 driver yet: the demo uses a raw image)"
+		img=rbd:rbd/qtdemo
+		show rbd create --size 256M rbd/qtdemo || die "rbd create"
+		show qemu-io -f raw -c 'write -P 0x5a 0 1M' "$img" | head -n1 || die "qemu-io write"
+		show rbd info rbd/qtdemo | sed -n '1,3p'
+	else
+		step "A sample image: qcow2, 256 MiB, with a pattern written by QEMU's own qemu-io"
+		img=$W/sample.qcow2
+		qemu-img create -q -f qcow2 "$W/probe.qcow2" 1M
+		if ! "$IO" -r -c info "@file=$W/probe.qcow2@format=qcow2" >/dev/null 2>&1; then
+			fmt=raw
+			img=$W/sample.raw
+			echo "  (this build has no qcow2 driver yet: the demo uses a raw image)"
+		fi
+		show qemu-img create -q -f $fmt "$img" 256M || die "qemu-img create"
+		show qemu-io -f $fmt -c 'write -P 0x5a 0 1M' "$img" | head -n1 || die "qemu-io write"
+		show qemu-img info "$img" | sed -n '1,4p'
 	fi
-	show qemu-img create -q -f $fmt "$img" 256M || die "qemu-img create"
-	show qemu-io -f $fmt -c 'write -P 0x5a 0 1M' "$img" | head -n1 || die "qemu-io write"
-	show qemu-img info "$img" | sed -n '1,4p'
 
 	step "Kernel side: LIO's TCM-User backstore and the fabrics"
 	show modprobe -a target_core_user tcm_loop iscsi_target_mod || die "modprobe"
@@ -283,5 +300,8 @@ step "This kernel has no usable target_core_user$([ "$(id -u)" = 0 ] || echo ' (
 echo "  Debian 12's kernel under qemu-system-x86_64 (tests/vm/run.sh; KVM if it works, TCG otherwise),"
 echo "  this machine's root file system read-only with a throw-away overlay."
 echo "  The first run downloads and unpacks the kernel package (~70 MB) into ~/.cache/qemu-tcmu-vm."
-tests/vm/run.sh -t 900 -e BUILD_DIR="$BUILD" -e TERM="${TERM:-dumb}" scripts/demo.sh --in-vm ||
+VMARGS=()
+[ "$RBD" = 1 ] && VMARGS=(-m 4096) # mon + OSD + mgr in the guest
+tests/vm/run.sh -t 900 "${VMARGS[@]}" -e BUILD_DIR="$BUILD" -e TERM="${TERM:-dumb}" \
+	scripts/demo.sh --in-vm $([ "$RBD" = 1 ] && echo --rbd) ||
 	die "the demo in the VM failed (its output is above)"

@@ -7,9 +7,11 @@ export DEBIAN_FRONTEND=noninteractive
 
 BUILD_PKGS="build-essential meson ninja-build pkg-config clang-14 libclang-rt-14-dev clang-format
   libcmocka-dev liburing-dev libmnl-dev libsystemd-dev libnbd-dev zlib1g-dev libzstd-dev
-  libkmod-dev linux-libc-dev"
+  libkmod-dev linux-libc-dev librbd-dev librados-dev"
 # oracles and peers used by the tests: qemu-img/qemu-io, qemu-nbd, qemu-storage-daemon, nbdkit
 TEST_PKGS="qemu-utils qemu-system-common qemu-block-extra nbdkit fio python3 util-linux e2fsprogs"
+# a one-node Ceph for the rbd tests (tests/ceph/ceph-one-node.sh)
+TEST_PKGS="$TEST_PKGS ceph-mon ceph-osd ceph-mgr ceph-common"
 # the VM harness (tests/vm) and what the guest tests run (the guest sees the host's root)
 VM_PKGS="qemu-system-x86 busybox-static kmod xz-utils tcmu-runner targetcli-fb libiscsi-bin
   sg3-utils dbus open-iscsi"

@@ -116,6 +116,21 @@ struct blk_driver {
 	void (*describe)(struct blk_node *bs, char *buf, size_t len);
 
 	/*
+	 * Optional, blocking: write @plen bytes of @pattern repeatedly over [off, off+len)
+	 * (len a multiple of plen, off/len aligned).  -ENOTSUP: the caller writes buffers.
+	 */
+	int (*write_same)(struct blk_node *bs, uint64_t off, uint64_t len, const void *pattern,
+			  size_t plen, unsigned int flags);
+	/*
+	 * Optional, blocking: atomically compare [off, off+len) with the first @len bytes
+	 * of @iov and, if equal, write the next @len bytes of @iov there.  A difference is
+	 * -EILSEQ with *mismatch = offset of its first byte in the range; nothing written.
+	 */
+	int (*compare_and_write)(struct blk_node *bs, uint64_t off, uint64_t len,
+				 const struct iovec *iov, int iovcnt, uint64_t *mismatch,
+				 unsigned int flags);
+
+	/*
 	 * Image drivers (BLK_DRIVER_IMAGE) also serve formats no native driver implements.
 	 * The core opens them with the format name as open_arg (a const char *, NULL when
 	 * the driver is to find it).  All optional.
@@ -146,6 +161,10 @@ struct blk_node {
 	struct aio_ctx *ctx;
 	struct thread_pool *pool;
 	struct blk_serial serial; /* the core's serialising of read-modify-write */
+	/* blk_set_resize_hook(): the image changed size outside our control */
+	blk_resize_cb resize_cb;
+	void *resize_opaque;
+	struct blk_node *resize_top; /* the node the hook was set on */
 };
 
 /* Registry (drivers.c): explicit, no constructors. */
@@ -164,6 +183,10 @@ void blk_req_forward(struct blk_node *file, struct blk_req *req);
 /* For a driver's close: close its child bs->file now rather than after close returns
  * (a driver whose child talks to a process the driver then stops). */
 void blk_close_file(struct blk_node *bs);
+/* A protocol whose image was resized by someone else (an rbd resize): the node is now
+ * @size bytes; the lengths of the nodes above follow and the resize hook runs.  Any
+ * thread. */
+void blk_node_resized(struct blk_node *bs, uint64_t size);
 /* BLK_CAP_GROW nodes: the node now extends to at least @end (thread-safe). */
 void blk_node_grow(struct blk_node *bs, uint64_t end);
 

@@ -140,8 +140,10 @@ int blk_open_node_arg(const struct blk_driver *drv, const char *filename, struct
 	if (!bs)
 		return err_set(err, -ENOMEM, "out of memory");
 	bs->file = file;
-	if (file)
+	if (file) {
 		bs->total_size = file->total_size;
+		bs->read_only |= file->read_only; /* a protocol may open read-only (rbd snapshot) */
+	}
 	bs->open_arg = arg;
 	r = drv->open(bs, opts, flags, err);
 	bs->open_arg = NULL;

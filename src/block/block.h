@@ -88,6 +88,7 @@ enum blk_op {
 
 struct blk_req;
 typedef void (*blk_req_cb)(struct blk_req *req, int ret);
+typedef void (*blk_resize_cb)(void *opaque);
 
 struct blk_req {
 	/* set by the submitter */
@@ -170,6 +171,21 @@ int blk_flush(struct blk_node *bs);
 int blk_discard(struct blk_node *bs, uint64_t off, uint64_t len);
 int blk_write_zeroes(struct blk_node *bs, uint64_t off, uint64_t len, unsigned int flags);
 int blk_truncate(struct blk_node *bs, uint64_t size, struct err *err);
+/* WRITE SAME: @plen bytes of @pattern repeated over [off, off+len); -ENOTSUP when the
+ * driver has no native way (the caller writes buffers). */
+int blk_write_same(struct blk_node *bs, uint64_t off, uint64_t len, const void *pattern,
+		   size_t plen, unsigned int flags);
+/* COMPARE AND WRITE done atomically by the driver: @iov holds @len bytes to compare, then
+ * @len bytes to write.  -EILSEQ with *mismatch on a difference; -ENOTSUP when the driver
+ * cannot (the caller emulates it). */
+int blk_compare_and_write(struct blk_node *bs, uint64_t off, uint64_t len, const struct iovec *iov,
+			  int iovcnt, uint64_t *mismatch, unsigned int flags);
+/*
+ * Call @cb (in a driver's thread: keep it short and non-blocking) when the image below
+ * @bs changes size outside our control (rbd resize by another client), after
+ * blk_getlength(@bs) follows.  NULL removes it.  Before serving requests.
+ */
+void blk_set_resize_hook(struct blk_node *bs, blk_resize_cb cb, void *opaque);
 
 /*
  * Allocation status of [off, off+len) at @bs alone: returns BLK_STATUS_* flags for the

@@ -14,6 +14,9 @@ extern const struct blk_driver blk_driver_qcow2;
 extern const struct blk_driver blk_driver_nbd;
 extern const struct blk_driver blk_driver_qemu;
 #endif
+#if HAVE_RBD
+extern const struct blk_driver blk_driver_rbd;
+#endif
 
 const struct blk_driver *const blk_drivers[] = {
 	&blk_driver_raw,
@@ -26,6 +29,9 @@ const struct blk_driver *const blk_drivers[] = {
 #if HAVE_NBD
 	&blk_driver_nbd,
 	&blk_driver_qemu,
+#endif
+#if HAVE_RBD
+	&blk_driver_rbd,
 #endif
 	NULL,
 };

@@ -368,6 +368,57 @@ int blk_write_zeroes(struct blk_node *bs, uint64_t off, uint64_t len, unsigned i
 	return 0;
 }
 
+/* The checks shared by write_same and compare_and_write: -ENOTSUP lets the caller emulate. */
+static int special_write_ok(struct blk_node *bs, uint64_t off, uint64_t len, bool has_op)
+{
+	int r;
+
+	if (bs->read_only)
+		return -EROFS;
+	r = check_range(bs, off, len, true);
+	if (r < 0)
+		return r;
+	if (!has_op || len == 0 || !IS_ALIGNED(off | len, (uint64_t)bs->limits.request_alignment))
+		return -ENOTSUP;
+	if (bs->probed_raw && off < 512)
+		return -ENOTSUP; /* the write path checks block 0 */
+	return 0;
+}
+
+int blk_write_same(struct blk_node *bs, uint64_t off, uint64_t len, const void *pattern,
+		   size_t plen, unsigned int flags)
+{
+	struct write_gate g;
+	int r = special_write_ok(bs, off, len, bs->drv->write_same != NULL);
+
+	if (r == 0 && (plen == 0 || len % plen))
+		r = -EINVAL;
+	if (r < 0)
+		return r;
+	gate_enter(bs, &g, off, len, false);
+	r = bs->drv->write_same(bs, off, len, pattern, plen, flags & BLK_REQ_FUA);
+	gate_leave(bs, &g);
+	if (r == 0 && (flags & BLK_REQ_FUA) && !(bs->limits.caps & BLK_CAP_FUA))
+		r = blk_flush(bs);
+	return r;
+}
+
+int blk_compare_and_write(struct blk_node *bs, uint64_t off, uint64_t len, const struct iovec *iov,
+			  int iovcnt, uint64_t *mismatch, unsigned int flags)
+{
+	struct write_gate g;
+	int r = special_write_ok(bs, off, len, bs->drv->compare_and_write != NULL);
+
+	if (r < 0)
+		return r;
+	gate_enter(bs, &g, off, len, false);
+	r = bs->drv->compare_and_write(bs, off, len, iov, iovcnt, mismatch, flags & BLK_REQ_FUA);
+	gate_leave(bs, &g);
+	if (r == 0 && (flags & BLK_REQ_FUA) && !(bs->limits.caps & BLK_CAP_FUA))
+		r = blk_flush(bs);
+	return r;
+}
+
 int blk_truncate(struct blk_node *bs, uint64_t size, struct err *err)
 {
 	int r;

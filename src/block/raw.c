@@ -194,6 +194,23 @@ static int raw_truncate(struct blk_node *bs, uint64_t size, struct err *err)
 	return blk_truncate(bs->file, size + s->offset, err);
 }
 
+/* Block 0 of a probed image never gets here (the core sends those through the write
+ * path, which checks it). */
+static int raw_write_same(struct blk_node *bs, uint64_t off, uint64_t len, const void *pattern,
+			  size_t plen, unsigned int flags)
+{
+	return blk_write_same(bs->file, off + ((struct raw_state *)bs->opaque)->offset, len,
+			      pattern, plen, flags);
+}
+
+static int raw_compare_and_write(struct blk_node *bs, uint64_t off, uint64_t len,
+				 const struct iovec *iov, int iovcnt, uint64_t *mismatch,
+				 unsigned int flags)
+{
+	return blk_compare_and_write(bs->file, off + ((struct raw_state *)bs->opaque)->offset, len,
+				     iov, iovcnt, mismatch, flags);
+}
+
 /* The async path hands the request itself to the child, shifted by the window offset. */
 static int raw_submit(struct blk_node *bs, struct blk_req *req)
 {
@@ -232,4 +249,6 @@ const struct blk_driver blk_driver_raw = {
 	.write_zeroes = raw_write_zeroes,
 	.block_status = raw_block_status,
 	.submit = raw_submit,
+	.write_same = raw_write_same,
+	.compare_and_write = raw_compare_and_write,
 };

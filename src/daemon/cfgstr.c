@@ -12,6 +12,75 @@
 #include "util/err.h"
 #include "util/opts.h"
 
+static char served_subtype[64] = "qemu";
+
+void cfgstr_set_subtype(const char *subtype)
+{
+	snprintf(served_subtype, sizeof(served_subtype), "%s", subtype);
+}
+
+/* One ";key=value" of tcmu-runner's rbd form, as our keys. */
+static int runner_rbd_opt(struct opts *o, const char *kv, struct err *err)
+{
+	static const char *const map[][2] = {
+		{ "osd_op_timeout=", "osd-op-timeout" },
+		{ "conf=", "conf" },
+		{ "id=", "user" },
+	};
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (!strncmp(kv, map[i][0], strlen(map[i][0])))
+			return opts_add(o, map[i][1], kv + strlen(map[i][0]), err);
+	return err_set(err, -EINVAL,
+		       "unknown rbd option '%s' (tcmu-runner's are osd_op_timeout, conf, id)", kv);
+}
+
+/* tcmu-runner's "pool/image[@snap][;k=v...]": the image served raw by the rbd driver. */
+static int parse_runner_rbd(struct opts *o, const char *s, struct err *err)
+{
+	char *copy = strdup(s), *save = NULL, *path, *kv, *slash, *at;
+	int r;
+
+	if (!copy)
+		return err_set(err, -ENOMEM, "out of memory");
+	path = strtok_r(copy, ";", &save);
+	/* "rbd/pool/image": the subtype included (a tcmu-runner name has one slash) */
+	if (path && !strncmp(path, "rbd/", 4) && strchr(path + 4, '/'))
+		path += 4;
+	slash = path ? strchr(path, '/') : NULL;
+	if (!slash || slash == path || !slash[1] || strchr(slash + 1, '/')) {
+		r = err_set(err, -EINVAL, "rbd config '%s' is not pool/image[@snap][;key=value]",
+			    s);
+		goto out;
+	}
+	*slash = '\0';
+	at = strchr(slash + 1, '@');
+	if (at)
+		*at = '\0';
+	r = opts_add(o, "driver", "rbd", err);
+	if (!r)
+		r = opts_add(o, "pool", path, err);
+	if (!r)
+		r = opts_add(o, "image", slash + 1, err);
+	if (!r && at)
+		r = opts_add(o, "snapshot", at + 1, err);
+	while (!r && (kv = strtok_r(NULL, ";", &save)))
+		r = runner_rbd_opt(o, kv, err);
+out:
+	free(copy);
+	return r;
+}
+
+/* A config string into options, in the dialect of the served subtype. */
+static int parse_cfg(struct opts *o, const char *cfgstring, struct err *err)
+{
+	if (!cfgstring[0])
+		return err_set(err, -EINVAL, "empty config string (expected @file=IMAGE@...)");
+	if (!strcmp(served_subtype, "rbd") && cfgstring[0] != '@')
+		return parse_runner_rbd(o, cfgstring, err);
+	return opts_parse_cfgstring(o, cfgstring, err);
+}
+
 static int take_id(struct opts *o, char id[CFGSTR_ID_MAX], struct err *err)
 {
 	const char *v;
@@ -37,11 +106,7 @@ int cfgstr_open(const char *cfgstring, unsigned int flags, struct blk_node **bs,
 	int r;
 
 	opts_init(&o);
-	if (!cfgstring[0]) {
-		r = err_set(err, -EINVAL, "empty config string (expected @file=IMAGE@...)");
-		goto out;
-	}
-	r = opts_parse_cfgstring(&o, cfgstring, err);
+	r = parse_cfg(&o, cfgstring, err);
 	if (r < 0)
 		goto out;
 	r = take_id(&o, id, err);
@@ -86,8 +151,7 @@ bool cfgstr_check_size(const char *cfgstring, uint64_t *size, char *msg, size_t 
 
 	err_init(&err);
 	opts_init(&o);
-	r = cfgstring[0] ? opts_parse_cfgstring(&o, cfgstring, &err)
-			 : err_set(&err, -EINVAL, "empty config string (expected @file=IMAGE@...)");
+	r = parse_cfg(&o, cfgstring, &err);
 	if (!r)
 		r = take_id(&o, id, &err);
 	if (!r)

@@ -39,6 +39,14 @@ void cfgstr_print_keys(FILE *f, int style);
 /* targetcli's ConfigDesc: the syntax and every key's name in one line (malloc'd, or NULL
  * when out of memory). */
 char *cfgstr_describe(void);
+/*
+ * The handler subtype the daemon serves (-x).  Serving "rbd", a config string not starting
+ * with '@' is tcmu-runner's rbd form, so that backstores made for tcmu-runner (targetcli,
+ * ceph-iscsi) work unchanged:
+ *   pool/image[@snap][;osd_op_timeout=N][;conf=PATH][;id=USER]
+ * and "rbd/" before it is skipped (CheckConfig and --check-config may include it).
+ */
+void cfgstr_set_subtype(const char *subtype);
 
 /* The config string after "<subtype>/" of a full dev_config, NULL if the subtype is not
  * @subtype. */

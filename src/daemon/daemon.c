@@ -338,6 +338,7 @@ int daemon_new(const struct daemon_params *p, struct daemon **out, struct err *e
 		err_set(err, r, "out of memory");
 		goto fail;
 	}
+	devices_set_loop(dm->devs, dm->ctx);
 	if (dm->no_kernel) {
 		*out = dm;
 		return 0;

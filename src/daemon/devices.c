@@ -3,6 +3,7 @@
 #include "devices.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,11 +15,13 @@
 #include "transport/netlink.h"
 #include "transport/ring-dev.h"
 #include "transport/uio.h"
+#include "util/aio.h"
 #include "util/err.h"
 #include "util/log.h"
 
 struct qdev {
 	struct qdev *next;
+	struct devices *ds;
 	struct uio_dev u;
 	char name[CFGSTR_ID_MAX + 32]; /* for logs: the config's id, else the LIO name */
 	int fd;
@@ -29,6 +32,7 @@ struct qdev {
 };
 
 struct devices {
+	struct aio_ctx *ctx; /* the main loop */
 	char subtype[64];
 	unsigned int poll_us;
 	struct qdev *list;
@@ -45,6 +49,11 @@ int devices_new(const char *subtype, unsigned int poll_us, struct devices **out)
 	ds->poll_us = poll_us;
 	*out = ds;
 	return 0;
+}
+
+void devices_set_loop(struct devices *ds, struct aio_ctx *ctx)
+{
+	ds->ctx = ctx;
 }
 
 void devices_free(struct devices *ds)
@@ -89,6 +98,78 @@ static int get_serial(void *opaque, char *buf, size_t len)
 	const struct qdev *q = opaque;
 
 	return cfs_read_serial(q->u.hba, q->u.dev, buf, len);
+}
+
+/* ---- images resized by others (rbd resize) ------------------------------------------- */
+
+struct resize_ev {
+	struct aio_bh bh;
+	struct devices *ds;
+	unsigned int minor;
+};
+
+struct dev_size_write {
+	unsigned int hba;
+	char dev[sizeof(((struct uio_dev *)0)->dev)];
+	uint64_t size;
+};
+
+/* LIO's dev_size follows: the kernel sends RECONFIG and waits for the main thread's
+ * reply, so the write cannot come from the main thread itself. */
+static void *write_dev_size(void *opaque)
+{
+	struct dev_size_write *w = opaque;
+	int r = cfs_write_u64(w->hba, w->dev, "attrib/dev_size", w->size);
+
+	if (r < 0)
+		log_warn("%s: could not set LIO's dev_size to %llu: %s", w->dev,
+			 (unsigned long long)w->size, strerror(-r));
+	free(w);
+	return NULL;
+}
+
+static void resize_bh(void *opaque)
+{
+	struct resize_ev *ev = opaque;
+	struct qdev *q = *find(ev->ds, ev->minor);
+	struct dev_size_write *w;
+	pthread_t t;
+	int64_t len;
+
+	free(ev);
+	if (!q || (len = blk_getlength(q->bs)) < 0 || (uint64_t)len == q->size)
+		return;
+	log_info("%s: the image is now %lld bytes: capacity changed", q->name, (long long)len);
+	q->size = (uint64_t)len;
+	ring_dev_set_size(q->rdev, q->size); /* unit attention CAPACITY DATA HAS CHANGED */
+	w = malloc(sizeof(*w));
+	if (!w)
+		return;
+	w->hba = q->u.hba;
+	snprintf(w->dev, sizeof(w->dev), "%s", q->u.dev);
+	w->size = q->size;
+	if (pthread_create(&t, NULL, write_dev_size, w) == 0)
+		pthread_detach(t);
+	else
+		free(w);
+}
+
+/* A driver's thread (librbd's): hand over to the main loop, which finds the device by
+ * minor (it may be gone by then). */
+static void on_resize(void *opaque)
+{
+	struct qdev *q = opaque;
+	struct resize_ev *ev = malloc(sizeof(*ev));
+
+	if (!ev || !q->ds->ctx) {
+		free(ev);
+		return;
+	}
+	ev->ds = q->ds;
+	ev->minor = q->u.minor;
+	ev->bh.fn = resize_bh;
+	ev->bh.opaque = ev;
+	aio_bh_schedule(q->ds->ctx, &ev->bh);
 }
 
 static uint64_t attr_or(const struct uio_dev *u, const char *rel, uint64_t def)
@@ -161,6 +242,7 @@ int devices_open(struct devices *ds, const struct uio_dev *u, bool takeover, str
 	if (!q)
 		return err_set(err, -ENOMEM, "out of memory");
 	q->u = *u;
+	q->ds = ds;
 	q->fd = -1;
 	r = cfgstr_open(uio_handler_cfg(u), BLK_O_RDWR, &q->bs, id, err);
 	if (r < 0)
@@ -186,6 +268,7 @@ int devices_open(struct devices *ds, const struct uio_dev *u, bool takeover, str
 		cfs_action(u->hba, u->dev, "block_dev", 0);
 	if (r < 0)
 		goto fail;
+	blk_set_resize_hook(q->bs, on_resize, q);
 	q->next = ds->list;
 	ds->list = q;
 	ds->count++;
@@ -265,6 +348,7 @@ static int reconfig_cfg(struct devices *ds, struct qdev *q, const char *dev_conf
 	}
 	blk_close(old);
 	q->bs = bs;
+	blk_set_resize_hook(bs, on_resize, q);
 	snprintf(q->u.cfg, sizeof(q->u.cfg), "%s", dev_config);
 	q->u.handler_off = strlen(ds->subtype) + 1;
 	log_info("%s: now serving %s", q->name, blk_filename(bs));

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 
+struct aio_ctx;
 struct devices;
 struct err;
 struct netlink_event;
@@ -15,6 +16,8 @@ struct uio_dev;
 
 /* @poll_us: each device's thread busy-polls its ring this long before sleeping (0: no). */
 int devices_new(const char *subtype, unsigned int poll_us, struct devices **out);
+/* The main loop: images resized by others (rbd) are handled there. */
+void devices_set_loop(struct devices *ds, struct aio_ctx *ctx);
 /* Closes every device first.  NULL is a no-op. */
 void devices_free(struct devices *ds);
 

@@ -262,6 +262,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, PROG ": unexpected argument '%s' (see --help)\n", argv[optind]);
 		return 2;
 	}
+	cfgstr_set_subtype(p.subtype);
 	if (check) {
 		bool ok = cfgstr_check(check, msg, sizeof(msg));
 

@@ -121,7 +121,7 @@ enum scsi_sense sbc_write_same(struct scsi_cmd *cmd)
 		r = blk_write_zeroes(
 			lun->bs, off, len,
 			fua | ((p->cmd_flags & SCSI_CF_UNMAP) ? BLK_REQ_MAY_UNMAP : 0));
-	else
+	else if ((r = blk_write_same(lun->bs, off, len, pattern, lun->block_size, fua)) == -ENOTSUP)
 		r = write_pattern(lun, off, len, pattern, fua);
 	free(pattern);
 	return scsi_sense_from_errno(r, true);

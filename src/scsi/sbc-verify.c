@@ -166,6 +166,14 @@ enum scsi_sense sbc_caw(struct scsi_cmd *cmd)
 
 	if (!p->nlb)
 		return SCSI_SENSE_OK; /* SBC-4 5.3: nothing compared, nothing written */
+	/* the driver's own atomic compare-and-write (rbd) when it has one */
+	r = blk_compare_and_write(p->lun->bs, scsi_lba_to_off(p->lun, p->lba), half, cmd->iov,
+				  cmd->iovcnt, &mismatch,
+				  (p->cmd_flags & SCSI_CF_FUA) ? BLK_REQ_FUA : 0);
+	if (r == -EILSEQ)
+		return compare_result(cmd, 1, mismatch);
+	if (r != -ENOTSUP)
+		return scsi_sense_from_errno(r, true);
 	r = read_compare(p->lun, p->lba, p->nlb, cmd->iov, cmd->iovcnt, false, &mismatch);
 	if (r != 0)
 		return compare_result(cmd, r, mismatch);

@@ -96,6 +96,17 @@ int cfs_action(unsigned int hba, const char *dev, const char *action, int value)
 	return sysfile_write(path, val, 0);
 }
 
+int cfs_write_u64(unsigned int hba, const char *dev, const char *rel, uint64_t value)
+{
+	char path[512], val[32];
+	int r = dev_path(path, sizeof(path), hba, dev, rel);
+
+	if (r < 0)
+		return r;
+	snprintf(val, sizeof(val), "%llu", (unsigned long long)value);
+	return sysfile_write(path, val, 0);
+}
+
 int cfs_module_param(const char *name, const char *value)
 {
 	char path[512];

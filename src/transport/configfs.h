@@ -20,6 +20,8 @@ int cfs_read_size(unsigned int hba, const char *dev, uint64_t *out);
 /* wwn/vpd_unit_serial ("T10 VPD Unit Serial Number: <s>"): the serial, "" if unset. */
 int cfs_read_serial(unsigned int hba, const char *dev, char *buf, size_t len);
 /* Write "<value>" to action/<action> (block_dev, reset_ring); -ENOENT on old kernels. */
+/* Write a number to a device attribute ("attrib/dev_size"). */
+int cfs_write_u64(unsigned int hba, const char *dev, const char *rel, uint64_t value);
 int cfs_action(unsigned int hba, const char *dev, const char *action, int value);
 /* Write a module parameter of target_core_user (block_netlink, reset_netlink). */
 int cfs_module_param(const char *name, const char *value);

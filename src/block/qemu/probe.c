@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "config.h"
 #include "proc.h"
 #include "util/bytes.h"
 #include "util/err.h"
@@ -27,8 +28,15 @@
 const char *const qemu_url_prefixes[] = {
 	"http://", "https://",	      "ftp://",		 "ftps://",    "ssh://",
 	"nfs://",  "iscsi://",	      "iser://",	 "gluster://", "gluster+tcp://",
-	"json:",   "gluster+unix://", "gluster+rdma://", "rbd:",       NULL,
+	"json:",   "gluster+unix://", "gluster+rdma://",
+#if !HAVE_RBD
+	"rbd:", /* QEMU's, while no native rbd driver is built */
+#endif
+	NULL,
 };
+
+/* Names QEMU also parses that native drivers claim (reached here with helper=qemu). */
+static const char *const qemu_also[] = { "rbd:", NULL };
 
 static bool has_prefix(const char *s, const char *p)
 {
@@ -39,6 +47,9 @@ bool qemu_is_url(const char *file)
 {
 	for (int i = 0; qemu_url_prefixes[i]; i++)
 		if (has_prefix(file, qemu_url_prefixes[i]))
+			return true;
+	for (int i = 0; qemu_also[i]; i++)
+		if (has_prefix(file, qemu_also[i]))
 			return true;
 	return false;
 }

@@ -14,7 +14,9 @@
 struct err;
 
 /* File-name prefixes of the protocols only QEMU opens (NULL-terminated): http(s)://,
- * ftp(s)://, ssh://, nfs://, iscsi://, iser://, gluster[+tcp|unix|rdma]://, json:, rbd:. */
+ * ftp(s)://, ssh://, nfs://, iscsi://, iser://, gluster[+tcp|unix|rdma]://, json:.
+ * qemu_is_url() also knows rbd:, which the native rbd driver claims and which reaches
+ * QEMU with helper=qemu. */
 extern const char *const qemu_url_prefixes[];
 bool qemu_is_url(const char *file);
 /*

@@ -11,7 +11,8 @@
  * Scenarios: random (reads/writes at --qd), ooo (slow commands do not hold back fast
  * ones), tmr (TMR notifications with commands in flight), remove (device stop with
  * commands in flight), reset (reset_ring under a live daemon), restart (a daemon crash,
- * reset_ring, a new daemon, the initiator's retries).
+ * reset_ring, a new daemon, the initiator's retries), caw (COMPARE AND WRITE matches and
+ * miscompares, WRITE SAME with data).
  *
  * Slow commands: requests to the first --slow-mb MiB of the image are delayed by
  * --delay-ms in a filter node placed over the image.
@@ -354,6 +355,78 @@ static void random_io(struct env *e, struct io *ios, unsigned int qd, unsigned i
 	wait_all(e, ios, qd);
 }
 
+/* ---- COMPARE AND WRITE and WRITE SAME ------------------------------------------------ */
+
+static void report(struct env *e, const char *what);
+
+/* Run one command outside the I/O slots; returns its status (sense in io->c.sense). */
+static uint8_t run_one(struct env *e, struct io *io, const uint8_t *cdb, uint32_t len)
+{
+	memcpy(io->c.cdb, cdb, 16);
+	io->c.dir = SIM_DIR_WRITE;
+	io->c.buf = io->buf;
+	io->c.len = len;
+	io_submit(e, io);
+	if (sim_wait(e->sim, &io->c, 60000) < 0)
+		DIE("no completion for 60 s");
+	io->busy = false;
+	return io->c.status;
+}
+
+/* COMPARE AND WRITE of @nlb blocks at @lba: a match writes, a miscompare at a random byte
+ * gives MISCOMPARE with that byte's offset in INFORMATION and writes nothing. */
+static void caw_check(struct env *e, struct io *io, uint64_t lba, uint8_t nlb, uint64_t *x)
+{
+	uint8_t cdb[16] = { 0x89 };
+	size_t off = lba * BLK, len = (size_t)nlb * BLK, bad = rnd(x) % len;
+	uint32_t info;
+
+	put_be(cdb + 2, lba, 8);
+	cdb[13] = nlb;
+	memcpy(io->buf, e->model + off, len);
+	for (size_t k = 0; k < len; k++)
+		io->buf[len + k] = (uint8_t)rnd(x);
+	if (run_one(e, io, cdb, 2 * (uint32_t)len))
+		DIE("COMPARE AND WRITE of %u blocks with matching data: status 0x%02x sense "
+		    "%02x/%02x",
+		    nlb, io->c.status, io->c.sense[2] & 0xf, io->c.sense[12]);
+	memcpy(e->model + off, io->buf + len, len);
+	memcpy(io->buf, e->model + off, len);
+	io->buf[bad] ^= 0x5a;
+	if (run_one(e, io, cdb, 2 * (uint32_t)len) != 0x02 || (io->c.sense[2] & 0xf) != 0x0e ||
+	    io->c.sense[12] != 0x1d)
+		DIE("COMPARE AND WRITE of %u blocks, miscompare: status 0x%02x sense %02x/%02x",
+		    nlb, io->c.status, io->c.sense[2] & 0xf, io->c.sense[12]);
+	info = (uint32_t)io->c.sense[3] << 24 | (uint32_t)io->c.sense[4] << 16 |
+	       (uint32_t)io->c.sense[5] << 8 | io->c.sense[6];
+	if (!(io->c.sense[0] & 0x80) || info != bad)
+		DIE("miscompare at byte %zu reported at %u", bad, info);
+	printf("caw: %u block(s) at lba %llu: match written, miscompare at byte %zu reported\n",
+	       nlb, (unsigned long long)lba, bad);
+}
+
+static void scn_caw(struct env *e, struct io *ios)
+{
+	static struct io io; /* not a slot: its errors are expected */
+	uint8_t ws[16] = { 0x93 };
+	uint64_t x = opt.seed, nblk = e->size / BLK;
+
+	caw_check(e, &io, nblk / 2, 1, &x); /* one 512-byte sector */
+	caw_check(e, &io, nblk / 3, 8, &x); /* 4 KiB: several sectors */
+	caw_check(e, &io, nblk - 3, 3, &x); /* at the end */
+	/* WRITE SAME(16) with data: 100 blocks of one pattern */
+	put_be(ws + 2, 8, 8);
+	put_be(ws + 10, 100, 4);
+	for (unsigned int k = 0; k < BLK; k++)
+		io.buf[k] = (uint8_t)(k * 7 + 3);
+	if (run_one(e, &io, ws, BLK))
+		DIE("WRITE SAME: status 0x%02x", io.c.status);
+	for (unsigned int b = 0; b < 100; b++)
+		memcpy(e->model + (8 + b) * BLK, io.buf, BLK);
+	verify_all(e, ios);
+	report(e, "caw");
+}
+
 static void report(struct env *e, const char *what)
 {
 	struct ring_dev_stats st;
@@ -522,6 +595,7 @@ static const struct {
 } scenarios[] = {
 	{ "random", scn_random }, { "ooo", scn_ooo },	  { "tmr", scn_tmr },
 	{ "remove", scn_remove }, { "reset", scn_reset }, { "restart", scn_restart },
+	{ "caw", scn_caw },
 };
 
 static void usage(void)
@@ -529,7 +603,7 @@ static void usage(void)
 	fprintf(stderr, "usage: qemu-tcmu-simtest [--qd N] [--count N] [--seed N] [--slots N]\n"
 			"  [--ring-kb N] [--data-kb N] [--scatter] [--strict] [--tmr-notify]\n"
 			"  [--slow-mb N] [--delay-ms N] [--model-out FILE] [--describe]\n"
-			"  random|ooo|tmr|remove|reset|restart CFGSTRING\n");
+			"  random|ooo|tmr|remove|reset|restart|caw CFGSTRING\n");
 	exit(2);
 }
 
