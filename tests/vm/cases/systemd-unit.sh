@@ -15,7 +15,8 @@
 #     D-Bus (the service name, ConfigDesc, CheckConfig), SIGKILL then Restart= takes the
 #     devices over (configfs and module parameter writes) and I/O goes on; the helper
 #     runs as qemu-tcmu-helper with no capabilities (its drop works in the sandbox); tcmu-runner
-#     (coexistence) is seen through the sandbox's /proc; stop exits 0;
+#     (coexistence) is seen through the sandbox's /proc; with the rbd driver built, an
+#     RBD image of a one-node Ceph in the guest (librbd in the daemon); stop exits 0;
 #   - the sandbox holds: CheckConfig of /dev/loop-control (a device outside DeviceAllow=
 #     that root opens without a capability) is refused with "Operation not permitted".
 set -uo pipefail
@@ -36,6 +37,7 @@ cleanup() {
 		kill -KILL "$SD_PID" 2>/dev/null
 	fi
 	losetup -D
+	[ ! -d /run/ceph ] || "$SRC_DIR/tests/ceph/ceph-one-node.sh" stop /run/ceph
 	qt_save /run/sd.log
 	lio_cleanup
 }
@@ -192,6 +194,21 @@ check_runner() {
 	grep -q "netlink replies on: enable waits for our verdict" "$QT_LOG"
 }
 
+# librbd in the sandboxed daemon (MemoryDenyWriteExecute=, the system call filter,
+# ProcSubset=): a one-node Ceph in the guest, an RBD image on tcm_loop with I/O
+check_rbd() {
+	local t
+	export CEPH_MEMSTORE_BYTES=$((768 << 20)) CEPH_MGR=0
+	t=$(qt_ms)
+	"$SRC_DIR/tests/ceph/ceph-one-node.sh" start /run/ceph >&2
+	qt_log "ceph up in $(($(qt_ms) - t)) ms"
+	CEPH_CONF=/run/ceph/ceph.conf rbd create --size 64M rbd/img
+	export_io rb "@driver=rbd@pool=rbd@image=img@conf=/run/ceph/ceph.conf"
+	grep -q "rb: serving rbd:rbd/img on uio[0-9]* (.*, rbd)" "$QT_LOG" # native, not the helper
+	"$QT_DAEMON" unexport rb >/dev/null
+	[ -z "$(lio_leftovers)" ]
+}
+
 check_stop() {
 	ns systemctl stop qemu-tcmu
 	[ "$(ns systemctl is-active qemu-tcmu || true)" = inactive ]
@@ -204,5 +221,8 @@ qt_check "images in /tmp, /root, on a block device, via qemu-nbd, over NBD: I/O"
 qt_check "D-Bus in the sandbox; a device outside DeviceAllow= refused" check_dbus
 qt_check "SIGKILL: Restart= takes the devices over, I/O goes on" check_restart
 qt_check "unexport all; tcmu-runner seen through the sandbox's /proc" check_runner
+if [ -e "$BUILD_DIR/src/block/rbd" ] && command -v ceph-mon >/dev/null; then
+	qt_check "an RBD image (librbd in the daemon) served from the sandbox" check_rbd
+fi
 qt_check "stop: exit 0" check_stop
 qt_summary
