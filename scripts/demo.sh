@@ -155,6 +155,8 @@ run_export() {
 		export CEPH_CONF=$W/ceph/ceph.conf
 		fmt=raw
 		img=rbd:rbd/qtdemo
+		# targetcli (rtslib) refuses ':' in a config string: the rbd driver's keys instead
+		cfg=@id=qtdemo@driver=rbd@pool=rbd@image=qtdemo
 		show rbd create --size 256M rbd/qtdemo || die "rbd create"
 		show qemu-io -f raw -c 'write -P 0x5a 0 1M' "$img" | head -n1 || die "qemu-io write"
 		show rbd info rbd/qtdemo | sed -n '1,3p'
@@ -167,6 +169,7 @@ run_export() {
 			img=$W/sample.raw
 			echo "  (this build has no qcow2 driver yet: the demo uses a raw image)"
 		fi
+		cfg=@id=qtdemo@file=$img
 		show qemu-img create -q -f $fmt "$img" 256M || die "qemu-img create"
 		show qemu-io -f $fmt -c 'write -P 0x5a 0 1M' "$img" | head -n1 || die "qemu-io write"
 		show qemu-img info "$img" | sed -n '1,4p'
@@ -192,7 +195,7 @@ run_export() {
 	step "targetcli: the backstore, a local disk (tcm_loop) and an iSCSI target"
 	targetcli <<-EOF >"$W/targetcli.out" 2>&1 || { cat "$W/targetcli.out"; die "targetcli"; }
 		set global auto_save_on_exit=false
-		/backstores/user:qemu create name=qtdemo size=256M cfgstring=@id=qtdemo@file=$img
+		/backstores/user:qemu create name=qtdemo size=256M cfgstring=$cfg
 		/loopback create $WWN
 		/loopback/$WWN/luns create /backstores/user:qemu/qtdemo
 		/iscsi create $IQN
