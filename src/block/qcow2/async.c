@@ -341,7 +341,7 @@ static void alloc_done(struct blk_req *req, int ret)
 
 	if (ret < 0)
 		parent->drv[1] = (uintptr_t)(intptr_t)ret;
-	if (ret < 0 || pthread_mutex_trylock(&s->lock)) {
+	if (ret < 0 || !qcow2_trylock(s)) {
 		/* a worker holds the lock (metadata I/O, a flush): commit there */
 		parent->work.work = alloc_commit_work;
 		parent->work.done = alloc_commit_done;
@@ -457,7 +457,7 @@ int qcow2_submit(struct blk_node *bs, struct blk_req *req)
 
 	if (req->op != BLK_OP_READ && req->op != BLK_OP_WRITE && req->op != BLK_OP_FLUSH)
 		return -ENOTSUP;
-	if (pthread_mutex_trylock(&s->lock))
+	if (!qcow2_trylock(s))
 		return -ENOTSUP;
 	if (req->op == BLK_OP_FLUSH)
 		return submit_flush(bs, req);

@@ -266,16 +266,3 @@ int qcow2_get_map(struct blk_node *bs, uint64_t guest, struct qcow2_map *m)
 	qcow2_cache_put(sl);
 	return r;
 }
-
-unsigned int qcow2_io_begin(struct qcow2_state *s)
-{
-	unsigned int slot = (unsigned int)(s->epoch & 1);
-
-	__atomic_add_fetch(&s->io_count[slot], 1, __ATOMIC_ACQ_REL);
-	return slot;
-}
-
-void qcow2_io_end(struct qcow2_state *s, unsigned int slot)
-{
-	__atomic_sub_fetch(&s->io_count[slot], 1, __ATOMIC_ACQ_REL);
-}

@@ -22,16 +22,6 @@
 #define CACHE_MIN_SLICES 16u
 #define CACHE_MAX_BYTES (1ull << 32)
 
-void qcow2_lock(struct qcow2_state *s)
-{
-	pthread_mutex_lock(&s->lock);
-}
-
-void qcow2_unlock(struct qcow2_state *s)
-{
-	pthread_mutex_unlock(&s->lock);
-}
-
 static int qcow2_probe(const uint8_t *buf, size_t len, const char *filename)
 {
 	(void)filename;
@@ -42,36 +32,6 @@ static int qcow2_probe(const uint8_t *buf, size_t len, const char *filename)
 }
 
 /* ---- write ordering ----------------------------------------------------------------------- */
-
-void qcow2_sync_completed(struct qcow2_state *s, uint64_t seq)
-{
-	uint64_t cur = __atomic_load_n(&s->sync_done, __ATOMIC_RELAXED);
-
-	while (cur < seq && !__atomic_compare_exchange_n(&s->sync_done, &cur, seq, true,
-							 __ATOMIC_RELEASE, __ATOMIC_RELAXED))
-		;
-}
-
-/* Make everything written so far durable (the caller holds the lock). */
-int qcow2_sync(struct blk_node *bs)
-{
-	struct qcow2_state *s = bs->opaque;
-	uint64_t seq = ++s->sync_seq;
-	bool t = s->t_dirty, need = s->need_sync;
-	int r;
-
-	s->t_dirty = false;
-	s->need_sync = false;
-	r = blk_flush(bs->file);
-	if (r < 0) {
-		s->t_dirty |= t;
-		s->need_sync |= need;
-		return r;
-	}
-	s->stat_syncs++;
-	qcow2_sync_completed(s, seq);
-	return 0;
-}
 
 /*
  * Before an L2/L1 entry may be written: new tables and refcount blocks (t_dirty) are

@@ -263,9 +263,31 @@ static inline uint64_t qcow2_l1_entries_for(const struct qcow2_state *s, uint64_
 	return (size + (1ull << shift) - 1) >> shift;
 }
 
-/* Lock helpers that also assert nothing silly. */
+/* ---- order.c: the lock, syncs, data I/O epochs ---------------------------------------- */
+
+/* s->lock.  The async path only tries it (the event loop never waits for metadata I/O). */
 void qcow2_lock(struct qcow2_state *s);
+bool qcow2_trylock(struct qcow2_state *s);
 void qcow2_unlock(struct qcow2_state *s);
+/* Make everything written so far durable: one flush of bs->file, with the next sync
+ * sequence number (under the lock).  Clears t_dirty and need_sync on success. */
+int qcow2_sync(struct blk_node *bs);
+/* Has a sync that started after sequence number @gen completed? */
+static inline bool qcow2_synced_since(const struct qcow2_state *s, uint64_t gen)
+{
+	return __atomic_load_n(&s->sync_done, __ATOMIC_ACQUIRE) > gen;
+}
+/* A sync with sequence number @seq completed (any thread). */
+void qcow2_sync_completed(struct qcow2_state *s, uint64_t seq);
+/*
+ * Data I/O accounting for deferred frees: a request that translated guest offsets to host
+ * offsets counts itself in the current epoch (begin under the lock, end in any thread); a
+ * free queued in epoch E is applied once the epoch reached E + 2.  qcow2_epoch_advance
+ * (under the lock) moves the epoch on while the counter it would reuse is idle.
+ */
+unsigned int qcow2_io_begin(struct qcow2_state *s);
+void qcow2_io_end(struct qcow2_state *s, unsigned int slot);
+void qcow2_epoch_advance(struct qcow2_state *s);
 
 /* ---- header.c ------------------------------------------------------------------------- */
 
@@ -382,14 +404,6 @@ int qcow2_rsv_shrink_file(struct blk_node *bs);
 
 /* ---- flush ordering (qcow2.c) ---------------------------------------------------------- */
 
-int qcow2_sync(struct blk_node *bs);
-/* Has a sync that started after sequence number @gen completed? */
-static inline bool qcow2_synced_since(const struct qcow2_state *s, uint64_t gen)
-{
-	return __atomic_load_n(&s->sync_done, __ATOMIC_ACQUIRE) > gen;
-}
-/* A sync with sequence number @seq completed (any thread). */
-void qcow2_sync_completed(struct qcow2_state *s, uint64_t seq);
 /* Make every reference target durable so pointers (L2/L1 entries) may be written. */
 int qcow2_write_deps(struct blk_node *bs);
 int qcow2_flush_meta(struct blk_node *bs);
@@ -436,9 +450,6 @@ int qcow2_l1_set(struct qcow2_state *s, uint32_t i, uint64_t entry);
 /* Drop L1 entry @i: its L2 table and every cluster the table maps lose a reference. */
 int qcow2_l1_drop(struct blk_node *bs, uint32_t i);
 int qcow2_write_l1(struct blk_node *bs);
-/* Data I/O accounting for deferred frees. */
-unsigned int qcow2_io_begin(struct qcow2_state *s);	     /* under s->lock */
-void qcow2_io_end(struct qcow2_state *s, unsigned int slot); /* any thread */
 
 /* ---- rw.c / zero.c ---------------------------------------------------------------------- */
 

@@ -703,10 +703,7 @@ int qcow2_apply_ripe_frees(struct blk_node *bs, bool punch)
 
 	if (!s->nfrees)
 		return 0;
-	/* advance the epoch while the counter we would reuse is idle (see qcow2_io_begin) */
-	for (int i = 0; i < 2; i++)
-		if (__atomic_load_n(&s->io_count[(s->epoch + 1) & 1], __ATOMIC_ACQUIRE) == 0)
-			s->epoch++;
+	qcow2_epoch_advance(s);
 	for (size_t i = 0; i < s->nfrees; i++) {
 		struct qcow2_free *f = &s->frees[i];
 
