@@ -410,8 +410,7 @@ static int submit_alloc(struct blk_node *bs, struct blk_req *req)
 	c->sl = sl;
 	c->idx = idx;
 	c->n = n;
-	c->fl = (struct qcow2_inflight){ .start = cl, .end = cl + n, .next = s->inflight };
-	s->inflight = &c->fl;
+	qcow2_inflight_add(s, &c->fl, cl, cl + n);
 	req->drv[0] = 1;
 	req->drv[1] = 0;
 	req->drv[2] = qcow2_io_begin(s);

@@ -289,6 +289,16 @@ unsigned int qcow2_io_begin(struct qcow2_state *s);
 void qcow2_io_end(struct qcow2_state *s, unsigned int slot);
 void qcow2_epoch_advance(struct qcow2_state *s);
 
+/* ---- inflight.c: allocations in flight (guest clusters), under s->lock ------------------- */
+
+/* Register @fl for guest clusters [c0, c1); it stays linked until qcow2_inflight_remove. */
+void qcow2_inflight_add(struct qcow2_state *s, struct qcow2_inflight *fl, uint64_t c0, uint64_t c1);
+bool qcow2_inflight_overlaps(const struct qcow2_state *s, uint64_t c0, uint64_t c1);
+/* Unlink @fl and wake every waiter. */
+void qcow2_inflight_remove(struct qcow2_state *s, struct qcow2_inflight *fl);
+/* Wait (releasing s->lock) until no allocation of guest clusters [c0, c1) is in flight. */
+void qcow2_inflight_wait(struct qcow2_state *s, uint64_t c0, uint64_t c1);
+
 /* ---- header.c ------------------------------------------------------------------------- */
 
 /* Parse and validate the header and its extensions; fills geometry fields. */
@@ -461,11 +471,6 @@ int qcow2_pwritev(struct blk_node *bs, uint64_t off, uint64_t len, const struct 
 int qcow2_read_mapped(struct blk_node *bs, const struct qcow2_map *m, uint64_t off, uint64_t len,
 		      uint8_t *buf);
 int qcow2_discard(struct blk_node *bs, uint64_t off, uint64_t len);
-/* Allocations in flight (guest clusters): overlap test, removal (wakes waiters). */
-bool qcow2_inflight_overlaps(const struct qcow2_state *s, uint64_t c0, uint64_t c1);
-void qcow2_inflight_remove(struct qcow2_state *s, struct qcow2_inflight *fl);
-/* Wait (releasing s->lock) until no allocation of guest clusters [c0, c1) is in flight. */
-void qcow2_wait_inflight(struct qcow2_state *s, uint64_t c0, uint64_t c1);
 int qcow2_write_zeroes(struct blk_node *bs, uint64_t off, uint64_t len, unsigned int flags);
 int qcow2_block_status(struct blk_node *bs, uint64_t off, uint64_t len, uint64_t *pnum,
 		       uint64_t *map, struct blk_node **file);

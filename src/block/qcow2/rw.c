@@ -275,25 +275,6 @@ struct wplan {
 	struct qcow2_inflight fl;
 };
 
-bool qcow2_inflight_overlaps(const struct qcow2_state *s, uint64_t c0, uint64_t c1)
-{
-	for (const struct qcow2_inflight *f = s->inflight; f; f = f->next)
-		if (c0 < f->end && f->start < c1)
-			return true;
-	return false;
-}
-
-void qcow2_inflight_remove(struct qcow2_state *s, struct qcow2_inflight *fl)
-{
-	struct qcow2_inflight **pp = &s->inflight;
-
-	while (*pp && *pp != fl)
-		pp = &(*pp)->next;
-	if (*pp)
-		*pp = fl->next;
-	pthread_cond_broadcast(&s->cond);
-}
-
 static bool all_data(const struct qcow2_state *s, const struct qcow2_map *m, unsigned int a,
 		     unsigned int b)
 {
@@ -420,7 +401,7 @@ static int plan_claim(struct blk_node *bs, uint64_t off, uint64_t len, struct wp
 			return check_data_write(bs, p);
 		if (!qcow2_inflight_overlaps(s, p->c0, p->c0 + p->k))
 			break;
-		pthread_cond_wait(&s->cond, &s->lock);
+		qcow2_inflight_wait(s, p->c0, p->c0 + p->k); /* then plan again */
 	}
 	/* the cluster we replace loses a reference: it must not be metadata; the L2 entry
 	 * will change: its table must be ours alone */
@@ -444,10 +425,7 @@ static int plan_claim(struct blk_node *bs, uint64_t off, uint64_t len, struct wp
 	}
 	if ((r = check_data_write(bs, p)) < 0)
 		return r;
-	p->fl.start = p->c0;
-	p->fl.end = p->c0 + p->k;
-	p->fl.next = s->inflight;
-	s->inflight = &p->fl;
+	qcow2_inflight_add(s, &p->fl, p->c0, p->c0 + p->k);
 	return 0;
 }
 
