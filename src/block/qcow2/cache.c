@@ -2,8 +2,11 @@
 /*
  * Slice caches for L2 tables and refcount blocks: fixed-size entries of one slice
  * (min(cluster, 4 KiB)) each, a hash on the host offset, clock eviction.  Callers hold
- * s->lock.  Entries in use are pinned (get/put).  Writing back an L2 slice first makes its
- * dependencies durable (qcow2_write_deps), so eviction keeps the crash ordering.
+ * s->lock.  Entries in use are pinned (get/put).  Writing back a dirty slice first runs the
+ * cache's before_write hook: for the L2 cache qcow2_write_deps, which makes what the
+ * entries point at durable, so eviction keeps the crash ordering.  That hook is the one
+ * call from here up into flush.c (which writes back through this cache), hence a pointer
+ * that qcow2.c sets at open, as QEMU's L2 cache names the refcount cache it depends on.
  */
 #include "qcow2.h"
 
@@ -46,14 +49,15 @@ static int cache_alloc(void **mem, size_t len)
 	return 0;
 }
 
-int qcow2_cache_init(struct qcow2_cache *c, const char *name, unsigned int slice_size,
-		     unsigned int n)
+int qcow2_cache_init(struct qcow2_cache *c, const char *name, unsigned int kind,
+		     unsigned int slice_size, unsigned int n)
 {
 	unsigned int hn = 1;
 	void *mem = NULL;
 
 	memset(c, 0, sizeof(*c));
 	c->name = name;
+	c->kind = kind;
 	c->slice_size = slice_size;
 	c->n = n;
 	while (hn < 2 * n)
@@ -128,9 +132,9 @@ int qcow2_write_slice(struct blk_node *bs, struct qcow2_cache *c, struct qcow2_s
 		return 0;
 	if (s->corrupt)
 		return -EIO; /* no metadata is written after an inconsistency */
-	if (c == &s->l2c && (r = qcow2_write_deps(bs)) < 0)
+	if (c->before_write && (r = c->before_write(bs)) < 0)
 		return r;
-	r = qcow2_check_write(bs, sl->off, c->slice_size, c == &s->l2c ? QCOW2_OL_L2 : QCOW2_OL_RB);
+	r = qcow2_check_write(bs, sl->off, c->slice_size, c->kind);
 	if (r < 0)
 		return r;
 	r = blk_pwrite(bs->file, sl->off, sl->data, c->slice_size, 0);

@@ -89,6 +89,10 @@ struct qcow2_slice {
 
 struct qcow2_cache {
 	const char *name;
+	unsigned int kind; /* QCOW2_OL_L2 or QCOW2_OL_RB: what its slices hold */
+	/* Optional: run before a dirty slice is written back.  The L2 cache's is
+	 * qcow2_write_deps (flush.c), so that what its entries point at is durable first. */
+	int (*before_write)(struct blk_node *bs);
 	unsigned int slice_size;
 	unsigned int n;
 	unsigned int hand;
@@ -347,8 +351,8 @@ int qcow2_check_release(struct blk_node *bs, uint64_t entry);
 
 /* ---- cache.c -------------------------------------------------------------------------- */
 
-int qcow2_cache_init(struct qcow2_cache *c, const char *name, unsigned int slice_size,
-		     unsigned int n);
+int qcow2_cache_init(struct qcow2_cache *c, const char *name, unsigned int kind,
+		     unsigned int slice_size, unsigned int n);
 void qcow2_cache_release(struct qcow2_cache *c);
 /* A pinned slice holding host bytes [off, off + slice_size); read on a miss. */
 int qcow2_cache_get(struct blk_node *bs, struct qcow2_cache *c, uint64_t off,
@@ -412,11 +416,14 @@ void qcow2_rsv_stamp(struct qcow2_state *s);
 int qcow2_rsv_release(struct blk_node *bs);
 int qcow2_rsv_shrink_file(struct blk_node *bs);
 
-/* ---- flush ordering (qcow2.c) ---------------------------------------------------------- */
+/* ---- flush.c: metadata write-back in dependency order ---------------------------------- */
 
 /* Make every reference target durable so pointers (L2/L1 entries) may be written. */
 int qcow2_write_deps(struct blk_node *bs);
+/* Write every dirty piece of metadata in dependency order (under the lock). */
 int qcow2_flush_meta(struct blk_node *bs);
+/* The driver's flush: the metadata in order, then the one sync that ends the epoch. */
+int qcow2_flush(struct blk_node *bs);
 
 /* ---- cluster.c ------------------------------------------------------------------------ */
 
