@@ -78,6 +78,26 @@ enum qcow2_sc_type qcow2_sc_type(const struct qcow2_state *s, const struct qcow2
 	return QCOW2_SC_UNALLOC;
 }
 
+int qcow2_free_entry_later(struct blk_node *bs, uint64_t entry)
+{
+	struct qcow2_state *s = bs->opaque;
+	struct qcow2_map m;
+	uint64_t off, len;
+	int r;
+
+	if (qcow2_decode(bs, entry, 0, &m) < 0 || s->data_file)
+		return 0;
+	if ((r = qcow2_check_release(bs, entry)) < 0)
+		return r;
+	if (m.compressed) {
+		qcow2_compressed_range(s, entry, &off, &len);
+		return qcow2_free_later(bs, off, len);
+	}
+	if (!m.has_host)
+		return 0;
+	return qcow2_free_later(bs, m.host, s->cluster_size);
+}
+
 int qcow2_l1_set(struct qcow2_state *s, uint32_t i, uint64_t entry)
 {
 	uint64_t old = s->l1[i] & QCOW2_L1E_OFFSET_MASK, new = entry &QCOW2_L1E_OFFSET_MASK;
@@ -150,31 +170,27 @@ static int check_l2_offset(struct blk_node *bs, uint64_t l1i, uint64_t l2off, bo
 static int new_l2_table(struct blk_node *bs, uint64_t l1i, uint64_t old)
 {
 	struct qcow2_state *s = bs->opaque;
+	uint8_t *buf = old ? malloc(s->cluster_size) : calloc(1, s->cluster_size);
 	uint64_t off, got;
-	uint8_t *buf = NULL;
 	bool zero;
 	int r;
 
-	if (old) {
-		/* a shared table (snapshot) is never modified in place: no dirty slices */
-		buf = malloc(s->cluster_size);
-		if (!buf)
-			return -ENOMEM;
-		r = blk_pread(bs->file, old, buf, s->cluster_size);
-		if (r < 0)
-			goto out;
-	}
+	if (!buf)
+		return -ENOMEM;
+	/* a shared table (snapshot) is never modified in place: no dirty slices */
+	if (old && (r = blk_pread(bs->file, old, buf, s->cluster_size)) < 0)
+		goto out;
 	r = qcow2_alloc_for_use(bs, 1, &off, &got, &zero);
 	if (r < 0)
 		goto out;
 	qcow2_cache_discard(&s->l2c, off, s->cluster_size);
 	r = qcow2_check_write(bs, off, s->cluster_size, QCOW2_OL_L2);
 	if (r == 0)
-		r = blk_pwrite(bs->file, off, buf ? buf : qcow2_zero_buf(), s->cluster_size, 0);
+		r = blk_pwrite(bs->file, off, buf, s->cluster_size, 0);
 	if (r < 0)
 		goto out;
 	/* a lost write of an empty table in a cluster reading as zeroes is harmless */
-	if (buf || !zero)
+	if (old || !zero)
 		s->t_dirty = true;
 	r = qcow2_l1_set(s, (uint32_t)l1i, off | QCOW2_OFLAG_COPIED);
 	if (r == 0 && old)

@@ -391,8 +391,6 @@ int qcow2_alloc_clusters(struct blk_node *bs, uint64_t n, uint64_t *off, uint64_
 int qcow2_alloc_at_end(struct blk_node *bs, uint64_t n, uint64_t *off);
 /* Queue the reference drop of [off, off+len) until its removal is durable. */
 int qcow2_free_later(struct blk_node *bs, uint64_t off, uint64_t len);
-/* Free an L2 entry's host storage later (normal or compressed). */
-int qcow2_free_entry_later(struct blk_node *bs, uint64_t entry);
 /* Apply frees whose removal was written before a sync and whose I/O drained. */
 int qcow2_apply_ripe_frees(struct blk_node *bs, bool punch);
 void qcow2_frees_written(struct qcow2_state *s);
@@ -462,6 +460,8 @@ uint64_t qcow2_l2_get_bitmap(const struct qcow2_state *s, const struct qcow2_sli
 			     unsigned int i);
 void qcow2_l2_set(struct qcow2_state *s, struct qcow2_slice *sl, unsigned int i, uint64_t entry,
 		  uint64_t bitmap);
+/* Free an L2 entry's host storage later (normal or compressed; qcow2_free_later). */
+int qcow2_free_entry_later(struct blk_node *bs, uint64_t entry);
 /* Set L1 entry @i, keeping the metadata map's L2 references (-ENOMEM). */
 int qcow2_l1_set(struct qcow2_state *s, uint32_t i, uint64_t entry);
 /* Drop L1 entry @i: its L2 table and every cluster the table maps lose a reference. */

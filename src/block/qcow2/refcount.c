@@ -627,26 +627,6 @@ void qcow2_frees_written(struct qcow2_state *s)
 			s->frees[i].gen = s->sync_seq;
 }
 
-int qcow2_free_entry_later(struct blk_node *bs, uint64_t entry)
-{
-	struct qcow2_state *s = bs->opaque;
-	struct qcow2_map m;
-	uint64_t off, len;
-	int r;
-
-	if (qcow2_decode(bs, entry, 0, &m) < 0 || s->data_file)
-		return 0;
-	if ((r = qcow2_check_release(bs, entry)) < 0)
-		return r;
-	if (m.compressed) {
-		qcow2_compressed_range(s, entry, &off, &len);
-		return qcow2_free_later(bs, off, len);
-	}
-	if (!m.has_host)
-		return 0;
-	return qcow2_free_later(bs, m.host, s->cluster_size);
-}
-
 /* Drop one reference of [off, off+len); clusters reaching 0 leave the caches and are
  * punched out of the file when @punch. */
 static int release_range(struct blk_node *bs, uint64_t off, uint64_t len, bool punch)
