@@ -214,6 +214,8 @@ static int qcow2_open(struct blk_node *bs, struct opts *opts, unsigned int flags
 	pthread_cond_init(&s->cond, NULL);
 	s->read_only = bs->read_only;
 	r = qcow2_read_header(bs, err);
+	if (r == 0)
+		r = qcow2_read_bitmaps(bs, err);
 	if (r == 0) {
 		s->host_limit = ALIGN_UP(s->file_len_open, s->cluster_size);
 		s->fresh_from = s->host_limit >> s->cluster_bits;

@@ -305,7 +305,8 @@ void qcow2_inflight_wait(struct qcow2_state *s, uint64_t c0, uint64_t c1);
 
 /* ---- header.c ------------------------------------------------------------------------- */
 
-/* Parse and validate the header and its extensions; fills geometry fields. */
+/* Parse and validate the header and its extensions; fills geometry fields and what the
+ * extensions name (backing format, data file, where the bitmap directory is). */
 int qcow2_read_header(struct blk_node *bs, struct err *err);
 /* Rewrite a header field range in place (never the extensions). */
 int qcow2_write_header_field(struct blk_node *bs, unsigned int off, const void *buf,
@@ -499,8 +500,8 @@ void qcow2_compressed_range(const struct qcow2_state *s, uint64_t entry, uint64_
 
 int qcow2_read_snapshots(struct blk_node *bs, struct err *err);
 void qcow2_free_snapshots(struct qcow2_state *s);
-int qcow2_read_bitmaps(struct blk_node *bs, uint64_t nb, uint64_t dir_size, uint64_t dir_off,
-		       struct err *err);
+/* Check and read the bitmap directory the header named (nb_bitmaps, bm_dir_*). */
+int qcow2_read_bitmaps(struct blk_node *bs, struct err *err);
 /* A writer that does not maintain bitmaps marks them in use (spec, "Bitmaps"). */
 int qcow2_bitmaps_mark_in_use(struct blk_node *bs, struct err *err);
 void qcow2_free_bitmaps(struct qcow2_state *s);
