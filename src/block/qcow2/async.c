@@ -134,28 +134,6 @@ static void child_done(struct blk_req *req, int ret)
 	parent_put(s, parent);
 }
 
-/* The mapping of the cluster at @guest without I/O: -EAGAIN when the slice is not cached. */
-static int map_cached(struct blk_node *bs, uint64_t guest, struct qcow2_map *m)
-{
-	struct qcow2_state *s = bs->opaque;
-	uint64_t l1i = guest >> (s->cluster_bits + s->l2_bits);
-	uint64_t l2i = (guest >> s->cluster_bits) & ((1ull << s->l2_bits) - 1);
-	uint64_t per_slice = s->l2c.slice_size / s->l2_entry_size, l2off;
-	struct qcow2_slice *sl;
-	unsigned int idx;
-
-	if (l1i >= s->l1_size)
-		return -EAGAIN;
-	l2off = s->l1[l1i] & QCOW2_L1E_OFFSET_MASK;
-	if (!l2off)
-		return qcow2_decode(bs, 0, 0, m);
-	sl = qcow2_cache_lookup(&s->l2c, l2off + (l2i / per_slice) * s->l2c.slice_size);
-	if (!sl)
-		return -EAGAIN;
-	idx = (unsigned int)(l2i % per_slice);
-	return qcow2_decode(bs, qcow2_l2_get(s, sl, idx), qcow2_l2_get_bitmap(s, sl, idx), m);
-}
-
 static int add_seg(struct seg *segs, int *n, uint64_t rel, uint64_t len, enum seg_kind kind,
 		   uint64_t host)
 {
@@ -199,7 +177,7 @@ static int translate(struct blk_node *bs, const struct blk_req *req, struct seg 
 		uint64_t len = MIN(req->len - rel, sc_size - (in & (sc_size - 1)));
 		enum qcow2_sc_type t;
 		struct qcow2_map m;
-		int r = map_cached(bs, guest, &m);
+		int r = qcow2_get_map_cached(bs, guest, &m);
 
 		if (r < 0)
 			return -EAGAIN;
@@ -359,20 +337,14 @@ static bool alloc_candidate(struct blk_node *bs, const struct blk_req *req, stru
 			    unsigned int *idx, unsigned int *n)
 {
 	struct qcow2_state *s = bs->opaque;
-	uint64_t c = req->off >> s->cluster_bits, l1i = c >> s->l2_bits;
+	uint64_t c = req->off >> s->cluster_bits;
 	uint64_t last = (req->off + req->len - 1) >> s->cluster_bits;
-	uint64_t l2i = c & ((1ull << s->l2_bits) - 1), per = s->l2c.slice_size / s->l2_entry_size;
 
-	if (req->op != BLK_OP_WRITE || s->ext_l2 || s->data_file || bs->backing ||
-	    l1i >= s->l1_size || !(s->l1[l1i] & QCOW2_OFLAG_COPIED) ||
-	    !(s->l1[l1i] & QCOW2_L1E_OFFSET_MASK) || l2i / per != (l2i + last - c) / per)
+	if (req->op != BLK_OP_WRITE || s->ext_l2 || s->data_file || bs->backing)
 		return false;
-	*sl = qcow2_cache_lookup(&s->l2c, (s->l1[l1i] & QCOW2_L1E_OFFSET_MASK) +
-						  (l2i / per) * s->l2c.slice_size);
-	/* the table is ours alone (else the blocking path reports the inconsistency) */
-	if (!*sl || qcow2_check_overlap(s, (*sl)->off, s->l2c.slice_size, QCOW2_OL_L2))
+	*sl = qcow2_l2_cached_for_write(s, c, last - c + 1, idx);
+	if (!*sl)
 		return false;
-	*idx = (unsigned int)(l2i % per);
 	*n = (unsigned int)(last - c + 1);
 	for (unsigned int i = 0; i < *n; i++) {
 		uint64_t e = qcow2_l2_get(s, *sl, *idx + i);

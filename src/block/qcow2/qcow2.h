@@ -456,6 +456,15 @@ int qcow2_get_l2(struct blk_node *bs, uint64_t guest, bool alloc, struct qcow2_s
 int qcow2_check_l2_for_write(struct blk_node *bs, uint64_t guest);
 /* Map the cluster containing @guest. */
 int qcow2_get_map(struct blk_node *bs, uint64_t guest, struct qcow2_map *m);
+/* The same without I/O, for the async path: -EAGAIN when the L2 slice is not cached (or
+ * @guest lies beyond the L1 table).  The slice is used as read, without the table checks
+ * qcow2_get_l2 repeats. */
+int qcow2_get_map_cached(struct blk_node *bs, uint64_t guest, struct qcow2_map *m);
+/* For an allocating write in the event loop: the cached slice holding the entries of
+ * guest clusters [c, c + n), all in that slice of a table that is ours alone (COPIED, no
+ * other user), and the first entry's index; NULL otherwise.  Not pinned. */
+struct qcow2_slice *qcow2_l2_cached_for_write(struct qcow2_state *s, uint64_t c, uint64_t n,
+					      unsigned int *idx);
 uint64_t qcow2_l2_get(const struct qcow2_state *s, const struct qcow2_slice *sl, unsigned int i);
 uint64_t qcow2_l2_get_bitmap(const struct qcow2_state *s, const struct qcow2_slice *sl,
 			     unsigned int i);
