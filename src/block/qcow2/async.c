@@ -264,22 +264,20 @@ static bool meta_clean(const struct qcow2_state *s)
 
 /* ---- allocating writes ---------------------------------------------------------------- */
 
-/* Under the lock: set the entries (or give the clusters back after a failed write). */
-static void alloc_commit(struct blk_node *bs, struct qcow2_child *c, int ret)
+/* Under the lock: set the entries as the blocking path does (or give the clusters back
+ * after a failed write); the request's result. */
+static int alloc_commit(struct blk_node *bs, struct qcow2_child *c, int ret)
 {
 	struct qcow2_state *s = bs->opaque;
+	struct blk_req *parent = c->parent;
 
-	if (ret < 0) {
+	if (ret < 0)
 		qcow2_update_refcount(bs, c->host, (uint64_t)c->n << s->cluster_bits, -1);
-	} else {
-		for (unsigned int i = 0; i < c->n; i++) {
-			uint64_t host = c->host + ((uint64_t)i << s->cluster_bits);
-
-			qcow2_l2_set(s, c->sl, c->idx + i, host | QCOW2_OFLAG_COPIED, 0);
-		}
-	}
+	else
+		ret = qcow2_commit_entries(bs, c->sl, c->idx, parent->off, parent->len, c->host);
 	qcow2_cache_put(c->sl);
 	qcow2_inflight_remove(s, &c->fl);
+	return ret;
 }
 
 static void alloc_finish(struct qcow2_state *s, struct blk_req *parent)
@@ -296,8 +294,8 @@ static int alloc_commit_work(struct pool_work *w)
 	struct qcow2_state *s = parent->bs->opaque;
 
 	qcow2_lock(s);
-	alloc_commit(parent->bs, (struct qcow2_child *)parent->drv[3],
-		     (int)(intptr_t)parent->drv[1]);
+	parent->drv[1] = (uintptr_t)(intptr_t)alloc_commit(
+		parent->bs, (struct qcow2_child *)parent->drv[3], (int)(intptr_t)parent->drv[1]);
 	qcow2_unlock(s);
 	return 0;
 }
@@ -326,7 +324,7 @@ static void alloc_done(struct blk_req *req, int ret)
 		thread_pool_submit(bs->pool, bs->ctx, &parent->work);
 		return;
 	}
-	alloc_commit(bs, c, 0);
+	parent->drv[1] = (uintptr_t)(intptr_t)alloc_commit(bs, c, 0);
 	qcow2_unlock(s);
 	alloc_finish(s, parent);
 }

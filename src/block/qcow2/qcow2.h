@@ -260,6 +260,12 @@ static inline uint64_t qcow2_size_to_clusters(const struct qcow2_state *s, uint6
 	return (len + s->cluster_size - 1) >> s->cluster_bits;
 }
 
+/* Subclusters [a, b] as bits of an extended L2 entry's allocation (or zero) half. */
+static inline uint64_t qcow2_sc_mask(unsigned int a, unsigned int b)
+{
+	return (b >= 31 ? 0xffffffffull : ((1ull << (b + 1)) - 1)) & ~((1ull << a) - 1);
+}
+
 static inline uint64_t qcow2_l1_entries_for(const struct qcow2_state *s, uint64_t size)
 {
 	unsigned int shift = s->cluster_bits + s->l2_bits;
@@ -484,6 +490,14 @@ int qcow2_preadv(struct blk_node *bs, uint64_t off, uint64_t len, const struct i
 		 int iovcnt, unsigned int flags);
 int qcow2_pwritev(struct blk_node *bs, uint64_t off, uint64_t len, const struct iovec *iov,
 		  int iovcnt, unsigned int flags);
+/*
+ * Under the lock, once an allocating write's data is out: point the L2 entries of the
+ * clusters that guest bytes [off, off+len) touch (the first at @idx of @sl, all in that
+ * slice) at consecutive host clusters from @host, COPIED, with the subclusters written
+ * marked allocated.  -EIO (the image is corrupt) when an old entry does not decode.
+ */
+int qcow2_commit_entries(struct blk_node *bs, struct qcow2_slice *sl, unsigned int idx,
+			 uint64_t off, uint64_t len, uint64_t host);
 /* Read guest bytes [off, off+len) of one cluster as mapped by @m into @buf. */
 int qcow2_read_mapped(struct blk_node *bs, const struct qcow2_map *m, uint64_t off, uint64_t len,
 		      uint8_t *buf);

@@ -9,6 +9,7 @@
  */
 #include "qcow2.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -550,11 +551,6 @@ out:
 	return r;
 }
 
-static uint64_t sc_mask(unsigned int a, unsigned int b)
-{
-	return (b >= 31 ? 0xffffffffull : ((1ull << (b + 1)) - 1)) & ~((1ull << a) - 1);
-}
-
 /*
  * May the L2 entries of @p be written in the same flush epoch as its data?  Only if a lost
  * data write leaves what the guest read before: the clusters read as zeroes and so did
@@ -578,36 +574,46 @@ static void note_dependency(struct blk_node *bs, const struct wplan *p)
 		s->need_sync = true;
 }
 
-/* Point the L2 entries at the written clusters. */
+int qcow2_commit_entries(struct blk_node *bs, struct qcow2_slice *sl, unsigned int idx,
+			 uint64_t off, uint64_t len, uint64_t host)
+{
+	struct qcow2_state *s = bs->opaque;
+	uint64_t in = qcow2_offset_in_cluster(s, off), end = in + len;
+	uint64_t k = qcow2_size_to_clusters(s, end);
+
+	for (uint64_t i = 0; i < k; i++) {
+		uint64_t lo = i == 0 ? in : 0, hi = MIN(s->cluster_size, end - i * s->cluster_size);
+		uint64_t touched = qcow2_sc_mask((unsigned int)(lo >> s->sc_bits),
+						 (unsigned int)((hi - 1) >> s->sc_bits));
+		struct qcow2_map m;
+		uint64_t bitmap, alloc;
+		int r = qcow2_decode(bs, qcow2_l2_get(s, sl, idx + (unsigned int)i),
+				     qcow2_l2_get_bitmap(s, sl, idx + (unsigned int)i), &m);
+
+		if (r < 0)
+			return r;
+		alloc = m.compressed ? 0xffffffffull : (m.bitmap & 0xffffffffull) | touched;
+		bitmap = alloc | (((m.bitmap >> 32) & ~alloc) << 32);
+		if (m.compressed)
+			bitmap = alloc;
+		qcow2_l2_set(s, sl, idx + (unsigned int)i,
+			     (host + i * s->cluster_size) | QCOW2_OFLAG_COPIED, bitmap);
+	}
+	return 0;
+}
+
+/* Point the L2 entries at the written clusters (META: the one we own, at p->host). */
 static int commit(struct blk_node *bs, const struct wplan *p, uint64_t off)
 {
 	struct qcow2_state *s = bs->opaque;
-	uint64_t in = qcow2_offset_in_cluster(s, off), end = in + p->len;
 	struct qcow2_slice *sl;
 	unsigned int idx;
 	int r = qcow2_get_l2(bs, p->c0 << s->cluster_bits, true, &sl, &idx);
 
 	if (r < 0)
 		return r;
-	for (uint64_t i = 0; i < p->k; i++) {
-		uint64_t lo = i == 0 ? in : 0, hi = MIN(s->cluster_size, end - i * s->cluster_size);
-		uint64_t host =
-			p->kind == PLAN_META ? p->first.host : p->host + i * s->cluster_size;
-		uint64_t touched = sc_mask((unsigned int)(lo >> s->sc_bits),
-					   (unsigned int)((hi - 1) >> s->sc_bits));
-		struct qcow2_map m;
-		uint64_t bitmap, alloc;
-
-		r = qcow2_decode(bs, qcow2_l2_get(s, sl, idx + (unsigned int)i),
-				 qcow2_l2_get_bitmap(s, sl, idx + (unsigned int)i), &m);
-		if (r < 0)
-			break;
-		alloc = m.compressed ? 0xffffffffull : (m.bitmap & 0xffffffffull) | touched;
-		bitmap = alloc | (((m.bitmap >> 32) & ~alloc) << 32);
-		if (m.compressed)
-			bitmap = alloc;
-		qcow2_l2_set(s, sl, idx + (unsigned int)i, host | QCOW2_OFLAG_COPIED, bitmap);
-	}
+	assert(qcow2_size_to_clusters(s, qcow2_offset_in_cluster(s, off) + p->len) == p->k);
+	r = qcow2_commit_entries(bs, sl, idx, off, p->len, p->host);
 	qcow2_cache_put(sl);
 	if (r == 0 && p->replace)
 		r = qcow2_free_entry_later(bs, p->first.entry);

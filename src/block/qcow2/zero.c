@@ -155,7 +155,7 @@ static int zero_cluster(struct blk_node *bs, uint64_t guest, unsigned int flags)
 /* Subclusters [a, b] of one cluster read as zeroes; -ENOTSUP for compressed clusters. */
 static int zero_subclusters(struct blk_node *bs, uint64_t guest, unsigned int a, unsigned int b)
 {
-	uint64_t range = ((b >= 31 ? 0xffffffffull : (1ull << (b + 1)) - 1) & ~((1ull << a) - 1));
+	uint64_t range = qcow2_sc_mask(a, b);
 	struct qcow2_map m;
 	int r = qcow2_get_map(bs, guest, &m);
 
