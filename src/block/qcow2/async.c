@@ -16,12 +16,12 @@
  * completion the L2 entries are set in the loop (or, when the lock is busy, by a worker).
  *
  * Runs in the attached loop only (submissions and completions), so the free list of
- * child requests needs no lock.  The parent's drv[] fields: [0] children pending,
- * [1] first error, [2] I/O epoch slot (reads, writes) or sync sequence number (flush),
- * [3] the child of an allocating write.
+ * child requests needs no lock.  A request taken here keeps its state in its private
+ * slots, typed as struct qcow2_rq.
  */
 #include "qcow2.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +49,38 @@ struct qcow2_child {
 struct qcow2_async {
 	struct qcow2_child *free;
 };
+
+/* The state of a request the async path took, laid over its private slots (blk_req.drv). */
+struct qcow2_rq {
+	unsigned int pending; /* children not completed, plus one until all are submitted */
+	int ret;	      /* the first error */
+	union {
+		unsigned int slot; /* reads and writes: the I/O epoch slot (qcow2_io_begin) */
+		uint64_t seq;	   /* flushes: the sync sequence number */
+	};
+	struct qcow2_child *alloc; /* an allocating write's child */
+};
+
+static_assert(sizeof(struct qcow2_rq) <= sizeof(((struct blk_req *)0)->drv),
+	      "struct qcow2_rq must fit in blk_req.drv");
+static_assert(_Alignof(struct qcow2_rq) <= _Alignof(uintptr_t),
+	      "blk_req.drv must be aligned for struct qcow2_rq");
+
+static struct qcow2_rq *rq(struct blk_req *req)
+{
+	return (struct qcow2_rq *)(void *)req->drv;
+}
+
+/* A request taken: no error yet, one reference for the submitter (dropped by parent_put
+ * once every child is out), so it completes only after the last child. */
+static struct qcow2_rq *rq_start(struct blk_req *req)
+{
+	struct qcow2_rq *q = rq(req);
+
+	q->pending = 1;
+	q->ret = 0;
+	return q;
+}
 
 enum seg_kind {
 	SEG_DATA,    /* host = offset in the data node */
@@ -113,13 +145,15 @@ void qcow2_async_free(struct qcow2_state *s)
 
 static void parent_put(struct qcow2_state *s, struct blk_req *parent)
 {
-	if (--parent->drv[0])
+	struct qcow2_rq *q = rq(parent);
+
+	if (--q->pending)
 		return;
 	if (parent->op != BLK_OP_FLUSH)
-		qcow2_io_end(s, (unsigned int)parent->drv[2]);
-	else if (!parent->drv[1])
-		qcow2_sync_completed(s, parent->drv[2]);
-	blk_req_complete(parent, (int)(intptr_t)parent->drv[1]);
+		qcow2_io_end(s, q->slot);
+	else if (!q->ret)
+		qcow2_sync_completed(s, q->seq);
+	blk_req_complete(parent, q->ret);
 }
 
 static void child_done(struct blk_req *req, int ret)
@@ -128,8 +162,8 @@ static void child_done(struct blk_req *req, int ret)
 	struct blk_req *parent = c->parent;
 	struct qcow2_state *s = c->s;
 
-	if (ret < 0 && !parent->drv[1])
-		parent->drv[1] = (uintptr_t)(intptr_t)ret;
+	if (ret < 0 && !rq(parent)->ret)
+		rq(parent)->ret = ret;
 	child_put(s, c);
 	parent_put(s, parent);
 }
@@ -224,9 +258,8 @@ static int child_iov(struct qcow2_child *c, const struct blk_req *parent, const 
 static void submit_rw(struct blk_node *bs, struct blk_req *req, const struct seg *segs, int n)
 {
 	struct qcow2_state *s = bs->opaque;
+	struct qcow2_rq *q = rq_start(req);
 
-	req->drv[0] = 1; /* bias: completes only after every child is submitted */
-	req->drv[1] = 0;
 	for (int i = 0; i < n; i++) {
 		struct qcow2_child *c;
 		int cnt;
@@ -240,7 +273,7 @@ static void submit_rw(struct blk_node *bs, struct blk_req *req, const struct seg
 		if (cnt < 0) {
 			if (c)
 				child_put(s, c);
-			req->drv[1] = (uintptr_t)(intptr_t)cnt;
+			q->ret = cnt;
 			break;
 		}
 		c->parent = req;
@@ -250,7 +283,7 @@ static void submit_rw(struct blk_node *bs, struct blk_req *req, const struct seg
 					   .iov = c->iov,
 					   .iovcnt = cnt,
 					   .cb = child_done };
-		req->drv[0]++;
+		q->pending++;
 		blk_req_submit(segs[i].kind == SEG_BACKING ? bs->backing : s->data, &c->req);
 	}
 	parent_put(s, req);
@@ -282,9 +315,7 @@ static int alloc_commit(struct blk_node *bs, struct qcow2_child *c, int ret)
 
 static void alloc_finish(struct qcow2_state *s, struct blk_req *parent)
 {
-	struct qcow2_child *c = (struct qcow2_child *)parent->drv[3];
-
-	child_put(s, c);
+	child_put(s, rq(parent)->alloc);
 	parent_put(s, parent);
 }
 
@@ -292,10 +323,10 @@ static int alloc_commit_work(struct pool_work *w)
 {
 	struct blk_req *parent = container_of(w, struct blk_req, work);
 	struct qcow2_state *s = parent->bs->opaque;
+	struct qcow2_rq *q = rq(parent);
 
 	qcow2_lock(s);
-	parent->drv[1] = (uintptr_t)(intptr_t)alloc_commit(
-		parent->bs, (struct qcow2_child *)parent->drv[3], (int)(intptr_t)parent->drv[1]);
+	q->ret = alloc_commit(parent->bs, q->alloc, q->ret);
 	qcow2_unlock(s);
 	return 0;
 }
@@ -316,7 +347,7 @@ static void alloc_done(struct blk_req *req, int ret)
 	struct qcow2_state *s = c->s;
 
 	if (ret < 0)
-		parent->drv[1] = (uintptr_t)(intptr_t)ret;
+		rq(parent)->ret = ret;
 	if (ret < 0 || !qcow2_trylock(s)) {
 		/* a worker holds the lock (metadata I/O, a flush): commit there */
 		parent->work.work = alloc_commit_work;
@@ -324,7 +355,7 @@ static void alloc_done(struct blk_req *req, int ret)
 		thread_pool_submit(bs->pool, bs->ctx, &parent->work);
 		return;
 	}
-	parent->drv[1] = (uintptr_t)(intptr_t)alloc_commit(bs, c, 0);
+	rq(parent)->ret = alloc_commit(bs, c, 0);
 	qcow2_unlock(s);
 	alloc_finish(s, parent);
 }
@@ -361,6 +392,7 @@ static int submit_alloc(struct blk_node *bs, struct blk_req *req)
 	uint64_t cl = req->off >> s->cluster_bits;
 	struct qcow2_slice *sl;
 	struct qcow2_child *c;
+	struct qcow2_rq *q;
 	unsigned int idx, n;
 	int cnt;
 
@@ -381,10 +413,9 @@ static int submit_alloc(struct blk_node *bs, struct blk_req *req)
 	c->idx = idx;
 	c->n = n;
 	qcow2_inflight_add(s, &c->fl, cl, cl + n);
-	req->drv[0] = 1;
-	req->drv[1] = 0;
-	req->drv[2] = qcow2_io_begin(s);
-	req->drv[3] = (uintptr_t)c;
+	q = rq_start(req);
+	q->slot = qcow2_io_begin(s);
+	q->alloc = c;
 	s->stat_fast_rw++;
 	s->stat_fast_alloc++;
 	qcow2_unlock(s);
@@ -406,12 +437,10 @@ static int submit_flush(struct blk_node *bs, struct blk_req *req)
 
 	s->stat_fast_flush += c != NULL;
 	if (c)
-		req->drv[2] = ++s->sync_seq;
+		rq_start(req)->seq = ++s->sync_seq;
 	qcow2_unlock(s);
 	if (!c)
 		return -ENOTSUP;
-	req->drv[0] = 1;
-	req->drv[1] = 0;
 	c->parent = req;
 	c->req = (struct blk_req){ .op = BLK_OP_FLUSH, .cb = child_done };
 	blk_req_submit(bs->file, &c->req);
@@ -434,7 +463,7 @@ int qcow2_submit(struct blk_node *bs, struct blk_req *req)
 	if (r == -EAGAIN && !s->corrupt && submit_alloc(bs, req) == 0)
 		return 0;
 	if (r == 0) {
-		req->drv[2] = qcow2_io_begin(s);
+		rq(req)->slot = qcow2_io_begin(s);
 		s->stat_fast_rw++;
 	}
 	qcow2_unlock(s);
