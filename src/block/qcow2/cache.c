@@ -123,7 +123,7 @@ static void hash_insert(struct qcow2_cache *c, struct qcow2_slice *sl, uint64_t 
 	c->hash[h] = sl;
 }
 
-int qcow2_write_slice(struct blk_node *bs, struct qcow2_cache *c, struct qcow2_slice *sl)
+static int write_slice(struct blk_node *bs, struct qcow2_cache *c, struct qcow2_slice *sl)
 {
 	struct qcow2_state *s = bs->opaque;
 	int r;
@@ -163,7 +163,7 @@ static int evict(struct blk_node *bs, struct qcow2_cache *c, struct qcow2_slice 
 		}
 		if (e->dirty && s->corrupt)
 			continue; /* never written now: keep it */
-		if (e->dirty && (r = qcow2_write_slice(bs, c, e)) < 0)
+		if (e->dirty && (r = write_slice(bs, c, e)) < 0)
 			return r;
 		if (e->pin) /* write_deps may have used it */
 			continue;
@@ -176,8 +176,8 @@ static int evict(struct blk_node *bs, struct qcow2_cache *c, struct qcow2_slice 
 	return -ENOMEM;
 }
 
-static int cache_get(struct blk_node *bs, struct qcow2_cache *c, uint64_t off, bool read,
-		     struct qcow2_slice **out)
+int qcow2_cache_get(struct blk_node *bs, struct qcow2_cache *c, uint64_t off,
+		    struct qcow2_slice **out)
 {
 	struct qcow2_slice *e = qcow2_cache_lookup(c, off);
 	int r;
@@ -185,8 +185,6 @@ static int cache_get(struct blk_node *bs, struct qcow2_cache *c, uint64_t off, b
 	if (e) {
 		c->hits++;
 		e->pin++;
-		if (!read)
-			memset(e->data, 0, c->slice_size);
 		*out = e;
 		return 0;
 	}
@@ -194,31 +192,15 @@ static int cache_get(struct blk_node *bs, struct qcow2_cache *c, uint64_t off, b
 	r = evict(bs, c, &e);
 	if (r < 0)
 		return r;
-	if (read) {
-		r = blk_pread(bs->file, off, e->data, c->slice_size);
-		if (r < 0)
-			return r;
-	} else {
-		memset(e->data, 0, c->slice_size);
-	}
+	r = blk_pread(bs->file, off, e->data, c->slice_size);
+	if (r < 0)
+		return r;
 	hash_insert(c, e, off);
 	e->pin = 1;
 	e->ref = true;
 	e->used = c->pass;
 	*out = e;
 	return 0;
-}
-
-int qcow2_cache_get(struct blk_node *bs, struct qcow2_cache *c, uint64_t off,
-		    struct qcow2_slice **out)
-{
-	return cache_get(bs, c, off, true, out);
-}
-
-int qcow2_cache_get_empty(struct blk_node *bs, struct qcow2_cache *c, uint64_t off,
-			  struct qcow2_slice **out)
-{
-	return cache_get(bs, c, off, false, out);
 }
 
 void qcow2_cache_put(struct qcow2_slice *sl)
@@ -238,7 +220,7 @@ void qcow2_cache_mark_dirty(struct qcow2_cache *c, struct qcow2_slice *sl)
 int qcow2_cache_writeback(struct blk_node *bs, struct qcow2_cache *c)
 {
 	for (unsigned int i = 0; i < c->n && c->ndirty; i++) {
-		int r = qcow2_write_slice(bs, c, &c->e[i]);
+		int r = write_slice(bs, c, &c->e[i]);
 
 		if (r < 0)
 			return r;

@@ -364,9 +364,6 @@ void qcow2_cache_release(struct qcow2_cache *c);
 /* A pinned slice holding host bytes [off, off + slice_size); read on a miss. */
 int qcow2_cache_get(struct blk_node *bs, struct qcow2_cache *c, uint64_t off,
 		    struct qcow2_slice **out);
-/* As get, but the caller fills the slice (new table): no read. */
-int qcow2_cache_get_empty(struct blk_node *bs, struct qcow2_cache *c, uint64_t off,
-			  struct qcow2_slice **out);
 /* A cached slice or NULL, no I/O, not pinned (the fast path, under the lock). */
 struct qcow2_slice *qcow2_cache_lookup(struct qcow2_cache *c, uint64_t off);
 void qcow2_cache_put(struct qcow2_slice *sl);
@@ -380,7 +377,6 @@ void qcow2_cache_clean_idle(struct qcow2_cache *c);
 /* cache-clean-interval: a thread that cleans both caches every @secs seconds. */
 int qcow2_cleaner_start(struct blk_node *bs, unsigned int secs);
 void qcow2_cleaner_stop(struct qcow2_state *s);
-int qcow2_write_slice(struct blk_node *bs, struct qcow2_cache *c, struct qcow2_slice *sl);
 
 /* ---- refcount.c ----------------------------------------------------------------------- */
 
@@ -409,7 +405,6 @@ int qcow2_rt_init(struct blk_node *bs, struct err *err);
 /* Clusters for new data or tables: ready reservations first, else a direct allocation
  * (which sets need_sync).  *zero: they read as zeroes. */
 int qcow2_alloc_for_use(struct blk_node *bs, uint64_t n, uint64_t *off, uint64_t *got, bool *zero);
-int qcow2_rsv_take(struct qcow2_state *s, uint64_t want, uint64_t *off, uint64_t *got, bool *zero);
 /* @n contiguous clusters that read as zeroes, from the run allocations take next, without
  * I/O; false when that run does not read as zeroes or is shorter. */
 bool qcow2_rsv_take_zero(struct qcow2_state *s, uint64_t n, uint64_t *off);
