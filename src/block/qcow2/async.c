@@ -19,7 +19,7 @@
  * child requests needs no lock.  A request taken here keeps its state in its private
  * slots, typed as struct qcow2_rq.
  */
-#include "qcow2.h"
+#include "qcow2-int.h"
 
 #include <assert.h>
 #include <errno.h>

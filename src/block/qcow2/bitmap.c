@@ -7,7 +7,7 @@
  * `qemu-img check` stays clean (clearing the autoclear bit instead would leak their
  * clusters).
  */
-#include "qcow2.h"
+#include "qcow2-int.h"
 
 #include <errno.h>
 #include <inttypes.h>

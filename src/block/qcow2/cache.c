@@ -8,7 +8,7 @@
  * call from here up into flush.c (which writes back through this cache), hence a pointer
  * that qcow2.c sets at open, as QEMU's L2 cache names the refcount cache it depends on.
  */
-#include "qcow2.h"
+#include "qcow2-int.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -3,7 +3,7 @@
  * The cluster map: L1 table in memory, L2 slices in the cache, decoding entries into
  * per-subcluster states, allocating and copying L2 tables.  Callers hold s->lock.
  */
-#include "qcow2.h"
+#include "qcow2-int.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -6,7 +6,7 @@
  * (cache, refcount, reserve, cluster), which it drives; the L2 cache reaches
  * qcow2_write_deps only through its before_write hook, set at open.
  */
-#include "qcow2.h"
+#include "qcow2-int.h"
 
 #include <errno.h>
 

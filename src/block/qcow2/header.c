@@ -4,7 +4,7 @@
  * trusted), header extensions (unknown ones are left untouched on disk: we only ever
  * rewrite fixed fields in place), and the corrupt bit.
  */
-#include "qcow2.h"
+#include "qcow2-int.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -7,7 +7,7 @@
  * allocations proceed.  Everything here runs under s->lock; nothing here calls another
  * file of the driver.
  */
-#include "qcow2.h"
+#include "qcow2-int.h"
 
 void qcow2_inflight_add(struct qcow2_state *s, struct qcow2_inflight *fl, uint64_t c0, uint64_t c1)
 {

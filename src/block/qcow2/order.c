@@ -5,7 +5,7 @@
  * (docs/QCOW2.md, "Concurrency" and "Metadata write ordering").  Nothing here calls
  * another file of the driver.
  */
-#include "qcow2.h"
+#include "qcow2-int.h"
 
 void qcow2_lock(struct qcow2_state *s)
 {

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Format driver "qcow2": open/close, options, flush ordering, limits, the ops table.
- * See docs/QCOW2.md for the design (write ordering, caches, concurrency).
+ * Format driver "qcow2": open/close, options, limits, info, the ops table; the top of the
+ * driver's files (qcow2-int.h lists them in layer order).  See docs/QCOW2.md for the design
+ * (write ordering, caches, concurrency).
  */
 #include "qcow2.h"
+#include "qcow2-int.h"
 
 #include <endian.h>
 #include <errno.h>

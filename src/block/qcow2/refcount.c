@@ -9,7 +9,7 @@
  * is applied only after the entry removal was written and synced and after the data I/O
  * that might still use the clusters drained (qcow2_apply_ripe_frees).
  */
-#include "qcow2.h"
+#include "qcow2-int.h"
 
 #include <errno.h>
 #include <inttypes.h>

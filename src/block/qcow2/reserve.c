@@ -12,7 +12,7 @@
  * and set need_sync, and the pointers wait for a dependency sync as before.  After a crash, unused
  * reservations are leaks. Callers hold s->lock.
  */
-#include "qcow2.h"
+#include "qcow2-int.h"
 
 #include <errno.h>
 #include <inttypes.h>

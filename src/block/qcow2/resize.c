@@ -15,7 +15,7 @@
  * are unmapped through the usual deferred frees, and L2 tables wholly beyond it are
  * dropped from the L1 table; a crash in between leaves unreachable entries or leaks.
  */
-#include "qcow2.h"
+#include "qcow2-int.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -7,7 +7,7 @@
  * lock the copy-on-write head, the guest data and the COW tail go out in one vectored
  * write, then under the lock the L2 entries are updated.
  */
-#include "qcow2.h"
+#include "qcow2-int.h"
 
 #include <assert.h>
 #include <errno.h>

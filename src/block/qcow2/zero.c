@@ -10,7 +10,7 @@
  *    already reads as zeroes, else written as zero buffers;
  *  - block_status reports DATA/ZERO/OFFSET_VALID per subcluster run.
  */
-#include "qcow2.h"
+#include "qcow2-int.h"
 
 #include <errno.h>
 #include <inttypes.h>
