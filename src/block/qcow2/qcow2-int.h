@@ -159,6 +159,7 @@ struct qcow2_rsv {
 	bool zero;     /* reads as zeroes (fresh or punched) */
 };
 
+/* An allocation in flight (inflight.c). */
 struct qcow2_inflight {
 	uint64_t start, end; /* guest cluster indexes [start, end) being changed */
 	struct qcow2_inflight *next;
