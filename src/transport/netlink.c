@@ -281,27 +281,33 @@ int netlink_parse(const void *buf, size_t len, uint16_t family, struct netlink_e
 	return fill_event(tb, ev) < 0 ? -EINVAL : 1;
 }
 
+void netlink_handle_buf(const void *buf, size_t len, uint16_t family,
+			void (*fn)(const struct netlink_event *ev, void *opaque), void *opaque)
+{
+	const struct nlmsghdr *nlh = buf;
+	int left = (int)len;
+
+	for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
+		struct netlink_event ev;
+		int r = netlink_parse(nlh, (size_t)left, family, &ev);
+
+		if (r < 0)
+			log_warn("netlink: malformed " TCMU_FAMILY " message ignored");
+		else if (r > 0)
+			fn(&ev, opaque);
+		/* anything else: acks and errors for our replies, ignored */
+	}
+}
+
 int netlink_dispatch(struct netlink *nl, void (*fn)(const struct netlink_event *ev, void *opaque),
 		     void *opaque)
 {
 	for (;;) {
 		ssize_t n = mnl_socket_recvfrom(nl->ev, nl->buf, sizeof(nl->buf));
-		const struct nlmsghdr *nlh = (const void *)nl->buf;
-		int left;
 
 		if (n < 0)
 			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
-		left = (int)n;
-		for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
-			struct netlink_event ev;
-			int r = netlink_parse(nlh, (size_t)left, nl->family, &ev);
-
-			if (r < 0)
-				log_warn("netlink: malformed " TCMU_FAMILY " message ignored");
-			else if (r > 0)
-				fn(&ev, opaque);
-			/* anything else: acks and errors for our replies, ignored */
-		}
+		netlink_handle_buf(nl->buf, (size_t)n, nl->family, fn, opaque);
 	}
 }
 
