@@ -26,6 +26,7 @@
 #include "block/block-driver.h"
 #include "block/block.h"
 #include "daemon/cfgstr.h"
+#include "image.h"
 #include "sandbox.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -51,41 +52,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char img_path[512];
 
-/* A qcow2 v3 image of 1 MiB with 512-byte clusters: header, refcount table, refcount
- * block, L1, one L2 table and one data cluster (guest offset 0). */
-static size_t make_qcow2(uint8_t *b, size_t len)
-{
-	static const struct {
-		unsigned int off, bytes;
-		uint64_t v;
-	} f[] = {
-		{ 0, 4, 0x514649fb },		/* magic */
-		{ 4, 4, 3 },			/* version */
-		{ 20, 4, 9 },			/* cluster_bits */
-		{ 24, 8, 1 << 20 },		/* size */
-		{ 36, 4, 32 },			/* L1 entries */
-		{ 40, 8, 1536 },		/* L1 offset */
-		{ 48, 8, 512 },			/* refcount table offset */
-		{ 56, 4, 1 },			/* refcount table clusters */
-		{ 96, 4, 4 },			/* refcount_order */
-		{ 100, 4, 104 },		/* header_length */
-		{ 512, 8, 1024 },		/* refcount table[0] */
-		{ 1536, 8, 2048 | 1ull << 63 }, /* L1[0] (copied) */
-		{ 2048, 8, 2560 | 1ull << 63 }, /* L2[0] (copied) */
-	};
-
-	if (len < 3072)
-		abort();
-	memset(b, 0, 3072);
-	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
-		for (unsigned int k = 0; k < f[i].bytes; k++)
-			b[f[i].off + k] = (uint8_t)(f[i].v >> (8 * (f[i].bytes - 1 - k)));
-	for (unsigned int c = 0; c < 6; c++) /* clusters 0..5: refcount 1 (16 bits) */
-		b[1024 + 2 * c + 1] = 1;
-	memset(b + 2560, 0xa5, 512);
-	return 3072;
-}
-
 static void write_image(unsigned int which)
 {
 	static uint8_t buf[65536];
@@ -99,7 +65,7 @@ static void write_image(unsigned int which)
 		break;
 	case 1:
 	case 2:
-		len = make_qcow2(buf, sizeof(buf));
+		len = fuzz_qcow2_image(buf, sizeof(buf));
 		break;
 	default: /* empty */
 		break;
@@ -273,7 +239,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	flags = data[0];
 	write_image((flags >> 3) & 3);
-	sandbox_enter(0);
+	sandbox_enter(NULL, 0);
 	opts_init(&o);
 	if (parse((enum form)(flags & 3), &o, s) == 0) {
 		getters(&o);

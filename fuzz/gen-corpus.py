@@ -135,20 +135,20 @@ def configfs():
 
 
 # ---- export-cli: [command][state] then NUL-separated argument tokens; a token "\x01N"
-# is the harness's image N (fuzz-export-cli.c)
+# is the harness's image N, a digit (fuzz-export-cli.c)
 def export_cli():
     EXPORT, UNEXPORT, EXPORTS = 0, 1, 2
 
     def cmd(c, state, *args):
         return bytes([c, state]) + b'\0'.join(a.encode() for a in args)
 
-    img = '\x01\x00'
+    img = '\x010'
     yield cmd(EXPORT, 0, img)
     yield cmd(EXPORT, 1, '--name', 'disk1', '--loop', img)
     yield cmd(EXPORT, 1, '-n', 'd2', '-s', '512k', '-b', '4096', '--iscsi',
               'iqn.2003-01.org.example:d2', '--portal', '127.0.0.1:3261', '--portal',
-              '[::1]:3262', '\x01\x01')
-    yield cmd(EXPORT, 2, '--iscsi', 'naa.5001405abcdef999', '-x', 'qemu', '\x01\x02')
+              '[::1]:3262', '\x011')
+    yield cmd(EXPORT, 2, '--iscsi', 'naa.5001405abcdef999', '-x', 'qemu', '\x012')
     yield cmd(EXPORT, 1, '--name', 'disk0', img)
     yield cmd(EXPORT, 0, '--list')
     yield cmd(EXPORT, 0, '--size', '0', img)

@@ -30,9 +30,12 @@ shift $(($# < 2 ? $# : 2))
 bin=$BUILD/fuzz/fuzz-$name
 mkdir -p "$OUT/$name" "$OUT/$name-artifacts"
 log=$OUT/$name.log
+dict=()
+[ -f "fuzz/$name.dict" ] && dict=(-dict="fuzz/$name.dict")
 start=$(date -u +%Y-%m-%dT%H:%MZ)
 nice -n 10 "$bin" -max_total_time=$((cpu * 20)) -timeout=10 -detect_leaks=1 -print_final_stats=1 \
-  -artifact_prefix="$OUT/$name-artifacts/" "$@" "$OUT/$name" "fuzz/corpus/$name" >"$log" 2>&1 &
+  -artifact_prefix="$OUT/$name-artifacts/" "${dict[@]}" "$@" "$OUT/$name" "fuzz/corpus/$name" \
+  >"$log" 2>&1 </dev/null &
 pid=$!
 tck=$(getconf CLK_TCK)
 used=0

@@ -46,14 +46,15 @@ int __wrap_posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_acti
 int __wrap_socket(int domain, int type, int protocol);
 int __wrap_connect(int fd, const struct sockaddr *addr, socklen_t len);
 
-static char root[256];
+static char root[256];	  /* the process's directory */
+static char allowed[512]; /* where the code under test may write: root or below */
 static bool active;
 static unsigned int mode;
 
 static void violation(const char *what, const char *path)
 {
 	active = false; /* libFuzzer writes its artifact next */
-	fprintf(stderr, "fuzz sandbox: %s '%s' outside %s\n", what, path ? path : "", root);
+	fprintf(stderr, "fuzz sandbox: %s '%s' outside %s\n", what, path ? path : "", allowed);
 	abort();
 }
 
@@ -89,7 +90,7 @@ static bool inside(const char *path, const char *dir)
 
 static void check_write(const char *what, const char *path)
 {
-	if (active && !inside(path, root))
+	if (active && !inside(path, allowed))
 		violation(what, path);
 }
 
@@ -99,7 +100,7 @@ static void check_open(const char *path, int flags)
 		return;
 	if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC))) {
 		/* the harness's images may be opened through /proc/self/fd (memfds) */
-		if (!strncmp(path, "/proc/self/fd/", 14) || inside(path, root))
+		if (!strncmp(path, "/proc/self/fd/", 14) || inside(path, allowed))
 			return;
 		violation("open for writing", path);
 	}
@@ -238,8 +239,9 @@ const char *sandbox_dir(const char *name)
 	return root;
 }
 
-void sandbox_enter(unsigned int flags)
+void sandbox_enter(const char *dir, unsigned int flags)
 {
+	snprintf(allowed, sizeof(allowed), "%s", dir ? dir : root);
 	mode = flags;
 	active = true;
 }

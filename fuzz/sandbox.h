@@ -5,7 +5,8 @@
  * sandbox_leave), every call the code under test makes to create, remove or write a file,
  * to run a program or to open a socket is checked first.  A write outside the directory,
  * a fork/exec or a socket aborts the process before it happens (a finding, with the path
- * on stderr).  With SANDBOX_READS, opening anything outside it for reading does too.
+ * on stderr).  With SANDBOX_READS, opening anything outside it for reading does too
+ * (reads are checked against the whole directory, writes against the part given).
  *
  * The targets are linked with -Wl,--wrap=open,... (fuzz/meson.build: sandbox_wraps), so
  * the checks see the project's own calls, not libc's internal ones nor libFuzzer's
@@ -24,8 +25,9 @@
 /* The process's directory (made on the first call, removed at exit):
  * "/dev/shm/qemu-tcmu-fuzz-NAME.XXXXXX" (/tmp without /dev/shm).  Aborts on failure. */
 const char *sandbox_dir(const char *name);
-/* Check the code under test's calls from now until sandbox_leave(). */
-void sandbox_enter(unsigned int flags);
+/* Check the code under test's calls from now until sandbox_leave(): writes only in @dir
+ * (NULL: the whole sandbox_dir()), which must be inside sandbox_dir(). */
+void sandbox_enter(const char *dir, unsigned int flags);
 void sandbox_leave(void);
 
 /* Helpers for the harness itself (unchecked): "DIR/REL" made with its parents, written,
