@@ -29,7 +29,7 @@
 #include <unistd.h>
 
 #include "daemon/cfgstr.h"
-#include "daemon/export.h"
+#include "export/export.h"
 #include "image.h"
 #include "sandbox.h"
 #include "util/err.h"
@@ -117,8 +117,8 @@ static void make_state(unsigned int state)
 {
 	static const char *const disk0[] = { "export", "--name",  "disk0",
 					     "--loop", "--iscsi", "iqn.2003-01.org.example:disk0",
-					     NULL,     NULL };
-	const char *args[8];
+					     "--demo", NULL,	  NULL };
+	const char *args[9];
 	char p[700];
 
 	sandbox_rm_rf(cfs);
@@ -130,8 +130,8 @@ static void make_state(unsigned int state)
 	if (state == 0)
 		return;
 	memcpy(args, disk0, sizeof(args));
-	args[6] = qcow2;
-	if (run(export_main, 7, args) != 0)
+	args[7] = qcow2;
+	if (run(export_main, 8, args) != 0)
 		abort();
 	if (state == 1)
 		return;
