@@ -50,7 +50,7 @@
 
 #include "bench.h"
 #include "block/block.h"
-#include "daemon/cfgstr.h"
+#include "block/cfgstr.h"
 #include "transport/ring-dev.h"
 #include "transport/sim.h"
 #include "util/clock.h"

@@ -25,7 +25,7 @@
 #include "config.h"
 #include "block/block-driver.h"
 #include "block/block.h"
-#include "daemon/cfgstr.h"
+#include "block/cfgstr.h"
 #include "image.h"
 #include "sandbox.h"
 #include "util/err.h"

@@ -28,7 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "daemon/cfgstr.h"
+#include "block/cfgstr.h"
 #include "export/export.h"
 #include "image.h"
 #include "sandbox.h"

@@ -18,7 +18,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "daemon/cfgstr.h"
+#include "block/cfgstr.h"
 #include "transport/netlink.h"
 #include "transport/tcmu-uapi.h"
 #include "transport/uio.h"

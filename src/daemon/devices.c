@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "block/block.h"
-#include "daemon/cfgstr.h"
+#include "block/cfgstr.h"
 #include "transport/alua.h"
 #include "transport/configfs.h"
 #include "transport/netlink.h"

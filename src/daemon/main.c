@@ -8,7 +8,7 @@
 
 #include "block/block.h"
 #include "config.h"
-#include "daemon/cfgstr.h"
+#include "block/cfgstr.h"
 #include "daemon/daemon.h"
 #include "daemon/dbus.h"
 #include "export/export.h"

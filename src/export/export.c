@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon/cfgstr.h"
+#include "block/cfgstr.h"
 #include "export/export-int.h"
 #include "export/export-tree.h"
 #include "util/err.h"

@@ -10,7 +10,7 @@
 #include <cmocka.h>
 
 #include "block/block-driver.h"
-#include "daemon/cfgstr.h"
+#include "block/cfgstr.h"
 
 static bool has_word(const char *s, const char *w)
 {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Device config strings (see cfgstr.h). */
-#include "cfgstr.h"
+#include "block/cfgstr.h"
 
 #include <errno.h>
 #include <stdio.h>

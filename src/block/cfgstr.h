@@ -5,8 +5,8 @@
  * own key ("id": a name for the logs); blk_open() takes the rest; an unknown key is an
  * error naming it.
  */
-#ifndef QT_DAEMON_CFGSTR_H
-#define QT_DAEMON_CFGSTR_H
+#ifndef QT_BLOCK_CFGSTR_H
+#define QT_BLOCK_CFGSTR_H
 
 #include <stdbool.h>
 #include <stddef.h>
