@@ -22,6 +22,7 @@
 #include "block/block.h"
 #include "nbd-server.h"
 #include "util/aio.h"
+#include "util/compiler.h"
 #include "util/err.h"
 
 #define MiB (1024 * 1024)
@@ -38,6 +39,7 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static struct blk_node *open_cfg(const char *fmt, ...) PRINTF_FMT(1, 2);
 static struct blk_node *open_cfg(const char *fmt, ...)
 {
 	struct blk_node *bs = NULL;
