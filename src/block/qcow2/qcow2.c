@@ -22,7 +22,9 @@
 #define L2_CACHE_DEFAULT_MAX (32u << 20)
 #define RB_CACHE_DEFAULT (256u << 10)
 #define CACHE_MIN_SLICES 16u
-#define CACHE_MAX_BYTES (1ull << 32)
+/* Per cache: 1 GiB of L2 tables maps 8 TiB of 64 KiB clusters.  A larger explicit size is
+ * refused rather than clamped (a mistyped "1E" would otherwise reserve the maximum). */
+#define CACHE_MAX_BYTES (1ull << 30)
 
 static int qcow2_probe(const uint8_t *buf, size_t len, const char *filename)
 {
@@ -94,6 +96,11 @@ static int setup_caches(struct blk_node *bs, struct opts *opts, struct err *err)
 	if (clean > UINT32_MAX)
 		return err_set(err, -EINVAL, "qcow2: cache-clean-interval %" PRIu64 " is too large",
 			       clean);
+	if (l2 > CACHE_MAX_BYTES || rb > CACHE_MAX_BYTES)
+		return err_set(err, -EINVAL,
+			       "qcow2: '%s' %" PRIu64 " is larger than a cache may be (1G)",
+			       l2 > CACHE_MAX_BYTES ? "l2-cache-size" : "refcount-cache-size",
+			       l2 > CACHE_MAX_BYTES ? l2 : rb);
 	if (qcow2_cache_init(&s->l2c, "L2", QCOW2_OL_L2, slice,
 			     cache_slices(MIN(l2, need), slice)) < 0 ||
 	    qcow2_cache_init(&s->rbc, "refcount", QCOW2_OL_RB, slice, cache_slices(rb, slice)) < 0)
@@ -355,8 +362,8 @@ static void qcow2_describe(struct blk_node *bs, char *buf, size_t len)
 
 static const struct blk_opt_desc qcow2_options[] = {
 	{ "l2-cache-size", "bytes of L2 table cache (default: enough for the whole image, at "
-			   "most 32M)" },
-	{ "refcount-cache-size", "bytes of refcount block cache (default 256K)" },
+			   "most 32M; explicitly up to 1G)" },
+	{ "refcount-cache-size", "bytes of refcount block cache (default 256K, at most 1G)" },
 	{ "cache-clean-interval", "seconds after which unused cache entries are dropped "
 				  "(default 600; 0: never)" },
 	{ "lazy-refcounts", "on or off: defer refcount updates (QEMU's meaning; repaired at "

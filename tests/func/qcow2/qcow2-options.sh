@@ -134,7 +134,8 @@ expect_cache refcount-cache-size=64k,l2-cache-size=128k 32 32 32 16
 
 step "bad option values: one line naming the key"
 for o in l2-cache-size=abc l2-cache-size=-1 l2-cache-size= refcount-cache-size=1x \
-  refcount-cache-size=99999999999999999999 lazy-refcounts=maybe lazy-refcounts=2; do
+  refcount-cache-size=99999999999999999999 refcount-cache-size=1E l2-cache-size=2G \
+  lazy-refcounts=maybe lazy-refcounts=2; do
   expect_fail "'${o%%=*}'" "$QT_IO" -o "$o" -c 'read 0 512' "$T/c.qcow2"
 done
 echo ok
