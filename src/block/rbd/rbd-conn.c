@@ -275,3 +275,41 @@ int rbd_image_open(const struct rbd_spec *sp, rados_t cluster, bool write, rados
 	}
 	return r;
 }
+
+int rbd_handle_open(const struct rbd_spec *sp, bool write, void (*watch_cb)(void *), void *arg,
+		    struct rbd_handle *h, struct err *err)
+{
+	int r;
+
+	memset(h, 0, sizeof(*h));
+	r = rbd_conn_get(sp, &h->conn, err);
+	if (r == 0)
+		r = rbd_image_open(sp, rbd_conn_cluster(h->conn), write, &h->io, &h->img, err);
+	if (r < 0) {
+		rbd_conn_put(h->conn);
+		memset(h, 0, sizeof(*h));
+		return r;
+	}
+	/* a snapshot never changes; a read-only head may still be resized by others */
+	if (!sp->snap && watch_cb) {
+		r = RBD(rbd_update_watch)(h->img, &h->watch_handle, watch_cb, arg);
+		if (r < 0)
+			log_warn("rbd: no header notifications (resize, lock tag): %s",
+				 strerror(-r));
+		h->watching = r == 0;
+	}
+	h->refs = 1;
+	return 0;
+}
+
+void rbd_handle_close(struct rbd_handle *h)
+{
+	if (h->watching)
+		RBD(rbd_update_unwatch)(h->img, h->watch_handle);
+	if (h->img)
+		RBD(rbd_close)(h->img);
+	if (h->io)
+		RBD(rados_ioctx_destroy)(h->io);
+	rbd_conn_put(h->conn);
+	memset(h, 0, sizeof(*h));
+}

@@ -1,0 +1,183 @@
+#!/bin/bash
+# Two gateways of one RBD image (docs/HA.md): two qemu-tcmu-gwtest processes, each the
+# ring simulator -> ring-dev -> SCSI -> rbd with gateway=on, in ALUA groups 1 and 2, on a
+# one-node Ceph started here:
+#  - a write via A, then via B: B holds the lock, both report B's group optimized (RTPG
+#    through the SCSI layer), the Ceph service map names B the owner;
+#  - A stopped (SIGSTOP) in the middle of writes, B takes over, A continued: none of A's
+#    writes lands (rbd export read back);
+#  - two writers alternating paths: lock transitions stay under the bound of the grace;
+#  - the OSD gone longer than osd-op-timeout: commands end retryably, the gateway reports
+#    unavailable, and serves again by itself when the OSD is back.
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/rbd-lib.sh"
+GW=$BUILD_DIR/tests/func/rbd/qemu-tcmu-gwtest
+GRACE=3
+ceph_start
+
+declare -A IN OUT PID
+# gw_start NAME GROUP CFG: a gateway process, spoken to through two FIFOs
+gw_start() {
+  local n=$1 fd
+  mkfifo "$T/$n.in" "$T/$n.out"
+  "$GW" --debug rbd --group "$2" "$3" <"$T/$n.in" >"$T/$n.out" 2>"$T/$n.err" &
+  PID[$n]=$!
+  cleanup_fn "kill -CONT ${PID[$n]} 2>/dev/null; kill ${PID[$n]} 2>/dev/null"
+  exec {fd}>"$T/$n.in"
+  IN[$n]=$fd
+  exec {fd}<"$T/$n.out"
+  OUT[$n]=$fd
+}
+# gw NAME CMD...: one command, its reply in $R
+gw() {
+  local n=$1
+  shift
+  echo "$*" >&"${IN[$n]}"
+  R=
+  read -r -t 120 R <&"${OUT[$n]}" || { tail -5 "$T/$n.err"; fail "$n: no reply to '$*'"; }
+  echo "  $n: $* -> $R"
+}
+gw_quit() {
+  echo quit >&"${IN[$1]}"
+  wait "${PID[$1]}" || { cat "$T/$1.err"; fail "gateway $1 exited with an error"; }
+}
+expect() { [[ $R == $1 ]] || fail "expected '$1', got '$R'"; }
+# until_reply SECONDS NAME CMD PATTERN: repeat CMD until its reply matches; ms in $WAITED
+until_reply() {
+  local t0 secs=$1 n=$2 cmd=$3 want=$4
+  t0=$(now_ms)
+  while :; do
+    gw "$n" "$cmd"
+    [[ $R == $want ]] && break
+    (($(now_ms) - t0 < secs * 1000)) || fail "$n never answered '$want' to '$cmd'"
+    sleep 0.2
+  done
+  WAITED=$(($(now_ms) - t0))
+}
+# service_owner NAME: lock_owner of NAME's entry in the Ceph service map's status (what
+# ceph-iscsi's DeviceStatusWatcher reads: service "tcmu-runner", daemon "NAME:pool/image")
+service_owner() {
+  ceph service status -f json 2>/dev/null | python3 -c '
+import json, sys
+d = json.load(sys.stdin).get("tcmu-runner", {}).get(sys.argv[1] + ":rbd/ha", {})
+print(d.get("status", {}).get("lock_owner", "none"))' "$1"
+}
+
+rbd create --size 64M rbd/ha
+CFG="@driver=rbd@pool=rbd@image=ha@gateway=on@gateway-grace=$GRACE"
+gw_start A 1 "$CFG@gateway-name=gwA"
+gw_start B 2 "$CFG@gateway-name=gwB"
+gw A state
+gw B state
+
+step "a write via A, then via B: B holds the lock, both report it"
+gw A write 0 64 A1
+expect "ok *"
+gw A rtpg
+expect "groups 1=ao 2=ano"
+until_reply 5 B rtpg "groups 1=ao 2=standby" # A took it less than the grace ago
+echo "B reported A's group optimized $WAITED ms later"
+gw B write 0 64 B0
+expect "standby *"
+sleep "$GRACE"
+gw B rtpg
+expect "groups 1=ao 2=ano"
+gw B write 0 64 B1
+expect "ok *"
+read -r _ retries ms <<<"$R"
+echo "B took the lock from A: its write done in $ms ms ($retries retries)"
+gw B rtpg
+expect "groups 1=ano 2=ao"
+until_reply 10 A rtpg "groups 1=standby 2=ao"
+echo "A reported B's group optimized $WAITED ms later"
+gw A read 0 64
+expect "data B1"
+t0=$(now_ms)
+until [ "$(service_owner gwB)" = true ] && [ "$(service_owner gwA)" = false ]; do
+  (($(now_ms) - t0 < 30000)) || fail "service map: gwA $(service_owner gwA), gwB $(service_owner gwB)"
+  sleep 1
+done
+echo "service map: gwB lock_owner true, gwA false"
+
+step "A stopped in the middle of writes, B takes over, A continued: nothing of A's lands"
+sleep "$GRACE"
+gw A write 0 64 A2
+expect "ok *"
+gw A flood 0 64 F 8
+sleep "$GRACE" # B must have known A as the holder for the grace
+kill -STOP "${PID[A]}"
+t0=$(now_ms)
+gw B write 0 64 B2
+expect "ok *"
+echo "B took over from a stopped A in $(($(now_ms) - t0)) ms"
+kill -CONT "${PID[A]}"
+sleep 2
+gw A stop
+flood=$R
+[[ $flood =~ transition=([0-9]+)\ standby=([0-9]+) ]] || fail "flood: $flood"
+((BASH_REMATCH[1] + BASH_REMATCH[2] > 0)) || fail "A's writes after the takeover were not refused"
+gw A state
+expect "state standby *"
+gw B read 0 64
+expect "data B2"
+rbd export --no-progress rbd/ha "$T/ha.img"
+R=$("$GW" --check "$T/ha.img" 0 64)
+echo "  rbd export, blocks 0-63: $R"
+expect "B2"
+
+step "two writers alternating paths: lock transitions bounded by the grace ($GRACE s)"
+# writer 1 prefers A, writer 2 prefers B; a write refused (standby) goes to the other
+alternate() {
+  local secs=$1 t0 n=0 tr0 tr1 a b i
+  gw A state; a=${R#*acquired=}; gw B state; b=${R#*acquired=}
+  tr0=$((${a%% *} + ${b%% *}))
+  t0=$(now_ms)
+  while (($(now_ms) - t0 < secs * 1000)); do
+    for i in 1 2; do
+      local first=A other=B
+      [ $i = 2 ] && first=B other=A
+      gw $first write $((100 + i)) 1 W$i >/dev/null
+      [[ $R == standby* ]] && gw $other write $((100 + i)) 1 W$i >/dev/null
+      [[ $R == ok* ]] || fail "writer $i: $R"
+      n=$((n + 1))
+    done
+  done
+  gw A state; a=${R#*acquired=}; gw B state; b=${R#*acquired=}
+  tr1=$((${a%% *} + ${b%% *}))
+  TRANSITIONS=$((tr1 - tr0))
+  echo "$n writes in $secs s, $TRANSITIONS lock transitions"
+}
+alternate 12 >"$T/alt.log"
+tail -1 "$T/alt.log"
+bound=$((12 / GRACE + 1))
+((TRANSITIONS <= bound)) || fail "$TRANSITIONS transitions in 12 s, more than $bound"
+echo "at most one transition per $GRACE s: $TRANSITIONS <= $bound"
+
+step "the OSD gone longer than osd-op-timeout: unavailable, then back by itself"
+gw_quit A
+gw_quit B
+rbd create --size 16M rbd/hb
+gw_start C 1 "@driver=rbd@pool=rbd@image=hb@gateway=on@osd-op-timeout=5@gateway-name=gwC"
+gw C write 0 8 C1
+expect "ok *"
+gw C flood 0 8 G 4
+sleep 1
+"$ONE_NODE" down "$CEPH_DIR" osd
+t0=$(now_ms)
+until_reply 30 C state "state unavailable *"
+echo "unavailable $(($(now_ms) - t0)) ms after the OSD went down (osd-op-timeout=5)"
+gw C write 0 8 C2
+expect "unavailable *"
+gw C stop
+[[ $R == *other=0* ]] || grep -q "sense 0b/08/00" "$T/C.err" || fail "timeouts ended with: $(grep flood: "$T/C.err")"
+grep -q "sense 03/" "$T/C.err" && fail "a MEDIUM ERROR for a timeout"
+"$ONE_NODE" up "$CEPH_DIR" osd
+t0=$(now_ms)
+until_reply 60 C state "state nonoptimized *"
+echo "serving again $(($(now_ms) - t0)) ms after the OSD came back"
+gw C write 0 8 C3
+expect "ok *"
+gw C read 0 8
+expect "data C3"
+gw_quit C
+echo "all good"
