@@ -29,9 +29,8 @@
 #define CODESET_BINARY 0x1
 
 /* The states a gateway's groups take (below), offered in every group it reports. */
-#define GW_SUPPORTED                                                                  \
-	(SCSI_ALUA_SUP_T | SCSI_ALUA_SUP_U | SCSI_ALUA_SUP_S | SCSI_ALUA_SUP_AN | \
-	 SCSI_ALUA_SUP_AO)
+#define GW_SUPPORTED \
+	(SCSI_ALUA_SUP_T | SCSI_ALUA_SUP_U | SCSI_ALUA_SUP_S | SCSI_ALUA_SUP_AN | SCSI_ALUA_SUP_AO)
 
 static uint8_t access_to_alua(enum blk_access_state st)
 {
@@ -61,6 +60,9 @@ static void apply_access(const struct scsi_lun *lun, struct scsi_alua *a)
 {
 	struct blk_access acc;
 
+	/* the group we publish with the lock follows configfs (an admin or ceph-iscsi may
+	 * move the port after enable); a no-op while it stays the same */
+	blk_set_access_tag(lun->bs, a->has_local ? (int)a->local_group : -1);
 	if (blk_get_access(lun->bs, &acc) < 0)
 		return;
 	for (unsigned int i = 0; i < a->ngroups; i++) {

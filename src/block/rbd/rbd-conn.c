@@ -313,3 +313,37 @@ void rbd_handle_close(struct rbd_handle *h)
 	rbd_conn_put(h->conn);
 	memset(h, 0, sizeof(*h));
 }
+
+/* The holder's client address into @buf ("" when nobody holds it). */
+int rbd_lock_owner(rbd_image_t im, char *buf, size_t len)
+{
+	rbd_lock_mode_t mode;
+	char *owners[4];
+	size_t n = 4;
+	int r = RBD(rbd_lock_get_owners)(im, &mode, owners, &n);
+
+	buf[0] = '\0';
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	if (n)
+		snprintf(buf, len, "%s", owners[0]);
+	RBD(rbd_lock_get_owners_cleanup)(owners, n);
+	return 0;
+}
+
+/* Whether @addr's client watches the image (a live librbd client does). */
+bool rbd_is_watching(rbd_image_t im, const char *addr)
+{
+	rbd_image_watcher_t w[32];
+	size_t n = 32;
+	bool found = false;
+
+	if (RBD(rbd_watchers_list)(im, w, &n) < 0)
+		return true; /* unknown: assume alive */
+	for (size_t i = 0; i < n; i++)
+		found = found || !strcmp(w[i].addr, addr);
+	RBD(rbd_watchers_list_cleanup)(w, n);
+	return found;
+}

@@ -45,22 +45,28 @@
 #include "util/log.h"
 
 #define NS 1000000000ull
-#define POLL_NS (2 * NS)	/* background check of the lock */
-#define DRAIN_NS (120 * NS)	/* a retired handle's requests end (they are bounded) */
+#define POLL_NS (2 * NS)	 /* background check of the lock */
+#define DRAIN_NS (120 * NS)	 /* a retired handle's requests end (they are bounded) */
 #define BACKOFF_MAX_NS (10 * NS) /* reconnect attempts */
 #define ADDR_MAX 128
 #define PAST_MAX 8
 #define TAG_KEY "qemu_tcmu.lock_owner"
 #define SERVICE "tcmu-runner" /* what ceph-iscsi and the dashboard look for */
 
-enum gw_state { GW_UNLOCKED, GW_ACQUIRING, GW_LOCKED, GW_RECOVERING, GW_UNREACHABLE };
+enum gw_state {
+	GW_UNLOCKED,
+	GW_ACQUIRING,
+	GW_LOCKED,
+	GW_RECOVERING,
+	GW_UNREACHABLE
+};
 
 /* work for the thread */
-#define W_LOCK 0x1u	/* a write wants the lock */
-#define W_CHECK 0x2u	/* look at the lock again (a header notification) */
-#define W_LOST 0x4u	/* a request saw the lock lost or this client blocklisted */
-#define W_TIMEOUT 0x8u	/* a request timed out */
-#define W_TAG 0x10u	/* our tag changed while we hold the lock */
+#define W_LOCK 0x1u    /* a write wants the lock */
+#define W_CHECK 0x2u   /* look at the lock again (a header notification) */
+#define W_LOST 0x4u    /* a request saw the lock lost or this client blocklisted */
+#define W_TIMEOUT 0x8u /* a request timed out */
+#define W_TAG 0x10u    /* our tag changed while we hold the lock */
 
 struct rbd_gw {
 	struct blk_node *bs;
@@ -73,16 +79,16 @@ struct rbd_gw {
 	enum gw_state state;
 	uint64_t standby_until; /* writes refused before this (monotonic ns), 0: not */
 	int tag, tag_published;
-	int owner_tag;		/* the holder's, -1: unknown */
-	struct blk_access cnt;	/* counters */
+	int owner_tag;	       /* the holder's, -1: unknown */
+	struct blk_access cnt; /* counters */
 	/* the thread's own */
-	char owner[ADDR_MAX];	/* the holder's client address, "" = none */
-	uint64_t owner_since;	/* when it took the lock (best estimate, monotonic ns) */
-	char me[ADDR_MAX];	/* our client's address */
+	char owner[ADDR_MAX];	       /* the holder's client address, "" = none */
+	uint64_t owner_since;	       /* when it took the lock (best estimate, monotonic ns) */
+	char me[ADDR_MAX];	       /* our client's address */
 	char past[PAST_MAX][ADDR_MAX]; /* our earlier clients, all shut down */
 	unsigned int npast;
-	bool dirty_status;	/* the service map's status is behind */
-	char daemon[300];	/* service map: "<name>:<pool>/<image>" */
+	bool dirty_status; /* the service map's status is behind */
+	char daemon[300];  /* service map: "<name>:<pool>/<image>" */
 	char name[128];
 };
 
@@ -265,40 +271,6 @@ void rbd_gw_set_tag(struct rbd_state *s, int tag)
 
 /* ---- looking at the lock ------------------------------------------------------------- */
 
-/* The holder's client address into @buf ("" when nobody holds it). */
-static int get_owner(rbd_image_t im, char *buf, size_t len)
-{
-	rbd_lock_mode_t mode;
-	char *owners[4];
-	size_t n = 4;
-	int r = RBD(rbd_lock_get_owners)(im, &mode, owners, &n);
-
-	buf[0] = '\0';
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0)
-		return r;
-	if (n)
-		snprintf(buf, len, "%s", owners[0]);
-	RBD(rbd_lock_get_owners_cleanup)(owners, n);
-	return 0;
-}
-
-/* Whether @addr's client watches the image (a live librbd client does). */
-static bool is_watching(rbd_image_t im, const char *addr)
-{
-	rbd_image_watcher_t w[32];
-	size_t n = 32;
-	bool found = false;
-
-	if (RBD(rbd_watchers_list)(im, w, &n) < 0)
-		return true; /* unknown: assume alive */
-	for (size_t i = 0; i < n; i++)
-		found = found || !strcmp(w[i].addr, addr);
-	RBD(rbd_watchers_list_cleanup)(w, n);
-	return found;
-}
-
 static bool is_past(const struct rbd_gw *g, const char *addr)
 {
 	for (unsigned int i = 0; i < g->npast; i++)
@@ -321,8 +293,10 @@ static void read_tag(struct rbd_gw *g, int *tag, uint64_t *since)
 		return;
 	v[sizeof(v) - 1] = '\0';
 	if (sscanf(v, "tag=%d addr=%127s name=%*s time=%llu", &n, addr, &t) != 3 ||
-	    strcmp(addr, g->owner))
+	    strcmp(addr, g->owner)) {
+		log_debug("rbd", "%s: tag '%s' is not the holder's", g->bs->filename, v);
 		return;
+	}
 	*tag = n;
 	if (t <= wall_s() && wall_s() - t < 86400) {
 		uint64_t est = clock_now_ns() - (wall_s() - t) * NS;
@@ -360,27 +334,32 @@ static int refresh_owner(struct rbd_gw *g)
 	uint64_t now = clock_now_ns(), until = 0;
 	unsigned int grace = g->s->spec.grace_s;
 	bool changed;
-	int r = get_owner(img(g), owner, sizeof(owner));
+	int r = rbd_lock_owner(img(g), owner, sizeof(owner));
 
 	if (handle_error(g, r, "looking up the lock holder"))
 		return r;
 	changed = strcmp(owner, g->owner) != 0;
 	if (changed) {
-		int tag = -1;
-
 		snprintf(g->owner, sizeof(g->owner), "%s", owner);
 		g->owner_since = now;
-		if (owner[0])
-			read_tag(g, &tag, &g->owner_since);
-		pthread_mutex_lock(&g->lock);
-		g->owner_tag = tag;
-		pthread_mutex_unlock(&g->lock);
 		log_info("%s: lock holder now %s%s", g->bs->filename, owner[0] ? owner : "none",
 			 strcmp(owner, g->me) ? "" : " (us)");
 	}
+	/* the holder's tag: it writes it just after taking the lock, so look until it is
+	 * there (we may have seen the lock first) */
+	if (changed || (owner[0] && g->owner_tag < 0)) {
+		int tag = -1;
+
+		if (owner[0])
+			read_tag(g, &tag, &g->owner_since);
+		pthread_mutex_lock(&g->lock);
+		changed = changed || tag != g->owner_tag;
+		g->owner_tag = tag;
+		pthread_mutex_unlock(&g->lock);
+	}
 	/* a live holder that took the lock recently is not preempted */
 	if (owner[0] && strcmp(owner, g->me) && !is_past(g, owner) &&
-	    now < g->owner_since + grace * NS && is_watching(img(g), owner))
+	    now < g->owner_since + grace * NS && rbd_is_watching(img(g), owner))
 		until = g->owner_since + grace * NS;
 	log_debug("rbd", "%s: holder %s since %.1f s, grace %s", g->bs->filename,
 		  owner[0] ? owner : "none", (double)(now - g->owner_since) / NS,
@@ -610,7 +589,7 @@ static void reopen(struct rbd_gw *g, enum gw_state while_st)
 		if (nh)
 			r = rbd_handle_open(&g->s->spec, true, header_cb, g->bs, nh, &err);
 		if (r == 0) /* the OSDs answer too */
-			r = get_owner(nh->img, probe, sizeof(probe));
+			r = rbd_lock_owner(nh->img, probe, sizeof(probe));
 		if (r == 0) {
 			swap_in(g, nh);
 			break;
@@ -618,7 +597,8 @@ static void reopen(struct rbd_gw *g, enum gw_state while_st)
 		if (nh && nh->img)
 			rbd_handle_close(nh);
 		free(nh);
-		log_warn("%s: reconnecting: %s", g->bs->filename, err.msg[0] ? err.msg : strerror(-r));
+		log_warn("%s: reconnecting: %s", g->bs->filename,
+			 err.msg[0] ? err.msg : strerror(-r));
 		until = clock_now_ns() + backoff;
 		ts.tv_sec = (time_t)(until / NS);
 		ts.tv_nsec = (long)(until % NS);

@@ -76,6 +76,12 @@ int rbd_handle_open(const struct rbd_spec *sp, bool write, void (*watch_cb)(void
 /* Unwatch, close, disconnect; @h is zeroed.  No request may use it. */
 void rbd_handle_close(struct rbd_handle *h);
 
+/* The exclusive lock's holder (its client address) into @buf, "" when nobody holds it. */
+int rbd_lock_owner(rbd_image_t im, char *buf, size_t len);
+/* Whether the client at @addr watches the image (a live librbd client does; true when the
+ * watchers cannot be listed). */
+bool rbd_is_watching(rbd_image_t im, const char *addr);
+
 struct rbd_gw;
 
 struct rbd_state {

@@ -37,7 +37,6 @@ static bool flush_is_noop(struct rbd_state *s)
 	return s->gw && rbd_gw_access(s, &a) == 0 && a.state != BLK_ACCESS_OPTIMIZED;
 }
 
-
 static void aio_done(rbd_completion_t c, void *arg)
 {
 	struct blk_req *req = arg;
@@ -174,7 +173,14 @@ static int wait_done(rbd_completion_t c, int r)
 
 /* One blocking librbd request: the gateway's say before and after (rbd_gw_begin). */
 struct blocking {
-	enum { B_READV, B_WRITEV, B_FLUSH, B_DISCARD, B_ZEROES, B_SAME } op;
+	enum {
+		B_READV,
+		B_WRITEV,
+		B_FLUSH,
+		B_DISCARD,
+		B_ZEROES,
+		B_SAME
+	} op;
 	uint64_t off, len;
 	const struct iovec *iov;
 	int iovcnt;
@@ -197,8 +203,7 @@ static int blocking_start(rbd_image_t img, const struct blocking *b, rbd_complet
 	case B_ZEROES:
 		return RBD(rbd_aio_write_zeroes)(img, b->off, b->len, c, b->zflags, 0);
 	default:
-		return (int)RBD(rbd_aio_writesame)(img, b->off, b->len, b->pattern, b->plen, c,
-						   0);
+		return (int)RBD(rbd_aio_writesame)(img, b->off, b->len, b->pattern, b->plen, c, 0);
 	}
 }
 
@@ -248,7 +253,6 @@ int rbd_io_flush(struct blk_node *bs)
 		return 0;
 	return blocking_run(bs, &b);
 }
-
 
 int rbd_io_discard(struct blk_node *bs, uint64_t off, uint64_t len)
 {

@@ -38,9 +38,8 @@ static const struct blk_opt_desc rbd_options[] = {
 	{ "osd-op-timeout", "seconds before an OSD request fails, retryably (default 30)" },
 	{ "mount-timeout", "seconds to connect to the monitors at open (default 30)" },
 	{ "shared-connection", "on: share one cluster connection with other such nodes" },
-	{ "gateway",
-	  "on: one of several gateways to the image, writes under its exclusive lock "
-	  "(default on when serving subtype rbd; docs/HA.md)" },
+	{ "gateway", "on: one of several gateways to the image, writes under its exclusive lock "
+		     "(default on when serving subtype rbd; docs/HA.md)" },
 	{ "gateway-grace",
 	  "seconds a new lock holder is not preempted by writes here (default 15)" },
 	{ "gateway-name", "this gateway's name in the Ceph service map (default: the host name)" },

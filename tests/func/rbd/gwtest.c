@@ -42,11 +42,11 @@
 #define FLOOD_MAX 32
 #define RETRY_NS (20ull * 1000000000ull)
 
-#define DIE(...)                                          \
-	do {                                              \
+#define DIE(...)                                         \
+	do {                                             \
 		fprintf(stderr, "gwtest: " __VA_ARGS__); \
-		fputc('\n', stderr);                      \
-		exit(1);                                  \
+		fputc('\n', stderr);                     \
+		exit(1);                                 \
 	} while (0)
 
 struct io {
@@ -239,10 +239,10 @@ static void cmd_read(uint64_t lba, uint32_t nlb)
 
 static void cmd_rtpg(void)
 {
-	static const char *const names[16] = { "ao", "ano", "standby", "unavailable",
-					       "lbd", "5",  "6",	 "7",
-					       "8",  "9",   "10",	 "11",
-					       "12", "13",  "offline", "transitioning" };
+	static const char *const names[16] = { "ao",  "ano", "standby", "unavailable",
+					       "lbd", "5",   "6",	"7",
+					       "8",   "9",   "10",	"11",
+					       "12",  "13",  "offline", "transitioning" };
 	static struct io io;
 	uint32_t len, off;
 
@@ -270,7 +270,7 @@ static void cmd_rtpg(void)
 static void cmd_state(void)
 {
 	static const char *const names[] = { "optimized", "nonoptimized", "standby",
-					      "transitioning", "unavailable" };
+					     "transitioning", "unavailable" };
 	struct blk_access a;
 
 	if (blk_get_access(g.bs, &a) < 0) {
@@ -316,7 +316,9 @@ static void flood_pump(void)
 				break;
 			default:
 				if (!g.other++)
-					fprintf(stderr, "gwtest: flood: status 0x%02x sense %02x/%02x/%02x\n",
+					fprintf(stderr,
+						"gwtest: flood: status 0x%02x sense "
+						"%02x/%02x/%02x\n",
 						io->c.status, io->c.sense[2] & 0xf, io->c.sense[12],
 						io->c.sense[13]);
 			}

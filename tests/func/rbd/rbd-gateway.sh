@@ -41,7 +41,11 @@ gw_quit() {
   echo quit >&"${IN[$1]}"
   wait "${PID[$1]}" || { cat "$T/$1.err"; fail "gateway $1 exited with an error"; }
 }
-expect() { [[ $R == $1 ]] || fail "expected '$1', got '$R'"; }
+expect() {
+  [[ $R == $1 ]] && return
+  for f in "$T"/*.err; do echo "== $f" && tail -15 "$f"; done
+  fail "expected '$1', got '$R'"
+}
 # until_reply SECONDS NAME CMD PATTERN: repeat CMD until its reply matches; ms in $WAITED
 until_reply() {
   local t0 secs=$1 n=$2 cmd=$3 want=$4
@@ -73,15 +77,18 @@ gw B state
 step "a write via A, then via B: B holds the lock, both report it"
 gw A write 0 64 A1
 expect "ok *"
+tA=$(now_ms)
 gw A rtpg
 expect "groups 1=ao 2=ano"
 until_reply 5 B rtpg "groups 1=ao 2=standby" # A took it less than the grace ago
 echo "B reported A's group optimized $WAITED ms later"
 gw B write 0 64 B0
 expect "standby *"
-sleep "$GRACE"
-gw B rtpg
-expect "groups 1=ao 2=ano"
+# the grace: B stays standby (no steal) until A has held the lock for GRACE seconds
+until_reply 10 B rtpg "groups 1=ao 2=ano"
+held=$(($(now_ms) - tA))
+echo "B left standby when A had held the lock $held ms (grace $GRACE s)"
+((held >= GRACE * 1000 - 1000)) || fail "B's standby ended after $held ms, before the grace"
 gw B write 0 64 B1
 expect "ok *"
 read -r _ retries ms <<<"$R"
@@ -98,13 +105,33 @@ until [ "$(service_owner gwB)" = true ] && [ "$(service_owner gwA)" = false ]; d
   sleep 1
 done
 echo "service map: gwB lock_owner true, gwA false"
+# the metadata ceph-iscsi and the dashboard read, and the counters in the status
+ceph service dump -f json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)["services"]["tcmu-runner"]["daemons"]["gwA:rbd/ha"]
+m, st = d["metadata"], d.get("task_status", {})
+assert m["pool_name"] == "rbd" and m["image_name"] == "ha", m
+assert m["image_id"] and m["daemon_type"] == "portal", m
+print("service map metadata:", {k: m[k] for k in ("pool_name", "image_name", "image_id", "daemon_type")})
+' || fail "service map metadata of gwA"
+t0=$(now_ms)
+until ceph service status -f json | python3 -c '
+import json, sys
+st = json.load(sys.stdin)["tcmu-runner"]["gwA:rbd/ha"]["status"]
+sys.exit(0 if st.get("lock_lost_cnt") == "1" and "cmd_timed_out_cnt" in st and "conn_lost_cnt" in st else 1)'; do
+  (($(now_ms) - t0 < 30000)) || fail "service status of gwA: $(ceph service status -f json)"
+  sleep 1
+done
+echo "service status: gwA lock_lost_cnt 1"
 
 step "A stopped in the middle of writes, B takes over, A continued: nothing of A's lands"
-sleep "$GRACE"
+until_reply 15 A rtpg "groups 1=ano 2=ao" # B's grace over
 gw A write 0 64 A2
 expect "ok *"
 gw A flood 0 64 F 8
-sleep "$GRACE" # B must have known A as the holder for the grace
+# B must know A as the holder (its tag read) and A's grace over: B's own group no
+# longer standby
+until_reply 15 B rtpg "groups 1=ao 2=ano"
 kill -STOP "${PID[A]}"
 t0=$(now_ms)
 gw B write 0 64 B2
