@@ -143,6 +143,8 @@ gw A stop
 flood=$R
 [[ $flood =~ transition=([0-9]+)\ standby=([0-9]+) ]] || fail "flood: $flood"
 ((BASH_REMATCH[1] + BASH_REMATCH[2] > 0)) || fail "A's writes after the takeover were not refused"
+[[ $flood == *other=0* ]] || fail "A's writes ended with other errors than retryable ones: $flood"
+grep -q "sense 03/" "$T/A.err" && fail "a MEDIUM ERROR at A after losing the lock"
 gw A state
 expect "state standby *"
 gw B read 0 64
@@ -180,9 +182,20 @@ bound=$((12 / GRACE + 1))
 ((TRANSITIONS <= bound)) || fail "$TRANSITIONS transitions in 12 s, more than $bound"
 echo "at most one transition per $GRACE s: $TRANSITIONS <= $bound"
 
+step "the holder crashes (SIGKILL): the other gateway takes over"
+until_reply 15 B "write 200 1 K1" "ok *"
+until_reply 15 A rtpg "groups 1=ano 2=ao" # B's grace over
+kill -KILL "${PID[B]}"
+wait "${PID[B]}" 2>/dev/null || true
+t0=$(now_ms)
+gw A write 200 1 K2
+expect "ok *"
+echo "A took over from a crashed B in $(($(now_ms) - t0)) ms"
+gw A read 200 1
+expect "data K2"
+
 step "the OSD gone longer than osd-op-timeout: unavailable, then back by itself"
 gw_quit A
-gw_quit B
 rbd create --size 16M rbd/hb
 gw_start C 1 "@driver=rbd@pool=rbd@image=hb@gateway=on@osd-op-timeout=5@gateway-name=gwC"
 gw C write 0 8 C1
