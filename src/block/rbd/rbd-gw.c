@@ -613,11 +613,17 @@ static void reopen(struct rbd_gw *g, enum gw_state while_st)
 	}
 	g->owner[0] = '\0'; /* seen afresh */
 	pthread_mutex_lock(&g->lock);
-	g->state = GW_UNLOCKED;
 	g->work &= ~(W_LOST | W_TIMEOUT); /* about the old client */
 	pthread_mutex_unlock(&g->lock);
+	/* who holds the lock, and its grace, before we report or serve anything: until then
+	 * RTPG says transitioning (a failure leaves the state for step() to retry) */
+	if (refresh_owner(g) < 0)
+		return;
+	pthread_mutex_lock(&g->lock);
+	if (g->state == while_st)
+		g->state = GW_UNLOCKED;
+	pthread_mutex_unlock(&g->lock);
 	log_info("%s: serving through a new cluster client %s", g->bs->filename, g->me);
-	refresh_owner(g);
 	notify(g);
 }
 

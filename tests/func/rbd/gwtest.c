@@ -6,7 +6,10 @@
  * (what the daemon reads from configfs).  Several of these processes on one image are
  * several gateways (tests/func/rbd/rbd-gateway.sh).
  *
- *   qemu-tcmu-gwtest [--group G] [--groups N] [--debug CATS] CFGSTRING   commands on stdin
+ *   qemu-tcmu-gwtest [--group G] [--groups N] [--debug CATS] [--subtype S] CFGSTRING
+ *                                                          commands on stdin
+ *     --subtype S: the config string in the dialect the daemon reads when serving
+ *     subtype S (-x rbd: tcmu-runner's "pool/image;osd_op_timeout=N", gateway mode)
  *   qemu-tcmu-gwtest --check FILE LBA NLB                  stamps in an exported image
  *
  * One reply line per command, flushed:
@@ -30,6 +33,7 @@
 #include <unistd.h>
 
 #include "block/block.h"
+#include "daemon/cfgstr.h"
 #include "scsi/scsi.h"
 #include "transport/ring-dev.h"
 #include "transport/sim.h"
@@ -61,6 +65,7 @@ static struct {
 	struct ring_dev *dev;
 	uint64_t nblk;
 	unsigned int group, ngroups;
+	const char *subtype; /* open through the daemon's config string parser */
 	/* flood */
 	struct io flood[FLOOD_MAX];
 	unsigned int qd;
@@ -395,11 +400,20 @@ static void serve(const char *cfg)
 	struct ring_dev_params p = { .name = "gw", .max_inflight = 64 };
 	struct sim_params sp = { 0 };
 	struct pollfd pfd = { .fd = 0, .events = POLLIN };
-	char line[256];
+	char line[256], id[CFGSTR_ID_MAX];
 	struct err err;
+	int r;
 
 	err_init(&err);
-	if (sim_new(&sp, &g.sim, &err) < 0 || blk_open_str(cfg, BLK_O_RDWR, &g.bs, &err) < 0)
+	if (sim_new(&sp, &g.sim, &err) < 0)
+		DIE("%s", err.msg);
+	if (g.subtype) {
+		cfgstr_set_subtype(g.subtype);
+		r = cfgstr_open(cfg, BLK_O_RDWR, &g.bs, id, &err);
+	} else {
+		r = blk_open_str(cfg, BLK_O_RDWR, &g.bs, &err);
+	}
+	if (r < 0)
 		DIE("%s", err.msg);
 	g.nblk = (uint64_t)blk_getlength(g.bs) / BLK;
 	blk_set_access_tag(g.bs, (int)g.group); /* as the daemon does from configfs */
@@ -449,11 +463,9 @@ static int check(const char *file, uint64_t lba, uint64_t nlb)
 
 int main(int argc, char **argv)
 {
-	static const struct option lo[] = { { "group", 1, NULL, 'g' },
-					    { "groups", 1, NULL, 'n' },
-					    { "check", 0, NULL, 'c' },
-					    { "debug", 1, NULL, 'D' },
-					    { NULL, 0, NULL, 0 } };
+	static const struct option lo[] = { { "group", 1, NULL, 'g' },	 { "groups", 1, NULL, 'n' },
+					    { "check", 0, NULL, 'c' },	 { "debug", 1, NULL, 'D' },
+					    { "subtype", 1, NULL, 's' }, { NULL, 0, NULL, 0 } };
 	bool chk = false;
 	int c;
 
@@ -464,6 +476,8 @@ int main(int argc, char **argv)
 			g.ngroups = (unsigned int)atoi(optarg);
 		else if (c == 'c')
 			chk = true;
+		else if (c == 's')
+			g.subtype = optarg;
 		else if (c != 'D' || log_enable_debug(optarg, NULL) < 0)
 			return 2;
 	}
