@@ -92,9 +92,14 @@ struct rbd_gw {
 	char name[128];
 };
 
-static uint64_t wall_s(void)
+/* Wall-clock milliseconds: the lock's start time in the tag, compared across gateways
+ * (Ceph needs the hosts' clocks in sync anyway; mons warn beyond 50 ms). */
+static uint64_t wall_ms(void)
 {
-	return (uint64_t)time(NULL);
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 static void wake(struct rbd_gw *g, unsigned int w)
@@ -279,27 +284,29 @@ static bool is_past(const struct rbd_gw *g, const char *addr)
 	return false;
 }
 
-/* The holder's tag ("tag=N addr=A name=N time=T", written when it took the lock): its
+/* The holder's tag ("tag=N addr=A name=N time_ms=T", written when it took the lock): its
  * group and when it took the lock, if the tag is the current holder's. */
 static void read_tag(struct rbd_gw *g, int *tag, uint64_t *since)
 {
 	char v[512], addr[ADDR_MAX];
 	size_t len = sizeof(v);
-	unsigned long long t;
+	unsigned long long t, now;
 	int n;
 
 	*tag = -1;
 	if (RBD(rbd_metadata_get)(img(g), TAG_KEY, v, &len) < 0)
 		return;
 	v[sizeof(v) - 1] = '\0';
-	if (sscanf(v, "tag=%d addr=%127s name=%*s time=%llu", &n, addr, &t) != 3 ||
+	if (sscanf(v, "tag=%d addr=%127s name=%*s time_ms=%llu", &n, addr, &t) != 3 ||
 	    strcmp(addr, g->owner)) {
 		log_debug("rbd", "%s: tag '%s' is not the holder's", g->bs->filename, v);
 		return;
 	}
 	*tag = n;
-	if (t <= wall_s() && wall_s() - t < 86400) {
-		uint64_t est = clock_now_ns() - (wall_s() - t) * NS;
+	now = wall_ms();
+	/* a holder whose clock is ahead of ours: no earlier than when we saw it */
+	if (t <= now && now - t < 86400000ull) {
+		uint64_t est = clock_now_ns() - (now - t) * 1000000ull;
 
 		*since = est < *since ? est : *since;
 	}
@@ -454,8 +461,8 @@ static void write_tag(struct rbd_gw *g)
 	pthread_mutex_lock(&g->lock);
 	tag = g->tag_published = g->tag;
 	pthread_mutex_unlock(&g->lock);
-	snprintf(v, sizeof(v), "tag=%d addr=%s name=%s time=%llu", tag, g->me, g->name,
-		 (unsigned long long)wall_s());
+	snprintf(v, sizeof(v), "tag=%d addr=%s name=%s time_ms=%llu", tag, g->me, g->name,
+		 (unsigned long long)wall_ms());
 	r = RBD(rbd_metadata_set)(img(g), TAG_KEY, v);
 	if (r < 0)
 		log_warn("%s: cannot publish the lock tag: %s", g->bs->filename, strerror(-r));
