@@ -224,6 +224,14 @@ static void test_gateway(void **state)
 	gw_write_ret = BLK_E_UNAVAILABLE;
 	r = fx_run(f, c, sizeof(c), data, sizeof(data));
 	expect_sense(&r, 0x2, 0x04, 0x0c);
+	/* without port groups (one gateway, no ALUA set up) a transition is BUSY: Linux's sd
+	 * without an ALUA handler fails 04/0A but retries BUSY */
+	f->alua = NULL;
+	gw_write_ret = BLK_E_TRANSITION;
+	r = fx_run(f, c, sizeof(c), data, sizeof(data));
+	assert_int_equal(r.status, SCSI_STATUS_BUSY);
+	assert_int_equal(r.sense_len, 0);
+	f->alua = &fx_alua_pair;
 	gw_write_ret = 0;
 	r = fx_run(f, c, sizeof(c), data, sizeof(data));
 	expect_good(&r);
