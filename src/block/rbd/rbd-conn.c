@@ -347,3 +347,18 @@ bool rbd_is_watching(rbd_image_t im, const char *addr)
 	RBD(rbd_watchers_list_cleanup)(w, n);
 	return found;
 }
+
+int rbd_blocklist_rm(rados_t cluster, const char *addr)
+{
+	char cmd[256], *out = NULL, *st = NULL;
+	const char *argv[] = { cmd };
+	size_t ol = 0, sl = 0;
+	int r;
+
+	snprintf(cmd, sizeof(cmd),
+		 "{\"prefix\":\"osd blocklist\",\"blocklistop\":\"rm\",\"addr\":\"%s\"}", addr);
+	r = RBD(rados_mon_command)(cluster, argv, 1, "", 0, &out, &ol, &st, &sl);
+	RBD(rados_buffer_free)(out);
+	RBD(rados_buffer_free)(st);
+	return r;
+}

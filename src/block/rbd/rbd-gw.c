@@ -436,18 +436,9 @@ static void publish(struct rbd_gw *g)
 static void clean_blocklist(struct rbd_gw *g)
 {
 	for (unsigned int i = 0; i < g->npast; i++) {
-		char cmd[256], *out = NULL, *st = NULL;
-		const char *argv[] = { cmd };
-		size_t ol = 0, sl = 0;
-		int r;
+		int r = rbd_blocklist_rm(cluster(g), g->past[i]);
 
-		snprintf(cmd, sizeof(cmd),
-			 "{\"prefix\":\"osd blocklist\",\"blocklistop\":\"rm\",\"addr\":\"%s\"}",
-			 g->past[i]);
-		r = RBD(rados_mon_command)(cluster(g), argv, 1, "", 0, &out, &ol, &st, &sl);
 		log_debug("rbd", "%s: blocklist rm %s: %d", g->bs->filename, g->past[i], r);
-		RBD(rados_buffer_free)(out);
-		RBD(rados_buffer_free)(st);
 	}
 }
 

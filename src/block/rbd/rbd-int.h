@@ -82,6 +82,9 @@ int rbd_lock_owner(rbd_image_t im, char *buf, size_t len);
  * watchers cannot be listed). */
 bool rbd_is_watching(rbd_image_t im, const char *addr);
 
+/* Remove @addr's entry from the OSD blocklist (a mon command); -errno. */
+int rbd_blocklist_rm(rados_t cluster, const char *addr);
+
 struct rbd_gw;
 
 struct rbd_state {
