@@ -124,10 +124,23 @@ sys.exit(0 if st.get("lock_lost_cnt") == "1" and "cmd_timed_out_cnt" in st and "
 done
 echo "service status: gwA lock_lost_cnt 1"
 
+# the fence: B's break blocklisted A's first client; A removes that entry once it holds
+# the lock again (the client is closed, nothing of it can be sent)
+addrA=$(grep -m1 -o "took the write lock from [^ ]*" "$T/B.err" | awk '{print $NF}')
+[ -n "$addrA" ] || fail "B's log names no broken lock holder"
+ceph osd blocklist ls 2>/dev/null | grep -qF "$addrA" || fail "A's client $addrA is not blocklisted"
+echo "A's old client $addrA is blocklisted"
+
 step "A stopped in the middle of writes, B takes over, A continued: nothing of A's lands"
 until_reply 15 A rtpg "groups 1=ano 2=ao" # B's grace over
 gw A write 0 64 A2
 expect "ok *"
+t0=$(now_ms)
+while ceph osd blocklist ls 2>/dev/null | grep -qF "$addrA"; do
+  (($(now_ms) - t0 < 10000)) || fail "A holds the lock again, but its old client is still blocklisted"
+  sleep 0.5
+done
+echo "A holds the lock again: its old client's blocklist entry is gone"
 gw A flood 0 64 F 8
 # B must know A as the holder (its tag read) and A's grace over: B's own group no
 # longer standby
