@@ -19,8 +19,9 @@
  *   read LBA NLB          -> "data STAMP[,STAMP...]" (the distinct stamps, in order)
  *   rtpg                  REPORT TARGET PORT GROUPS -> "groups 1=ao 2=ano ..."
  *   state                 the node's access state -> "state S acquired=N lost=N ..."
- *   flood LBA NLB STAMP QD   one-block writes at random LBAs, QD at a time, no retries,
- *                         until "stop" -> "flooding"
+ *   flood LBA NLB STAMP QD [failover]   one-block writes at random LBAs, QD at a time, no
+ *                         retries, until "stop" (with failover: until the first refused
+ *                         write too, as multipath fails a path) -> "flooding"
  *   stop                  -> "flood ok=N transition=N standby=N unavailable=N other=N"
  *   quit
  */
@@ -71,7 +72,7 @@ static struct {
 	unsigned int qd;
 	uint64_t lba, nlb, x;
 	char stamp[16];
-	bool flooding;
+	bool flooding, failover;
 	unsigned long ok, transition, standby, unavailable, other;
 } g = { .group = 1, .ngroups = 2, .x = 88172645463325252ull };
 
@@ -312,12 +313,15 @@ static void flood_pump(void)
 				break;
 			case 1:
 				g.transition++;
+				g.flooding = g.flooding && !g.failover;
 				break;
 			case 2:
 				g.standby++;
+				g.flooding = g.flooding && !g.failover;
 				break;
 			case 3:
 				g.unavailable++;
+				g.flooding = g.flooding && !g.failover;
 				break;
 			default:
 				if (!g.other++)
@@ -345,8 +349,9 @@ static bool flood_busy(void)
 	return false;
 }
 
-static void cmd_flood(uint64_t lba, uint64_t nlb, const char *stamp, unsigned int qd)
+static void cmd_flood(uint64_t lba, uint64_t nlb, const char *stamp, unsigned int qd, bool failover)
 {
+	g.failover = failover;
 	g.lba = lba;
 	g.nlb = nlb ? nlb : 1;
 	g.qd = qd < 1 ? 1 : qd > FLOOD_MAX ? FLOOD_MAX : qd;
@@ -373,7 +378,7 @@ static bool dispatch(char *line)
 {
 	unsigned long long a = 0, b = 0;
 	unsigned int qd = 0;
-	char s[16] = "";
+	char s[16] = "", mode[16] = "";
 
 	if (sscanf(line, "write %llu %llu %15s", &a, &b, s) == 3 && b && b <= MAX_NLB)
 		cmd_write(a, (uint32_t)b, s);
@@ -383,8 +388,8 @@ static bool dispatch(char *line)
 		cmd_rtpg();
 	else if (!strncmp(line, "state", 5))
 		cmd_state();
-	else if (sscanf(line, "flood %llu %llu %15s %u", &a, &b, s, &qd) == 4)
-		cmd_flood(a, b, s, qd);
+	else if (sscanf(line, "flood %llu %llu %15s %u %15s", &a, &b, s, &qd, mode) >= 4)
+		cmd_flood(a, b, s, qd, !strcmp(mode, "failover"));
 	else if (!strncmp(line, "stop", 4))
 		cmd_stop();
 	else if (!strncmp(line, "quit", 4))

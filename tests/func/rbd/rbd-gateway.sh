@@ -141,7 +141,9 @@ while ceph osd blocklist ls 2>/dev/null | grep -qF "$addrA"; do
   sleep 0.5
 done
 echo "A holds the lock again: its old client's blocklist entry is gone"
-gw A flood 0 64 F 8
+# A's initiator stops using A's path at the first refused write (as multipath fails a
+# path), so A's flood cannot take the lock back once B's grace is over
+gw A flood 0 64 F 8 failover
 # B must know A as the holder (its tag read) and A's grace over: B's own group no
 # longer standby
 until_reply 15 B rtpg "groups 1=ao 2=ano"
