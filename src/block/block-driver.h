@@ -131,6 +131,15 @@ struct blk_driver {
 				 unsigned int flags);
 
 	/*
+	 * Optional: a node shared with other gateways (block.h, blk_get_access).  Fill
+	 * *out from cached state: no I/O, any thread (INQUIRY/RTPG ask per command).
+	 * Return -ENOTSUP when this node is not shared after all (gateway=off).
+	 */
+	int (*get_access)(struct blk_node *bs, struct blk_access *out);
+	/* Optional with get_access: the tag to publish with the lock (blk_set_access_tag). */
+	void (*set_access_tag)(struct blk_node *bs, int tag);
+
+	/*
 	 * Image drivers (BLK_DRIVER_IMAGE) also serve formats no native driver implements.
 	 * The core opens them with the format name as open_arg (a const char *, NULL when
 	 * the driver is to find it).  All optional.
@@ -165,6 +174,9 @@ struct blk_node {
 	blk_resize_cb resize_cb;
 	void *resize_opaque;
 	struct blk_node *resize_top; /* the node the hook was set on */
+	/* blk_set_access_hook(): a shared node's access state changed */
+	blk_access_cb access_cb;
+	void *access_opaque;
 };
 
 /* Registry (drivers.c): explicit, no constructors. */
@@ -187,6 +199,8 @@ void blk_close_file(struct blk_node *bs);
  * @size bytes; the lengths of the nodes above follow and the resize hook runs.  Any
  * thread. */
 void blk_node_resized(struct blk_node *bs, uint64_t size);
+/* A shared node's access state changed (get_access): run the access hook.  Any thread. */
+void blk_node_access_changed(struct blk_node *bs);
 /* BLK_CAP_GROW nodes: the node now extends to at least @end (thread-safe). */
 void blk_node_grow(struct blk_node *bs, uint64_t end);
 

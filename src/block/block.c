@@ -368,6 +368,15 @@ static int open_file(const struct open_req *q, const struct blk_driver *drv, str
 			goto fail;
 		}
 	}
+	/* another gateway's writes would make a format's own state (caches, allocation)
+	 * stale: only raw may sit over a shared node */
+	if (drv != &blk_driver_raw && blk_get_access(proto, NULL) == 0) {
+		r = err_set(err, -EINVAL,
+			    "'%s' is %s: a format other than raw cannot be served by several "
+			    "gateways (gateway=off serves it from one)",
+			    q->file, drv->name);
+		goto fail;
+	}
 	r = blk_open_node(drv, q->file, proto, q->opts, q->flags, out, err);
 	if (r < 0)
 		goto fail;

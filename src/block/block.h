@@ -21,6 +21,7 @@
 #ifndef QT_BLOCK_BLOCK_H
 #define QT_BLOCK_BLOCK_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -186,6 +187,61 @@ int blk_compare_and_write(struct blk_node *bs, uint64_t off, uint64_t len, const
  * blk_getlength(@bs) follows.  NULL removes it.  Before serving requests.
  */
 void blk_set_resize_hook(struct blk_node *bs, blk_resize_cb cb, void *opaque);
+
+/* ---- shared images: gateways (docs/HA.md) ----------------------------------------- */
+
+/*
+ * A node can be one of several gateways to one image (an rbd image with gateway=on): the
+ * gateway that holds the image's write lock serves writes; the others serve reads, and a
+ * write reaching one of them makes it take the lock (an implicit ALUA transition).  Its
+ * state, cached by the driver and kept current in the background (no I/O to ask):
+ */
+enum blk_access_state {
+	BLK_ACCESS_OPTIMIZED,	  /* this node holds the write lock */
+	BLK_ACCESS_NONOPTIMIZED,  /* another node (or none) holds it; a write here takes it */
+	BLK_ACCESS_STANDBY,	  /* another node took it recently: writes here are refused */
+	BLK_ACCESS_TRANSITIONING, /* taking the lock, or reopening after losing it */
+	BLK_ACCESS_UNAVAILABLE,	  /* the storage cannot be reached from here */
+};
+
+struct blk_access {
+	enum blk_access_state state;
+	int owner_tag; /* the holder's tag (blk_set_access_tag), -1: unknown or no holder */
+	/* counters since open */
+	uint64_t acquired;  /* write lock taken by this node */
+	uint64_t lost;	    /* ... and lost to another */
+	uint64_t timeouts;  /* requests that timed out */
+	uint64_t conn_lost; /* the storage became unreachable */
+};
+
+/*
+ * What writes to a shared node get instead of being served (besides the usual errors):
+ *  BLK_E_TRANSITION   the lock is being taken or was lost under the request: retry
+ *                     (SCSI: NOT READY, ASYMMETRIC ACCESS STATE TRANSITION 04/0A);
+ *  BLK_E_STANDBY      another gateway took the lock recently: write there instead
+ *                     (SCSI: NOT READY, TARGET PORT IN STANDBY STATE 04/0B);
+ *  BLK_E_UNAVAILABLE  the storage is unreachable from this gateway: use another
+ *                     (SCSI: NOT READY, TARGET PORT IN UNAVAILABLE STATE 04/0C).
+ * Reads get BLK_E_TRANSITION and BLK_E_UNAVAILABLE too (while the node reopens, or the
+ * storage is unreachable).
+ */
+#define BLK_E_TRANSITION (-EINPROGRESS)
+#define BLK_E_STANDBY (-ENOLCK)
+#define BLK_E_UNAVAILABLE (-ENETDOWN)
+
+typedef void (*blk_access_cb)(void *opaque);
+
+/* The access state of the shared node at or below @bs (through pass-through formats);
+ * -ENOTSUP when there is none (an image that is not shared).  Cheap, any thread.
+ * @out may be NULL (is it shared?). */
+int blk_get_access(struct blk_node *bs, struct blk_access *out);
+/* The tag the node publishes with the lock when it takes it (the daemon: the ALUA target
+ * port group of the port it serves), so that other gateways can report which group
+ * holds it.  -1: none.  Any thread; a no-op on nodes that are not shared. */
+void blk_set_access_tag(struct blk_node *bs, int tag);
+/* Call @cb (in a driver's thread: keep it short) after the access state changed.  NULL
+ * removes it.  Before serving requests. */
+void blk_set_access_hook(struct blk_node *bs, blk_access_cb cb, void *opaque);
 
 /*
  * Allocation status of [off, off+len) at @bs alone: returns BLK_STATUS_* flags for the

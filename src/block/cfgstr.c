@@ -35,7 +35,8 @@ static int runner_rbd_opt(struct opts *o, const char *kv, struct err *err)
 		       "unknown rbd option '%s' (tcmu-runner's are osd_op_timeout, conf, id)", kv);
 }
 
-/* tcmu-runner's "pool/image[@snap][;k=v...]": the image served raw by the rbd driver. */
+/* tcmu-runner's "pool/image[@snap][;k=v...]": the image served raw by the rbd driver, in
+ * gateway mode unless it is a snapshot. */
 static int parse_runner_rbd(struct opts *o, const char *s, struct err *err)
 {
 	char *copy = strdup(s), *save = NULL, *path, *kv, *slash, *at;
@@ -64,6 +65,9 @@ static int parse_runner_rbd(struct opts *o, const char *s, struct err *err)
 		r = opts_add(o, "image", slash + 1, err);
 	if (!r && at)
 		r = opts_add(o, "snapshot", at + 1, err);
+	/* ceph-iscsi runs two to four gateways of each image: gateway mode (docs/HA.md) */
+	if (!r && !at)
+		r = opts_add(o, "gateway", "on", err);
 	while (!r && (kv = strtok_r(NULL, ";", &save)))
 		r = runner_rbd_opt(o, kv, err);
 out:

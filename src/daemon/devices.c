@@ -219,7 +219,30 @@ static int start_ring(struct devices *ds, struct qdev *q, struct err *err)
 	p.lun.get_serial = get_serial;
 	p.lun.get_alua = get_alua;
 	p.lun.serial_opaque = q;
+	/* a gateway of a shared image publishes its group with the lock: known before the
+	 * first write (RTPG and INQUIRY keep it current, scsi/alua.c) */
+	if (blk_get_access(q->bs, NULL) == 0) {
+		struct scsi_alua a;
+
+		if (alua_read(q->u.hba, q->u.dev, &a) == 0 && a.has_local)
+			blk_set_access_tag(q->bs, a.local_group);
+	}
 	return ring_dev_start(&p, &q->rdev, err);
+}
+
+/* LIO keeps SCSI-3 reservations in each gateway's kernel, where the others never see them
+ * (TCMU passes no initiator identity up, so we cannot share them): a gateway LUN should
+ * refuse PR (docs/HA.md). */
+static void warn_pr(const struct qdev *q)
+{
+	uint64_t pr;
+
+	if (blk_get_access(q->bs, NULL) == 0 &&
+	    cfs_read_u64(q->u.hba, q->u.dev, "attrib/emulate_pr", &pr) == 0 && pr)
+		log_warn("%s: one of several gateways, but LIO emulates persistent reservations "
+			 "per gateway (they would silently disagree): set attrib/emulate_pr=0 "
+			 "before the LUN is mapped (docs/HA.md)",
+			 q->name);
 }
 
 static void qdev_free(struct qdev *q)
@@ -269,6 +292,7 @@ int devices_open(struct devices *ds, const struct uio_dev *u, bool takeover, str
 	if (r < 0)
 		goto fail;
 	blk_set_resize_hook(q->bs, on_resize, q);
+	warn_pr(q);
 	q->next = ds->list;
 	ds->list = q;
 	ds->count++;

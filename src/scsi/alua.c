@@ -5,12 +5,13 @@
  * state of the port a command arrives through); the groups, their states and ports come
  * from the device's configfs alua/ directory, through the LUN's get_alua callback.  Only
  * implicit ALUA is offered: SET TARGET PORT GROUPS is not (the target decides, from the
- * write lock of a shared image: docs/HA.md).
+ * write lock of a shared image: apply_access, docs/HA.md).
  */
 #include "scsi-int.h"
 
 #include <string.h>
 
+#include "block/block.h"
 #include "util/bytes.h"
 #include "util/compiler.h"
 
@@ -27,6 +28,56 @@
 #define DESIG_TPG 0x5
 #define CODESET_BINARY 0x1
 
+/* The states a gateway's groups take (below), offered in every group it reports. */
+#define GW_SUPPORTED \
+	(SCSI_ALUA_SUP_T | SCSI_ALUA_SUP_U | SCSI_ALUA_SUP_S | SCSI_ALUA_SUP_AN | SCSI_ALUA_SUP_AO)
+
+static uint8_t access_to_alua(enum blk_access_state st)
+{
+	switch (st) {
+	case BLK_ACCESS_OPTIMIZED:
+		return SCSI_ALUA_OPTIMIZED;
+	case BLK_ACCESS_STANDBY:
+		return SCSI_ALUA_STANDBY;
+	case BLK_ACCESS_TRANSITIONING:
+		return SCSI_ALUA_TRANSITIONING;
+	case BLK_ACCESS_UNAVAILABLE:
+		return SCSI_ALUA_UNAVAILABLE;
+	default:
+		return SCSI_ALUA_NONOPTIMIZED;
+	}
+}
+
+/*
+ * A LUN over a shared image (one of several gateways, docs/HA.md): the states follow the
+ * image's write lock, not configfs.  Our group is optimized while we hold the lock,
+ * non-optimized otherwise (standby, transitioning or unavailable as the node says); the
+ * group whose tag the holder published is optimized, every other non-optimized, so every
+ * gateway reports the same picture (ESXi asks one of them for all groups).  From the
+ * node's cached state: no I/O here.
+ */
+static void apply_access(const struct scsi_lun *lun, struct scsi_alua *a)
+{
+	struct blk_access acc;
+
+	/* the group we publish with the lock follows configfs (an admin or ceph-iscsi may
+	 * move the port after enable); a no-op while it stays the same */
+	blk_set_access_tag(lun->bs, a->has_local ? (int)a->local_group : -1);
+	if (blk_get_access(lun->bs, &acc) < 0)
+		return;
+	for (unsigned int i = 0; i < a->ngroups; i++) {
+		struct scsi_alua_group *g = &a->groups[i];
+
+		g->supported |= GW_SUPPORTED;
+		if (a->has_local && g->id == a->local_group)
+			g->state = access_to_alua(acc.state);
+		else if (acc.state != BLK_ACCESS_OPTIMIZED && acc.owner_tag == (int)g->id)
+			g->state = SCSI_ALUA_OPTIMIZED;
+		else
+			g->state = SCSI_ALUA_NONOPTIMIZED;
+	}
+}
+
 bool scsi_lun_alua(const struct scsi_lun *lun, struct scsi_alua *a)
 {
 	memset(a, 0, sizeof(*a));
@@ -38,6 +89,7 @@ bool scsi_lun_alua(const struct scsi_lun *lun, struct scsi_alua *a)
 	for (unsigned int i = 0; i < a->ngroups; i++)
 		a->groups[i].nports = MIN(a->groups[i].nports, (uint8_t)SCSI_ALUA_MAX_PORTS);
 	a->tpgs = 1; /* implicit */
+	apply_access(lun, a);
 	return true;
 }
 

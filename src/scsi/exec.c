@@ -35,10 +35,22 @@ static void build_sense(struct scsi_cmd *cmd, enum scsi_sense s)
 		(uint8_t)sense_build(cmd->sense, sizeof(cmd->sense), s, &x, p->lun->d_sense);
 }
 
+/* An implicit ALUA transition (a gateway taking the write lock, docs/HA.md) on a LUN that
+ * reports no port groups: an initiator without an ALUA handler (Linux sd alone) fails
+ * NOT READY 04/0A, but retries BUSY.  Rare: a configfs read only then. */
+static enum scsi_sense transition_status(const struct scsi_lun *lun)
+{
+	struct scsi_alua a;
+
+	return scsi_lun_alua(lun, &a) ? SCSI_SENSE_ALUA_TRANSITION : SCSI_SENSE_BUSY;
+}
+
 void scsi_cmd_finish(struct scsi_cmd *cmd, enum scsi_sense s)
 {
 	struct scsi_lun *lun = cmd->priv.lun;
 
+	if (s == SCSI_SENSE_ALUA_TRANSITION)
+		s = transition_status(lun);
 	cmd->status = sense_status(s);
 	cmd->sense_len = 0;
 	if (cmd->status == SCSI_STATUS_CHECK_CONDITION) {

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "block/block.h"
 #include "scsi/cdb.h"
 #include "scsi/scsi.h"
 #include "util/compiler.h"
@@ -26,6 +27,9 @@ static const struct sense_code sense_table[SCSI_SENSE__COUNT] = {
 	[SCSI_SENSE_NO_SENSE] = { SCSI_STATUS_GOOD, SENSE_KEY_NO_SENSE, 0, 0 },
 	[SCSI_SENSE_NOT_READY_INIT_REQ] = { CC, SENSE_KEY_NOT_READY, 0x04, 0x02 },
 	[SCSI_SENSE_MEDIUM_NOT_PRESENT] = { CC, SENSE_KEY_NOT_READY, 0x3a, 0x00 },
+	[SCSI_SENSE_ALUA_TRANSITION] = { CC, SENSE_KEY_NOT_READY, 0x04, 0x0a },
+	[SCSI_SENSE_ALUA_STANDBY] = { CC, SENSE_KEY_NOT_READY, 0x04, 0x0b },
+	[SCSI_SENSE_ALUA_UNAVAILABLE] = { CC, SENSE_KEY_NOT_READY, 0x04, 0x0c },
 	[SCSI_SENSE_READ_ERROR] = { CC, SENSE_KEY_MEDIUM_ERROR, 0x11, 0x00 },
 	[SCSI_SENSE_WRITE_ERROR] = { CC, SENSE_KEY_MEDIUM_ERROR, 0x0c, 0x00 },
 	[SCSI_SENSE_INTERNAL_FAILURE] = { CC, SENSE_KEY_HARDWARE_ERROR, 0x44, 0x00 },
@@ -174,6 +178,14 @@ enum scsi_sense scsi_sense_from_errno(int err, bool is_write)
 		return SCSI_SENSE_COMM_FAILURE;
 	case -ENOTSUP:
 		return SCSI_SENSE_INVALID_FIELD_CDB;
+	/* a shared image's gateways (block.h BLK_E_*, docs/HA.md): initiators retry 04/0A
+	 * on the same path and re-read the port groups; 04/0B and 04/0C fail the path over */
+	case BLK_E_TRANSITION:
+		return SCSI_SENSE_ALUA_TRANSITION;
+	case BLK_E_STANDBY:
+		return SCSI_SENSE_ALUA_STANDBY;
+	case BLK_E_UNAVAILABLE:
+		return SCSI_SENSE_ALUA_UNAVAILABLE;
 	default:
 		return SCSI_SENSE_INTERNAL_FAILURE;
 	}

@@ -32,6 +32,9 @@ enum scsi_sense {
 	SCSI_SENSE_NO_SENSE,		    /* 00/0000 (REQUEST SENSE data only) */
 	SCSI_SENSE_NOT_READY_INIT_REQ,	    /* 02/0402 stopped: START UNIT required */
 	SCSI_SENSE_MEDIUM_NOT_PRESENT,	    /* 02/3A00 */
+	SCSI_SENSE_ALUA_TRANSITION,	    /* 02/040A asymmetric access state transition */
+	SCSI_SENSE_ALUA_STANDBY,	    /* 02/040B target port in standby state */
+	SCSI_SENSE_ALUA_UNAVAILABLE,	    /* 02/040C target port in unavailable state */
 	SCSI_SENSE_READ_ERROR,		    /* 03/1100 unrecovered read error */
 	SCSI_SENSE_WRITE_ERROR,		    /* 03/0C00 write error */
 	SCSI_SENSE_INTERNAL_FAILURE,	    /* 04/4400 internal target failure */

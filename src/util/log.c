@@ -42,7 +42,7 @@ void log_set_prefix(const char *prefix)
 
 /* Every category a log_debug() call uses (and "daemon", which -v enables); keep sorted. */
 static const char *const debug_categories[] = {
-	"block", "daemon", "dbus", "nbd", "netlink", "qcow2", "scsi", "sim", "transport",
+	"block", "daemon", "dbus", "nbd", "netlink", "qcow2", "rbd", "scsi", "sim", "transport",
 };
 
 static bool known_category(const char *p, size_t n)

@@ -275,3 +275,90 @@ int rbd_image_open(const struct rbd_spec *sp, rados_t cluster, bool write, rados
 	}
 	return r;
 }
+
+int rbd_handle_open(const struct rbd_spec *sp, bool write, void (*watch_cb)(void *), void *arg,
+		    struct rbd_handle *h, struct err *err)
+{
+	int r;
+
+	memset(h, 0, sizeof(*h));
+	r = rbd_conn_get(sp, &h->conn, err);
+	if (r == 0)
+		r = rbd_image_open(sp, rbd_conn_cluster(h->conn), write, &h->io, &h->img, err);
+	if (r < 0) {
+		rbd_conn_put(h->conn);
+		memset(h, 0, sizeof(*h));
+		return r;
+	}
+	/* a snapshot never changes; a read-only head may still be resized by others */
+	if (!sp->snap && watch_cb) {
+		r = RBD(rbd_update_watch)(h->img, &h->watch_handle, watch_cb, arg);
+		if (r < 0)
+			log_warn("rbd: no header notifications (resize, lock tag): %s",
+				 strerror(-r));
+		h->watching = r == 0;
+	}
+	h->refs = 1;
+	return 0;
+}
+
+void rbd_handle_close(struct rbd_handle *h)
+{
+	if (h->watching)
+		RBD(rbd_update_unwatch)(h->img, h->watch_handle);
+	if (h->img)
+		RBD(rbd_close)(h->img);
+	if (h->io)
+		RBD(rados_ioctx_destroy)(h->io);
+	rbd_conn_put(h->conn);
+	memset(h, 0, sizeof(*h));
+}
+
+/* The holder's client address into @buf ("" when nobody holds it). */
+int rbd_lock_owner(rbd_image_t im, char *buf, size_t len)
+{
+	rbd_lock_mode_t mode;
+	char *owners[4];
+	size_t n = 4;
+	int r = RBD(rbd_lock_get_owners)(im, &mode, owners, &n);
+
+	buf[0] = '\0';
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	if (n)
+		snprintf(buf, len, "%s", owners[0]);
+	RBD(rbd_lock_get_owners_cleanup)(owners, n);
+	return 0;
+}
+
+/* Whether @addr's client watches the image (a live librbd client does). */
+bool rbd_is_watching(rbd_image_t im, const char *addr)
+{
+	rbd_image_watcher_t w[32];
+	size_t n = 32;
+	bool found = false;
+
+	if (RBD(rbd_watchers_list)(im, w, &n) < 0)
+		return true; /* unknown: assume alive */
+	for (size_t i = 0; i < n; i++)
+		found = found || !strcmp(w[i].addr, addr);
+	RBD(rbd_watchers_list_cleanup)(w, n);
+	return found;
+}
+
+int rbd_blocklist_rm(rados_t cluster, const char *addr)
+{
+	char cmd[256], *out = NULL, *st = NULL;
+	const char *argv[] = { cmd };
+	size_t ol = 0, sl = 0;
+	int r;
+
+	snprintf(cmd, sizeof(cmd),
+		 "{\"prefix\":\"osd blocklist\",\"blocklistop\":\"rm\",\"addr\":\"%s\"}", addr);
+	r = RBD(rados_mon_command)(cluster, argv, 1, "", 0, &out, &ol, &st, &sl);
+	RBD(rados_buffer_free)(out);
+	RBD(rados_buffer_free)(st);
+	return r;
+}

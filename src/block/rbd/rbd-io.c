@@ -28,16 +28,28 @@
 #define STATUS_STOP (-ECANCELED)   /* ends rbd_diff_iterate2 early */
 
 /* ---- async path ------------------------------------------------------------------------ */
+/* A gateway without the lock has nothing to flush (no rbd_cache in gateway mode: every
+ * write it served completed on the OSDs), and librbd refuses a flush there (-EROFS). */
+static bool flush_is_noop(struct rbd_state *s)
+{
+	struct blk_access a;
+
+	return s->gw && rbd_gw_access(s, &a) == 0 && a.state != BLK_ACCESS_OPTIMIZED;
+}
 
 static void aio_done(rbd_completion_t c, void *arg)
 {
 	struct blk_req *req = arg;
 	struct rbd_state *s = req->bs->opaque;
+	struct rbd_handle *h = (struct rbd_handle *)req->drv[2];
 	ssize_t ret = RBD(rbd_aio_get_return_value)(c);
 	struct blk_req *head;
+	int r;
 
 	RBD(rbd_aio_release)(c);
-	req->drv[1] = (uintptr_t)(intptr_t)(ret < 0 ? ret : 0);
+	r = rbd_gw_result(s, h, ret < 0 ? (int)ret : 0, req->op == BLK_OP_WRITE);
+	rbd_gw_end(s, h);
+	req->drv[1] = (uintptr_t)(intptr_t)r;
 	head = __atomic_load_n(&s->done, __ATOMIC_RELAXED);
 	do
 		req->drv[0] = (uintptr_t)head;
@@ -95,28 +107,43 @@ int rbd_io_attach_ctx(struct blk_node *bs, struct aio_ctx *ctx)
 int rbd_io_submit(struct blk_node *bs, struct blk_req *req)
 {
 	struct rbd_state *s = bs->opaque;
+	struct rbd_handle *h;
 	rbd_completion_t c;
 	int r;
 
 	if (!s->ctx ||
 	    (req->op != BLK_OP_READ && req->op != BLK_OP_WRITE && req->op != BLK_OP_FLUSH))
 		return -ENOTSUP;
+	if (req->op == BLK_OP_FLUSH && flush_is_noop(s)) {
+		blk_req_complete(req, 0);
+		return 0;
+	}
+	r = rbd_gw_begin(s, req->op == BLK_OP_WRITE, &h);
+	if (r < 0) {
+		blk_req_complete(req, r);
+		return 0;
+	}
 	r = RBD(rbd_aio_create_completion)(req, aio_done, &c);
-	if (r < 0)
+	if (r < 0) {
+		rbd_gw_end(s, h);
 		return -ENOTSUP; /* the pool path will report it */
+	}
+	req->drv[2] = (uintptr_t)h;
 	switch (req->op) {
 	case BLK_OP_READ:
-		r = RBD(rbd_aio_readv)(s->img, req->iov, req->iovcnt, req->off, c);
+		r = RBD(rbd_aio_readv)(h->img, req->iov, req->iovcnt, req->off, c);
 		break;
 	case BLK_OP_WRITE: /* stable on completion without rbd_cache: FUA is native */
-		r = RBD(rbd_aio_writev)(s->img, req->iov, req->iovcnt, req->off, c);
+		r = RBD(rbd_aio_writev)(h->img, req->iov, req->iovcnt, req->off, c);
 		break;
 	default:
-		r = RBD(rbd_aio_flush)(s->img, c);
+		r = RBD(rbd_aio_flush)(h->img, c);
 		break;
 	}
 	if (r < 0) {
 		RBD(rbd_aio_release)(c);
+		r = rbd_gw_result(s, h, r, req->op == BLK_OP_WRITE);
+		rbd_gw_end(s, h);
 		blk_req_complete(req, r);
 	}
 	return 0;
@@ -144,80 +171,118 @@ static int wait_done(rbd_completion_t c, int r)
 	return ret < 0 ? (int)ret : 0;
 }
 
+/* One blocking librbd request: the gateway's say before and after (rbd_gw_begin). */
+struct blocking {
+	enum {
+		B_READV,
+		B_WRITEV,
+		B_FLUSH,
+		B_DISCARD,
+		B_ZEROES,
+		B_SAME
+	} op;
+	uint64_t off, len;
+	const struct iovec *iov;
+	int iovcnt;
+	const void *pattern;
+	size_t plen;
+	int zflags;
+};
+
+static int blocking_start(rbd_image_t img, const struct blocking *b, rbd_completion_t c)
+{
+	switch (b->op) {
+	case B_READV:
+		return RBD(rbd_aio_readv)(img, b->iov, b->iovcnt, b->off, c);
+	case B_WRITEV:
+		return RBD(rbd_aio_writev)(img, b->iov, b->iovcnt, b->off, c);
+	case B_FLUSH:
+		return RBD(rbd_aio_flush)(img, c);
+	case B_DISCARD:
+		return RBD(rbd_aio_discard)(img, b->off, b->len, c);
+	case B_ZEROES:
+		return RBD(rbd_aio_write_zeroes)(img, b->off, b->len, c, b->zflags, 0);
+	default:
+		return (int)RBD(rbd_aio_writesame)(img, b->off, b->len, b->pattern, b->plen, c, 0);
+	}
+}
+
+static int blocking_run(struct blk_node *bs, const struct blocking *b)
+{
+	struct rbd_state *s = bs->opaque;
+	bool write = b->op != B_READV && b->op != B_FLUSH;
+	struct rbd_handle *h;
+	rbd_completion_t c;
+	int r = rbd_gw_begin(s, write, &h);
+
+	if (r < 0)
+		return r;
+	r = new_completion(&c);
+	if (r == 0)
+		r = wait_done(c, blocking_start(h->img, b, c));
+	r = rbd_gw_result(s, h, r, write);
+	rbd_gw_end(s, h);
+	return r;
+}
+
 int rbd_io_preadv(struct blk_node *bs, uint64_t off, uint64_t len, const struct iovec *iov,
 		  int iovcnt, unsigned int flags)
 {
-	struct rbd_state *s = bs->opaque;
-	rbd_completion_t c;
-	int r = new_completion(&c);
+	const struct blocking b = { .op = B_READV, .off = off, .iov = iov, .iovcnt = iovcnt };
 
 	(void)len;
 	(void)flags;
-	if (r < 0)
-		return r;
-	return wait_done(c, RBD(rbd_aio_readv)(s->img, iov, iovcnt, off, c));
+	return blocking_run(bs, &b);
 }
 
 int rbd_io_pwritev(struct blk_node *bs, uint64_t off, uint64_t len, const struct iovec *iov,
 		   int iovcnt, unsigned int flags)
 {
-	struct rbd_state *s = bs->opaque;
-	rbd_completion_t c;
-	int r = new_completion(&c);
+	const struct blocking b = { .op = B_WRITEV, .off = off, .iov = iov, .iovcnt = iovcnt };
 
 	(void)len;
 	(void)flags; /* FUA is only passed without rbd_cache, where every write is stable */
-	if (r < 0)
-		return r;
-	return wait_done(c, RBD(rbd_aio_writev)(s->img, iov, iovcnt, off, c));
+	return blocking_run(bs, &b);
 }
 
 int rbd_io_flush(struct blk_node *bs)
 {
-	struct rbd_state *s = bs->opaque;
-	rbd_completion_t c;
-	int r = new_completion(&c);
+	const struct blocking b = { .op = B_FLUSH };
 
-	if (r < 0)
-		return r;
-	return wait_done(c, RBD(rbd_aio_flush)(s->img, c));
+	if (flush_is_noop(bs->opaque))
+		return 0;
+	return blocking_run(bs, &b);
 }
 
 int rbd_io_discard(struct blk_node *bs, uint64_t off, uint64_t len)
 {
-	struct rbd_state *s = bs->opaque;
-	rbd_completion_t c;
-	int r = new_completion(&c);
+	const struct blocking b = { .op = B_DISCARD, .off = off, .len = len };
 
-	if (r < 0)
-		return r;
-	return wait_done(c, RBD(rbd_aio_discard)(s->img, off, len, c));
+	return blocking_run(bs, &b);
 }
 
 int rbd_io_write_zeroes(struct blk_node *bs, uint64_t off, uint64_t len, unsigned int flags)
 {
-	struct rbd_state *s = bs->opaque;
 	/* without MAY_UNMAP the blocks must stay allocated: librbd writes zeroes then */
-	int zflags = (flags & BLK_REQ_MAY_UNMAP) ? 0 : RBD_WRITE_ZEROES_FLAG_THICK_PROVISION;
-	rbd_completion_t c;
-	int r = new_completion(&c);
+	const struct blocking b = {
+		.op = B_ZEROES,
+		.off = off,
+		.len = len,
+		.zflags = (flags & BLK_REQ_MAY_UNMAP) ? 0 : RBD_WRITE_ZEROES_FLAG_THICK_PROVISION,
+	};
 
-	if (r < 0)
-		return r;
-	return wait_done(c, RBD(rbd_aio_write_zeroes)(s->img, off, len, c, zflags, 0));
+	return blocking_run(bs, &b);
 }
 
 int rbd_io_write_same(struct blk_node *bs, uint64_t off, uint64_t len, const void *pattern,
 		      size_t plen, unsigned int flags)
 {
-	struct rbd_state *s = bs->opaque;
-	rbd_completion_t c;
-	int r = new_completion(&c);
+	const struct blocking b = {
+		.op = B_SAME, .off = off, .len = len, .pattern = pattern, .plen = plen
+	};
 
 	(void)flags;
-	if (r < 0)
-		return r;
-	return wait_done(c, RBD(rbd_aio_writesame)(s->img, off, len, pattern, plen, c, 0));
+	return blocking_run(bs, &b);
 }
 
 /* ---- COMPARE AND WRITE ----------------------------------------------------------------- */
@@ -234,9 +299,11 @@ int rbd_io_write_same(struct blk_node *bs, uint64_t off, uint64_t len, const voi
  *    (-EBLOCKLISTED/-EROFS: retryable sense) instead of landing over data we never
  *    compared.  Without the exclusive-lock feature only the first holds: then the image
  *    must not be written by other clients (documented in docs/FORMATS.md).
+ * In gateway mode the lock is the gateway's: the command runs only while it holds it
+ * (rbd_gw_begin), like every write.
  */
-static int caw_emulated(struct rbd_state *s, uint64_t off, uint64_t len, const uint8_t *cmp,
-			const uint8_t *wr, uint64_t *mismatch)
+static int caw_emulated(struct rbd_state *s, rbd_image_t img, uint64_t off, uint64_t len,
+			const uint8_t *cmp, const uint8_t *wr, uint64_t *mismatch)
 {
 	uint8_t *cur = malloc(len);
 	rbd_completion_t c;
@@ -246,13 +313,13 @@ static int caw_emulated(struct rbd_state *s, uint64_t off, uint64_t len, const u
 		return -ENOMEM;
 	pthread_mutex_lock(&s->caw_lock);
 	r = 0;
-	if (s->features & RBD_FEATURE_EXCLUSIVE_LOCK) {
-		r = RBD(rbd_is_exclusive_lock_owner)(s->img, &owner);
+	if (!s->gw && (s->features & RBD_FEATURE_EXCLUSIVE_LOCK)) {
+		r = RBD(rbd_is_exclusive_lock_owner)(img, &owner);
 		if (r == 0 && !owner)
-			r = RBD(rbd_lock_acquire)(s->img, RBD_LOCK_MODE_EXCLUSIVE);
+			r = RBD(rbd_lock_acquire)(img, RBD_LOCK_MODE_EXCLUSIVE);
 	}
 	if (r == 0 && (r = new_completion(&c)) == 0)
-		r = wait_done(c, RBD(rbd_aio_read)(s->img, off, len, (char *)cur, c));
+		r = wait_done(c, RBD(rbd_aio_read)(img, off, len, (char *)cur, c));
 	if (r == 0) {
 		for (uint64_t i = 0; i < len; i++) {
 			if (cur[i] != cmp[i]) {
@@ -263,7 +330,7 @@ static int caw_emulated(struct rbd_state *s, uint64_t off, uint64_t len, const u
 		}
 	}
 	if (r == 0 && (r = new_completion(&c)) == 0)
-		r = wait_done(c, RBD(rbd_aio_write)(s->img, off, len, (const char *)wr, c));
+		r = wait_done(c, RBD(rbd_aio_write)(img, off, len, (const char *)wr, c));
 	pthread_mutex_unlock(&s->caw_lock);
 	free(cur);
 	return r;
@@ -275,28 +342,36 @@ int rbd_io_compare_and_write(struct blk_node *bs, uint64_t off, uint64_t len,
 {
 	struct rbd_state *s = bs->opaque;
 	uint8_t stack[CAW_STACK_BUF], *buf = stack;
+	struct rbd_handle *h;
 	uint64_t mm = 0;
 	rbd_completion_t c;
 	int r;
 
 	(void)flags; /* stable on completion (no rbd_cache), else the core flushes */
-	if (2 * len > sizeof(stack) && !(buf = malloc(2 * len)))
+	r = rbd_gw_begin(s, true, &h);
+	if (r < 0)
+		return r;
+	if (2 * len > sizeof(stack) && !(buf = malloc(2 * len))) {
+		rbd_gw_end(s, h);
 		return -ENOMEM;
+	}
 	iov_to_buf(iov, iovcnt, 0, buf, 2 * len);
 	if (len <= RBD_SECTOR && off % RBD_SECTOR + len <= RBD_SECTOR) {
 		r = new_completion(&c);
 		if (r == 0)
 			r = wait_done(c, (int)RBD(rbd_aio_compare_and_write)(
-						 s->img, off, len, (const char *)buf,
+						 h->img, off, len, (const char *)buf,
 						 (const char *)buf + len, c, &mm, 0));
 		/* librbd reports the image offset of the first differing byte */
 		if (r == -EILSEQ)
 			*mismatch = mm >= off ? mm - off : mm;
 	} else {
-		r = caw_emulated(s, off, len, buf, buf + len, mismatch);
+		r = caw_emulated(s, h->img, off, len, buf, buf + len, mismatch);
 	}
 	if (buf != stack)
 		free(buf);
+	r = rbd_gw_result(s, h, r, true);
+	rbd_gw_end(s, h);
 	return r;
 }
 
@@ -334,6 +409,7 @@ int rbd_io_block_status(struct blk_node *bs, uint64_t off, uint64_t len, uint64_
 	struct rbd_state *s = bs->opaque;
 	bool fast = (s->features & RBD_FEATURE_FAST_DIFF) != 0;
 	struct status_walk w;
+	struct rbd_handle *h;
 	int r;
 
 	/* whole objects with fast-diff (the object map answers); bounded either way */
@@ -341,8 +417,12 @@ int rbd_io_block_status(struct blk_node *bs, uint64_t off, uint64_t len, uint64_
 	w.off = off;
 	w.end = w.data_off = off + len;
 	w.data_end = 0;
-	r = RBD(rbd_diff_iterate2)(s->img, NULL, off, len, 1 /*include_parent*/, fast, status_cb,
-				   &w);
+	r = rbd_gw_begin(s, false, &h);
+	if (r == 0) {
+		r = RBD(rbd_diff_iterate2)(h->img, NULL, off, len, 1 /*include_parent*/, fast,
+					   status_cb, &w);
+		rbd_gw_end(s, h);
+	}
 	if (r < 0 && r != STATUS_STOP) {
 		/* no status: all data, as if the driver had no block_status */
 		*pnum = len;

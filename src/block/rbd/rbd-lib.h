@@ -24,6 +24,11 @@ struct err;
 	X(rados_ioctx_create)          \
 	X(rados_ioctx_destroy)         \
 	X(rados_ioctx_set_namespace)   \
+	X(rados_getaddrs)              \
+	X(rados_mon_command)           \
+	X(rados_buffer_free)           \
+	X(rados_service_register)      \
+	X(rados_service_update_status) \
 	X(rbd_namespace_exists)        \
 	X(rbd_open)                    \
 	X(rbd_open_read_only)          \
@@ -37,6 +42,15 @@ struct err;
 	X(rbd_diff_iterate2)           \
 	X(rbd_is_exclusive_lock_owner) \
 	X(rbd_lock_acquire)            \
+	X(rbd_lock_release)            \
+	X(rbd_lock_break)              \
+	X(rbd_lock_get_owners)         \
+	X(rbd_lock_get_owners_cleanup) \
+	X(rbd_watchers_list)           \
+	X(rbd_watchers_list_cleanup)   \
+	X(rbd_get_id)                  \
+	X(rbd_metadata_get)            \
+	X(rbd_metadata_set)            \
 	X(rbd_aio_create_completion)   \
 	X(rbd_aio_get_return_value)    \
 	X(rbd_aio_release)             \

@@ -28,6 +28,7 @@ void rbd_spec_release(struct rbd_spec *sp)
 	free(sp->snap);
 	free(sp->conf);
 	free(sp->user);
+	free(sp->gw_name);
 	for (size_t i = 0; i < sp->nkv; i++) {
 		free(sp->kv[i].key);
 		free(sp->kv[i].value);
@@ -215,6 +216,35 @@ static int take_rados_keys(struct opts *o, struct rbd_spec *sp, struct err *err)
 	return opts_get_bool(o, "shared-connection", false, &sp->shared, err);
 }
 
+#define RBD_GW_GRACE_DEFAULT 15 /* seconds: docs/HA.md, "No ping-pong" */
+#define RBD_GW_GRACE_MAX 3600
+
+/* gateway=on, gateway-grace=SECONDS, gateway-name=NAME (rbd-gw.c). */
+static int take_gateway_keys(struct opts *o, struct rbd_spec *sp, struct err *err)
+{
+	uint64_t grace;
+	int r = opts_get_bool(o, "gateway", false, &sp->gateway, err);
+
+	if (r == 0)
+		r = opts_get_u64(o, "gateway-grace", RBD_GW_GRACE_DEFAULT, &grace, err);
+	if (r == 0 && grace > RBD_GW_GRACE_MAX)
+		r = err_set(err, -EINVAL, "rbd: gateway-grace %llu is above %u seconds",
+			    (unsigned long long)grace, RBD_GW_GRACE_MAX);
+	if (r == 0)
+		r = take_key(o, "gateway-name", &sp->gw_name, err);
+	if (r < 0)
+		return r;
+	sp->grace_s = (unsigned int)grace;
+	if (sp->gw_name && (!sp->gw_name[0] || strchr(sp->gw_name, ':')))
+		return err_set(err, -EINVAL, "rbd: gateway-name '%s' is empty or has a ':'",
+			       sp->gw_name);
+	if (sp->gateway && sp->shared)
+		return err_set(err, -EINVAL,
+			       "rbd: gateway=on needs a connection of its own (the lock and the "
+			       "service map are per client): drop shared-connection=on");
+	return 0;
+}
+
 static int check_names(const struct rbd_spec *sp, struct err *err)
 {
 	const char *const names[] = { sp->pool, sp->ns, sp->image, sp->snap };
@@ -254,6 +284,8 @@ int rbd_spec_parse(struct opts *opts, const char *filename, struct rbd_spec *sp,
 		r = take_key(opts, "user", &sp->user, err);
 	if (r == 0)
 		r = take_rados_keys(opts, sp, err);
+	if (r == 0)
+		r = take_gateway_keys(opts, sp, err);
 	if (r == 0)
 		r = check_names(sp, err);
 	if (r == -ENOMEM)

@@ -38,19 +38,31 @@ static const struct blk_opt_desc rbd_options[] = {
 	{ "osd-op-timeout", "seconds before an OSD request fails, retryably (default 30)" },
 	{ "mount-timeout", "seconds to connect to the monitors at open (default 30)" },
 	{ "shared-connection", "on: share one cluster connection with other such nodes" },
+	{ "gateway", "on: one of several gateways to the image, writes under its exclusive lock "
+		     "(default on when serving subtype rbd; docs/HA.md)" },
+	{ "gateway-grace",
+	  "seconds a new lock holder is not preempted by writes here (default 15)" },
+	{ "gateway-name", "this gateway's name in the Ceph service map (default: the host name)" },
 	{ NULL, NULL },
 };
 
 static const char *const rbd_prefixes[] = { "rbd:", NULL };
 
-/* librbd's thread: the image's header changed (resize, snapshot ...). */
+/* librbd's thread: the image's header changed (resize, snapshot, lock tag ...). */
 static void rbd_header_changed(void *arg)
 {
 	struct blk_node *bs = arg;
 	struct rbd_state *s = bs->opaque;
+	struct rbd_handle *h;
 	uint64_t size;
+	int r;
 
-	if (RBD(rbd_get_size)(s->img, &size) < 0 || size == (uint64_t)blk_getlength(bs))
+	rbd_gw_poke(s);
+	if (rbd_gw_begin(s, false, &h) < 0)
+		return;
+	r = RBD(rbd_get_size)(h->img, &size);
+	rbd_gw_end(s, h);
+	if (r < 0 || size == (uint64_t)blk_getlength(bs))
 		return;
 	log_info("%s: image resized to %llu bytes", bs->filename, (unsigned long long)size);
 	blk_node_resized(bs, size);
@@ -68,14 +80,14 @@ static uint64_t conf_u64(rados_t cl, const char *opt, uint64_t def)
 static int read_geometry(struct blk_node *bs, struct err *err)
 {
 	struct rbd_state *s = bs->opaque;
-	rados_t cl = rbd_conn_cluster(s->conn);
+	rados_t cl = rbd_conn_cluster(s->h->conn);
 	rbd_image_info_t info;
 	char buf[16] = "";
 	int r;
 
-	r = RBD(rbd_stat)(s->img, &info, sizeof(info));
+	r = RBD(rbd_stat)(s->h->img, &info, sizeof(info));
 	if (r == 0)
-		r = RBD(rbd_get_features)(s->img, &s->features);
+		r = RBD(rbd_get_features)(s->h->img, &s->features);
 	if (r < 0)
 		return err_set_errno(err, r, "rbd: cannot stat %s", bs->filename);
 	bs->total_size = info.size;
@@ -110,13 +122,12 @@ static int set_filename(struct blk_node *bs)
 
 static void rbd_close_state(struct rbd_state *s)
 {
-	if (s->watching)
-		RBD(rbd_update_unwatch)(s->img, s->watch_handle);
-	if (s->img)
-		RBD(rbd_close)(s->img);
-	if (s->io)
-		RBD(rados_ioctx_destroy)(s->io);
-	rbd_conn_put(s->conn);
+	rbd_gw_stop(s);
+	if (s->h)
+		rbd_handle_close(s->h);
+	if (s->h && s->h != &s->first)
+		free(s->h);
+	s->h = NULL;
 	if (s->efd >= 0)
 		close(s->efd);
 	pthread_mutex_destroy(&s->caw_lock);
@@ -143,12 +154,12 @@ static int rbd_open_node(struct blk_node *bs, struct opts *opts, unsigned int fl
 		bs->read_only = true;
 	r = set_filename(bs);
 	if (r == 0)
-		r = rbd_conn_get(&s->spec, &s->conn, err);
-	if (r == 0)
-		r = rbd_image_open(&s->spec, rbd_conn_cluster(s->conn), !bs->read_only, &s->io,
-				   &s->img, err);
-	if (r == 0)
-		r = read_geometry(bs, err);
+		r = rbd_handle_open(&s->spec, !bs->read_only, rbd_header_changed, bs, &s->first,
+				    err);
+	if (r < 0)
+		goto fail;
+	s->h = &s->first;
+	r = read_geometry(bs, err);
 	if (r < 0)
 		goto fail;
 	s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -156,12 +167,11 @@ static int rbd_open_node(struct blk_node *bs, struct opts *opts, unsigned int fl
 		r = err_set_errno(err, -errno, "rbd: eventfd");
 		goto fail;
 	}
-	if (!s->spec.snap) {
-		r = RBD(rbd_update_watch)(s->img, &s->watch_handle, rbd_header_changed, bs);
+	/* a read-only export writes nothing: it needs no lock, any gateway serves it */
+	if (s->spec.gateway && !bs->read_only) {
+		r = rbd_gw_start(bs, err);
 		if (r < 0)
-			log_warn("%s: no resize notifications: %s", bs->filename, strerror(-r));
-		s->watching = r == 0;
-		r = 0;
+			goto fail;
 	}
 	(void)flags;
 	log_debug("rbd", "%s: %llu bytes, objects of %llu, features 0x%llx%s", bs->filename,
@@ -198,8 +208,13 @@ static void rbd_refresh_limits(struct blk_node *bs, struct blk_limits *lim)
 static int rbd_truncate_node(struct blk_node *bs, uint64_t size, struct err *err)
 {
 	struct rbd_state *s = bs->opaque;
-	int r = RBD(rbd_resize)(s->img, size);
+	struct rbd_handle *h;
+	int r = rbd_gw_begin(s, true, &h);
 
+	if (r == 0) {
+		r = rbd_gw_result(s, h, RBD(rbd_resize)(h->img, size), true);
+		rbd_gw_end(s, h);
+	}
 	if (r < 0)
 		return err_set_errno(err, r, "rbd: cannot resize %s", bs->filename);
 	return 0;
@@ -213,9 +228,19 @@ static void rbd_describe(struct blk_node *bs, char *buf, size_t len)
 	rbd_spec_name(&s->spec, name, sizeof(name));
 	snprintf(buf, len,
 		 "rbd image: %s\nobject size: %llu\nfeatures: 0x%llx\nrbd cache: %s\n"
-		 "connection: %s\n",
+		 "connection: %s\ngateway: %s\n",
 		 name, (unsigned long long)s->obj_size, (unsigned long long)s->features,
-		 s->cache ? "on" : "off", s->spec.shared ? "shared" : "own");
+		 s->cache ? "on" : "off", s->spec.shared ? "shared" : "own", s->gw ? "on" : "off");
+}
+
+static int rbd_get_access(struct blk_node *bs, struct blk_access *out)
+{
+	return rbd_gw_access(bs->opaque, out);
+}
+
+static void rbd_set_access_tag(struct blk_node *bs, int tag)
+{
+	rbd_gw_set_tag(bs->opaque, tag);
 }
 
 const struct blk_driver blk_driver_rbd = {
@@ -239,6 +264,8 @@ const struct blk_driver blk_driver_rbd = {
 	.describe = rbd_describe,
 	.write_same = rbd_io_write_same,
 	.compare_and_write = rbd_io_compare_and_write,
+	.get_access = rbd_get_access,
+	.set_access_tag = rbd_set_access_tag,
 	.prefixes = rbd_prefixes,
 	.options = rbd_options,
 };

@@ -115,12 +115,41 @@ static void test_errors(void **state)
 	expect_error(NULL, "@pool=p@image=i@shared-connection=maybe", "shared-connection");
 }
 
+/* Gateway mode's keys (docs/HA.md). */
+static void test_gateway(void **state)
+{
+	struct rbd_spec sp;
+	struct err err;
+
+	(void)state;
+	assert_int_equal(parse(NULL, "@pool=p@image=i", &sp, &err), 0);
+	assert_false(sp.gateway);
+	assert_int_equal(sp.grace_s, 15);
+	assert_null(sp.gw_name);
+	rbd_spec_release(&sp);
+
+	assert_int_equal(parse(NULL, "@pool=p@image=i@gateway=on@gateway-grace=3@gateway-name=gw1",
+			       &sp, &err),
+			 0);
+	assert_true(sp.gateway);
+	assert_int_equal(sp.grace_s, 3);
+	assert_string_equal(sp.gw_name, "gw1");
+	rbd_spec_release(&sp);
+
+	expect_error(NULL, "@pool=p@image=i@gateway=on@gateway-grace=3601", "above 3600");
+	expect_error(NULL, "@pool=p@image=i@gateway=on@gateway-name=a:b", "has a ':'");
+	expect_error(NULL, "@pool=p@image=i@gateway=on@shared-connection=on",
+		     "drop shared-connection");
+	expect_error(NULL, "@pool=p@image=i@gateway=sometimes", "gateway");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_keys),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_gateway),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,7 +2,9 @@
 /*
  * ALUA: REPORT TARGET PORT GROUPS (both parameter data formats, byte for byte, truncated
  * by the allocation length), INQUIRY's TPGS, VPD 0x83's relative target port and target
- * port group designators; nothing of it on a LUN without groups.
+ * port group designators; nothing of it on a LUN without groups.  A LUN over a shared
+ * node (a gateway, docs/HA.md): group states from the node's access state, the local
+ * group published as its tag, writes refused with the ALUA sense codes.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -14,6 +16,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "block/block-driver.h"
 #include "scsi-test.h"
 #include "util/bytes.h"
 
@@ -147,13 +150,100 @@ static void test_no_alua(void **state)
 	assert_int_equal(b[1] & 0x07, 3); /* supported, as the standard says */
 }
 
+/* ---- a gateway: a memory node that says it is shared ---------------------------------- */
+
+static struct blk_access gw_acc;
+static int gw_tag = -2;
+static int gw_write_ret;
+
+static int gw_get_access(struct blk_node *bs, struct blk_access *out)
+{
+	(void)bs;
+	*out = gw_acc;
+	return 0;
+}
+
+static void gw_set_tag(struct blk_node *bs, int tag)
+{
+	(void)bs;
+	gw_tag = tag;
+}
+
+static int gw_pwritev(struct blk_node *bs, uint64_t off, uint64_t len, const struct iovec *iov,
+		      int iovcnt, unsigned int flags)
+{
+	(void)bs, (void)off, (void)len, (void)iov, (void)iovcnt, (void)flags;
+	return gw_write_ret;
+}
+
+/* RTPG's state of groups 1 (ours) and 2 with the node in @st, holder tag @owner. */
+static void expect_states(enum blk_access_state st, int owner, uint8_t want1, uint8_t want2)
+{
+	uint8_t buf[256];
+	struct res r;
+
+	gw_acc.state = st;
+	gw_acc.owner_tag = owner;
+	r = rtpg(0, buf, sizeof(buf));
+	expect_good(&r);
+	assert_int_equal(buf[4] & 0x0f, want1);
+	assert_int_equal(buf[4 + 12] & 0x0f, want2);
+	/* every state a gateway takes is offered: T, U, S, AN, AO */
+	assert_int_equal(buf[5] & 0x8f, 0x8f);
+}
+
+static void test_gateway(void **state)
+{
+	struct blk_driver drv = blk_driver_memory;
+	const struct blk_driver *orig = f->bs->drv;
+	uint8_t data[512] = { 0 }, c[10] = { SCSI_OP_WRITE_10, 0, 0, 0, 0, 8, 0, 0, 1, 0 };
+	struct res r;
+
+	(void)state;
+	drv.get_access = gw_get_access;
+	drv.set_access_tag = gw_set_tag;
+	drv.pwritev = gw_pwritev;
+	drv.submit = NULL;
+	f->bs->drv = &drv;
+
+	expect_states(BLK_ACCESS_OPTIMIZED, 1, SCSI_ALUA_OPTIMIZED, SCSI_ALUA_NONOPTIMIZED);
+	assert_int_equal(gw_tag, 1); /* the local group, published with the lock */
+	expect_states(BLK_ACCESS_NONOPTIMIZED, 2, SCSI_ALUA_NONOPTIMIZED, SCSI_ALUA_OPTIMIZED);
+	expect_states(BLK_ACCESS_NONOPTIMIZED, -1, SCSI_ALUA_NONOPTIMIZED, SCSI_ALUA_NONOPTIMIZED);
+	expect_states(BLK_ACCESS_STANDBY, 2, SCSI_ALUA_STANDBY, SCSI_ALUA_OPTIMIZED);
+	expect_states(BLK_ACCESS_TRANSITIONING, 2, SCSI_ALUA_TRANSITIONING, SCSI_ALUA_OPTIMIZED);
+	expect_states(BLK_ACCESS_UNAVAILABLE, -1, SCSI_ALUA_UNAVAILABLE, SCSI_ALUA_NONOPTIMIZED);
+
+	/* writes the gateway refuses: NOT READY with the ALUA codes, never MEDIUM ERROR */
+	gw_write_ret = BLK_E_TRANSITION;
+	r = fx_run(f, c, sizeof(c), data, sizeof(data));
+	expect_sense(&r, 0x2, 0x04, 0x0a);
+	gw_write_ret = BLK_E_STANDBY;
+	r = fx_run(f, c, sizeof(c), data, sizeof(data));
+	expect_sense(&r, 0x2, 0x04, 0x0b);
+	gw_write_ret = BLK_E_UNAVAILABLE;
+	r = fx_run(f, c, sizeof(c), data, sizeof(data));
+	expect_sense(&r, 0x2, 0x04, 0x0c);
+	/* without port groups (one gateway, no ALUA set up) a transition is BUSY: Linux's sd
+	 * without an ALUA handler fails 04/0A but retries BUSY */
+	f->alua = NULL;
+	gw_write_ret = BLK_E_TRANSITION;
+	r = fx_run(f, c, sizeof(c), data, sizeof(data));
+	assert_int_equal(r.status, SCSI_STATUS_BUSY);
+	assert_int_equal(r.sense_len, 0);
+	f->alua = &fx_alua_pair;
+	gw_write_ret = 0;
+	r = fx_run(f, c, sizeof(c), data, sizeof(data));
+	expect_good(&r);
+	f->bs->drv = orig;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_rtpg_length_only),
-		cmocka_unit_test(test_rtpg_extended),
-		cmocka_unit_test(test_inquiry_and_vpd),
-		cmocka_unit_test(test_no_alua),
+		cmocka_unit_test(test_rtpg_length_only), cmocka_unit_test(test_rtpg_extended),
+		cmocka_unit_test(test_inquiry_and_vpd),	 cmocka_unit_test(test_no_alua),
+		cmocka_unit_test(test_gateway),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
