@@ -1,0 +1,234 @@
+#!/bin/bash
+# Guest test: highly available RBD gateways under failure (issue 16), one guest playing the
+# whole deployment (guest/ha.sh): a one-node Ceph, two qemu-tcmu gateways serving one RBD
+# image as user:rbd backstores with one unit serial, each behind its own iSCSI target port
+# group with ceph-iscsi's implicit ALUA groups, open-iscsi logged in to both portals and
+# dm-multipath (Ceph's initiator settings) building one device.  While fio writes with
+# verify (a file on ext4 and a raw region of the same LU):
+#   - gateway A, carrying the I/O, is SIGKILLed: the initiator moves to B; A restarts and
+#     its path comes back;
+#   - then B, now carrying the I/O, is SIGKILLed: back to A; B restarts;
+#   - then the gateway carrying the I/O is SIGSTOPped for longer than the op timeout: the
+#     other takes over; a write left in the stopped gateway's ring (issued after the stop)
+#     and overwritten through the other gateway must not land when it resumes (SIGCONT).
+# Each time: fio verify passes and no I/O error reaches fio, the multipath device or the
+# file system; the failover time (the kill to the first completed I/O on the surviving
+# path) is measured and printed.  Afterwards: fsck of the file system, its files, and the
+# image as `rbd export` reads it against what the initiator reads.
+# Run: tests/vm/run.sh -m 4096 tests/vm/cases/ha-failover.sh
+set -uo pipefail
+. "$VM_HARNESS/guest/lib.sh"
+. "$VM_HARNESS/guest/ha.sh"
+trap ha_cleanup EXIT
+
+FS_MB=96                        # ext4 on the first 96 MiB of the 128 MiB LU, the rest raw
+FIO_MB=${HA_FIO_MB:-2}          # written by each fio job in each phase (4 KiB, overwriting)
+STOP_SECS=${HA_STOP_SECS:-40}   # > the op timeout, the kernel's cmd_time_out, a watch's 30 s
+TRIP_OFF_MB=127                 # the stale-write tripwire: 64 KiB at 127 MiB
+TIMES=$LIO_LOGDIR/ha-timings.txt
+
+setup() {
+	local t
+	t=$(qt_ms)
+	ha_ceph_start || return 1
+	ha_gw_start a && ha_gw_start b || return 1
+	ha_backstores && ha_export || return 1
+	ha_initiator || return 1
+	qt_log "deployment up in $(($(qt_ms) - t)) ms"
+}
+
+# one LU through two gateways: one map of both paths, A's preferred (its group is "ao")
+check_layout() {
+	local na nb
+	ha_env
+	multipath -ll "$HA_MPATH" | tee /run/mp.txt
+	grep -q "hwhandler='1 alua'" /run/mp.txt
+	[ "$(grep -c 'active ready running' /run/mp.txt)" = 2 ]
+	multipathd show paths format "%d %p" | tee /run/prio.txt
+	[ "$(awk -v d="${HA_SD_A#/dev/}" '$1 == d { print $2 }' /run/prio.txt)" = 50 ]
+	[ "$(awk -v d="${HA_SD_B#/dev/}" '$1 == d { print $2 }' /run/prio.txt)" = 10 ]
+	na=$(sg_vpd -p di -r "$HA_SD_A" | od -An -tx1 | tr -d ' \n' | head -c 80)
+	nb=$(sg_vpd -p di -r "$HA_SD_B" | od -An -tx1 | tr -d ' \n' | head -c 80)
+	[ "$na" = "$nb" ] || qt_fail "VPD 0x83 differs: $na / $nb"
+	[ "$(sg_vpd -p sn -r "$HA_SD_A" | tail -c +5)" = "$(cat "$LIO_LOGDIR/ha.serial")" ]
+	[ "$(sg_vpd -p sn -r "$HA_SD_B" | tail -c +5)" = "$(cat "$LIO_LOGDIR/ha.serial")" ]
+}
+
+# a file system and files on the multipath device, written through A
+check_fs() {
+	ha_env
+	mkfs.ext4 -q -F "$HA_MPATH" ${FS_MB}M
+	mkdir -p /mnt/ha
+	mount "$HA_MPATH" /mnt/ha
+	for i in 1 2 3 4; do head -c $((i * 300000)) /dev/urandom >/mnt/ha/f$i; done
+	sync
+	(cd /mnt/ha && md5sum f*) >"$LIO_LOGDIR/md5.txt"
+}
+
+# fio in the background: a file on ext4 and a raw 8 MiB region per phase, 4 KiB random
+# writes over themselves (norandommap: overwrites), each verified at the end
+fio_start() { # PHASE
+	local n=$1
+	ha_env
+	qt_spawn "fio-$n" fio --output="$LIO_LOGDIR/fio-$n.txt" \
+		--ioengine=libaio --direct=1 --iodepth=8 --bs=4k --rw=randwrite --norandommap \
+		--randrepeat=0 --io_size=${FIO_MB}M --verify=crc32c --do_verify=1 --verify_fatal=1 \
+		--name=fs --filename="/mnt/ha/fio-$n.dat" --size=8M \
+		--name=raw --filename="$HA_MPATH" --offset=$(((FS_MB + 8 * (n - 1)) << 20)) --size=8M
+}
+fio_end() { # PHASE: fio's status, its errors, its verification
+	local rc=0
+	qt_stop "fio-$1" TERM 600 || rc=$?
+	grep -E 'err=|IOPS|verify' "$LIO_LOGDIR/fio-$1.txt" >&2 || true
+	[ "$rc" = 0 ] || { qt_fail "fio exited with status $rc"; return 1; }
+	[ "$(grep -c 'err= 0' "$LIO_LOGDIR/fio-$1.txt")" = 2 ] || qt_fail "fio reported errors"
+}
+
+# wait until a quarter of the phase's writes completed on gateway G's path (so that the
+# failure hits fio mid-run, whatever the speed), up to 5 minutes
+fio_progress() { # G SINCE_WRITES
+	local sd want i
+	sd=$(ha_sd "$1")
+	want=$(($2 + FIO_MB * 256 * 2 / 4))
+	for i in $(seq 3000); do
+		[ "$(ha_writes "$sd")" -ge "$want" ] && return 0
+		sleep 0.1
+	done
+	qt_fail "fio wrote nothing through gateway $1 (path $sd)"
+}
+
+other() { [ "$1" = a ] && echo b || echo a; }
+
+# SIGKILL gateway G while it carries fio's writes; failover to the other; restart G
+kill_phase() { # PHASE G
+	local n=$1 g=$2 o w0 t ms
+	o=$(other "$g")
+	w0=$(ha_writes "$(ha_sd "$g")")
+	fio_start "$n"
+	fio_progress "$g" "$w0"
+	[ "$(ha_active_path)" = "$g" ] || qt_fail "gateway $g does not carry the I/O"
+	w0=$(ha_ios "$(ha_sd "$o")")
+	t=$(qt_ms)
+	ha_gw_signal "$g" KILL
+	qt_log "SIGKILL gateway $g"
+	ms=$(ha_wait_failover "$o" "$t" "$w0")
+	echo "failover after SIGKILL of gateway $g: $ms ms to the first I/O through $o" |
+		tee -a "$TIMES"
+	ha_gw_down "$g"
+	t=$(qt_ms)
+	ha_gw_start "$g"
+	ha_wait_path_ready "$(ha_sd "$g")" 120
+	echo "gateway $g restarted: its path back in $(($(qt_ms) - t)) ms" | tee -a "$TIMES"
+	fio_end "$n"
+}
+
+# after B took the I/O over (it wrote last, it holds the lock), both gateways report B's
+# group Active/Optimized and A's Active/Non-optimized, and multipathd prefers B's path
+# (the "ha" work: RTPG from the lock state; with static configfs states A's group stays
+# AO and multipath fails back to A after 60 s, moving the lock back)
+rtpg_state() { # SDX GROUP-ID: the group's state as sg_rtpg names it
+	sg_rtpg -d "$1" | awk -v id="$2" '
+		/target port group id :/ { on = ($6 == "0x" id) }
+		on && /asymmetric access state/ { sub(/.*\(/, ""); sub(/\).*/, ""); print; exit }'
+}
+check_rtpg_follows_lock() {
+	local sd
+	ha_env
+	for sd in "$HA_SD_A" "$HA_SD_B"; do
+		[ "$(rtpg_state "$sd" 2)" = "active/optimized" ] ||
+			qt_fail "RTPG via $sd: B's group 2 is $(rtpg_state "$sd" 2), B holds the lock"
+		[ "$(rtpg_state "$sd" 1)" = "active/non optimized" ] ||
+			qt_fail "RTPG via $sd: A's group 1 is $(rtpg_state "$sd" 1), A lost the lock"
+	done
+	multipathd show paths format "%d %p" | tee /run/prio.txt
+	[ "$(awk -v d="${HA_SD_B#/dev/}" '$1 == d { print $2 }' /run/prio.txt)" = 50 ] ||
+		qt_fail "multipathd does not prefer B's path"
+}
+
+# SIGSTOP the gateway carrying the I/O for STOP_SECS: a write queued to it after the stop
+# (OLD) is overwritten through the other gateway (NEW); once it runs again, NEW stays
+stop_phase() { # PHASE
+	local n=$1 g o w0 t ms sdg sdo
+	ha_env
+	g=$(ha_active_path) || true
+	[ "$g" = a ] || [ "$g" = b ] || g=a
+	o=$(other "$g")
+	sdg=$(ha_sd "$g") sdo=$(ha_sd "$o")
+	qt_pattern /run/trip-old 1
+	qt_pattern /run/trip-new 1
+	w0=$(ha_writes "$sdg")
+	fio_start "$n"
+	fio_progress "$g" "$w0"
+	w0=$(ha_ios "$sdo")
+	t=$(qt_ms)
+	ha_gw_signal "$g" STOP
+	qt_log "SIGSTOP gateway $g"
+	# OLD sits in the stopped gateway's ring; the kernel fails it after cmd_time_out
+	(dd if=/run/trip-old of="$sdg" bs=64k count=1 seek=$((TRIP_OFF_MB * 16)) oflag=direct \
+		status=none; echo $? >/run/trip-old.rc) >/run/trip-old.log 2>&1 &
+	ms=$(ha_wait_failover "$o" "$t" "$w0")
+	echo "failover after SIGSTOP of gateway $g: $ms ms to the first I/O through $o" |
+		tee -a "$TIMES"
+	dd if=/run/trip-new of="$sdo" bs=64k count=1 seek=$((TRIP_OFF_MB * 16)) oflag=direct \
+		conv=fsync status=none
+	while [ $(($(qt_ms) - t)) -lt $((STOP_SECS * 1000)) ]; do sleep 0.5; done
+	ha_gw_signal "$g" CONT
+	qt_log "SIGCONT gateway $g after $(($(qt_ms) - t)) ms"
+	for i in $(seq 600); do [ -e /run/trip-old.rc ] && break; sleep 0.1; done
+	qt_log "the write queued to the stopped gateway ended with status $(cat /run/trip-old.rc 2>/dev/null)"
+	ha_wait_path_ready "$sdg" 120 || true # not required: a fenced gateway may stay out
+	fio_end "$n"
+	sleep 5 # whatever the resumed gateway had queued has run by now
+	cmp /run/trip-new <(dd if="$HA_MPATH" bs=64k count=1 skip=$((TRIP_OFF_MB * 16)) \
+		iflag=direct status=none) || qt_fail "a stale write landed: the LU reads OLD data"
+	qt_alive "gw-$g" || qt_fail "gateway $g died after SIGCONT"
+}
+
+check_fs_after() {
+	ha_env
+	umount /mnt/ha
+	fsck.ext4 -f -n "$HA_MPATH"
+	mount "$HA_MPATH" /mnt/ha
+	(cd /mnt/ha && md5sum -c --quiet "$LIO_LOGDIR/md5.txt")
+	umount /mnt/ha
+}
+
+# RADOS holds what the initiator reads: the raw part of the LU through multipath against
+# `rbd export`, and the tripwire holds NEW there too
+check_image() {
+	local raw=$((HA_SIZE_MB - FS_MB))
+	ha_env
+	rbd export --no-progress "rbd/$HA_IMAGE" /run/img.raw
+	cmp <(dd if="$HA_MPATH" bs=1M skip=$FS_MB count=$raw iflag=direct status=none) \
+		<(dd if=/run/img.raw bs=1M skip=$FS_MB count=$raw status=none)
+	cmp /run/trip-new <(dd if=/run/img.raw bs=64k count=1 skip=$((TRIP_OFF_MB * 16)) \
+		status=none)
+	rm -f /run/img.raw
+}
+
+# errors on the paths of a dead gateway are expected; none may reach the map or ext4
+check_no_errors() {
+	dmesg >/run/dmesg.txt
+	grep -cE 'I/O error, dev sd' /run/dmesg.txt || true
+	! grep -E 'I/O error, dev dm-|Buffer I/O error on dev dm-|EXT4-fs (error|warning)' \
+		/run/dmesg.txt
+}
+
+setup || exit 1
+qt_check "one LU through both gateways: one multipath map, A's path preferred, same identity" \
+	check_layout
+qt_check "ext4 on the multipath device" check_fs
+qt_check "SIGKILL gateway A under fio: failover to B, no I/O error, verify passes; A restarts" \
+	kill_phase 1 a
+qt_check "RTPG follows the lock: B's group optimized, A's not, on both; multipath prefers B" \
+	check_rtpg_follows_lock
+qt_check "SIGKILL gateway B under fio: failover to A, no I/O error, verify passes; B restarts" \
+	kill_phase 2 b
+qt_check "SIGSTOP the active gateway for ${STOP_SECS} s under fio: failover, no stale write" \
+	stop_phase 3
+qt_check "ext4 clean (fsck -f) and its files intact" check_fs_after
+qt_check "the image (rbd export) holds what the initiator reads" check_image
+qt_check "no I/O error reached the multipath device or ext4" check_no_errors
+cat "$TIMES" 2>/dev/null
+qt_save "$TIMES"
+qt_summary
