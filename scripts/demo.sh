@@ -11,6 +11,9 @@
 #   scripts/demo.sh --native   never in the VM (fails if the kernel cannot)
 #   scripts/demo.sh --rbd      the image is a Ceph RBD image on a one-node Ceph started
 #                              for the demo (tests/ceph/ceph-one-node.sh), served natively
+#   scripts/demo.sh --gluster  the image is a qcow2 on a Gluster volume (a one-brick glusterd
+#                              started for the demo on 127.0.0.2), served through the QEMU
+#                              helper (gluster://: a network protocol only QEMU speaks)
 #
 # Native runs touch only what they create (names qtdemo*), and remove it at the end.
 set -uo pipefail
@@ -19,14 +22,16 @@ SRC=$PWD
 MODE=auto
 IN_VM=0
 RBD=0
+GLUSTER=0
 for a in "$@"; do
 	case "$a" in
 	--vm) MODE=vm ;;
 	--native) MODE=native ;;
 	--rbd) RBD=1 ;;
+	--gluster) GLUSTER=1 ;;
 	--in-vm) IN_VM=1 ;; # internal: the part that runs inside the VM
 	-h | --help)
-		sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*)
@@ -90,10 +95,39 @@ cleanup_export() {
 	fi
 	[ "$DBUS_STARTED" = 1 ] && kill "$(cat /run/dbus/pid 2>/dev/null)" 2>/dev/null
 	[ "$RBD" = 1 ] && [ -n "$W" ] && tests/ceph/ceph-one-node.sh stop "$W/ceph"
+	[ "$GLUSTER" = 1 ] && [ -n "$W" ] && stop_gluster
 	if [ -n "$W" ]; then
 		mountpoint -q "$W" && umount "$W"
 		rm -rf "$W"
 	fi
+}
+
+# Gluster: glusterd with its state in $W/gl and one brick volume qtdemo on 127.0.0.2 (the
+# CLI refuses 127.0.0.1 as a brick host; glusterd takes any 127.x as local).  Its python
+# geo-replication helper, run ~25 times at each start (~8 s), is a stub in a private mount
+# namespace, as in tests/func/protocols/proto-lib.sh.
+GSYNCD=/usr/lib/x86_64-linux-gnu/glusterfs/gsyncd
+start_gluster() {
+	local i
+	mkdir -p "$W/gl/wd" "$W/gl/log" "$W/gl/brick"
+	sed "s|/var/lib/glusterd|$W/gl/wd|" /etc/glusterfs/glusterd.vol >"$W/gl/glusterd.vol"
+	printf '#!/bin/sh\n[ "$1" = --version ] && echo "gsyncd.py 4.0.0"\nexit 0\n' >"$W/gl/gsyncd"
+	chmod 755 "$W/gl/gsyncd"
+	unshare -m --propagation private sh -c "mount --bind '$W/gl/gsyncd' '$GSYNCD' &&
+		exec glusterd -f '$W/gl/glusterd.vol' -p '$W/gl/glusterd.pid' -l '$W/gl/log/glusterd.log'" ||
+		return 1
+	for i in $(seq 100); do gluster --mode=script pool list >/dev/null 2>&1 && break; sleep 0.1; done
+	show gluster --mode=script volume create qtdemo "127.0.0.2:$W/gl/brick" force &&
+		show gluster --mode=script volume start qtdemo
+}
+stop_gluster() {
+	[ -e "$W/gl/glusterd.pid" ] || return 0
+	gluster --mode=script volume stop qtdemo force >/dev/null 2>&1
+	gluster --mode=script volume delete qtdemo >/dev/null 2>&1
+	pkill -f "glusterfsd.*qtdemo" 2>/dev/null
+	kill "$(cat "$W/gl/glusterd.pid")" 2>/dev/null
+	sleep 1
+	rm -rf /var/run/gluster/vols/qtdemo
 }
 
 wait_ready() { # the daemon's sd_notify READY=1, via a datagram socket
@@ -155,9 +189,22 @@ run_export() {
 		export CEPH_CONF=$W/ceph/ceph.conf
 		fmt=raw
 		img=rbd:rbd/qtdemo
+		# targetcli (rtslib) refuses ':' in a config string: the rbd driver's keys instead
+		cfg=@id=qtdemo@driver=rbd@pool=rbd@image=qtdemo
 		show rbd create --size 256M rbd/qtdemo || die "rbd create"
 		show qemu-io -f raw -c 'write -P 0x5a 0 1M' "$img" | head -n1 || die "qemu-io write"
 		show rbd info rbd/qtdemo | sed -n '1,3p'
+	elif [ "$GLUSTER" = 1 ]; then
+		step "A one-brick Gluster volume on 127.0.0.2 and a qcow2 image of 256 MiB on it"
+		start_gluster || die "glusterd did not start"
+		img=gluster://127.0.0.2/qtdemo/qtdemo.qcow2
+		show qemu-img create -q -f qcow2 "$img" 256M || die "qemu-img create"
+		show qemu-io -f qcow2 -c 'write -P 0x5a 0 1M' "$img" | head -n1 || die "qemu-io write"
+		# targetcli (rtslib) refuses ':' in a config string: QEMU's structured names, given
+		# to the helper as they are (helper=qemu: QEMU reads the qcow2 over gluster)
+		cfg=@id=qtdemo@helper=qemu@driver=qcow2@file.driver=gluster@file.volume=qtdemo
+		cfg=$cfg@file.path=qtdemo.qcow2@file.server.0.type=inet@file.server.0.host=127.0.0.2
+		cfg=$cfg@file.server.0.port=24007
 	else
 		step "A sample image: qcow2, 256 MiB, with a pattern written by QEMU's own qemu-io"
 		img=$W/sample.qcow2
@@ -167,6 +214,7 @@ run_export() {
 			img=$W/sample.raw
 			echo "  (this build has no qcow2 driver yet: the demo uses a raw image)"
 		fi
+		cfg=@id=qtdemo@file=$img
 		show qemu-img create -q -f $fmt "$img" 256M || die "qemu-img create"
 		show qemu-io -f $fmt -c 'write -P 0x5a 0 1M' "$img" | head -n1 || die "qemu-io write"
 		show qemu-img info "$img" | sed -n '1,4p'
@@ -192,7 +240,7 @@ run_export() {
 	step "targetcli: the backstore, a local disk (tcm_loop) and an iSCSI target"
 	targetcli <<-EOF >"$W/targetcli.out" 2>&1 || { cat "$W/targetcli.out"; die "targetcli"; }
 		set global auto_save_on_exit=false
-		/backstores/user:qemu create name=qtdemo size=256M cfgstring=@id=qtdemo@file=$img
+		/backstores/user:qemu create name=qtdemo size=256M cfgstring=$cfg
 		/loopback create $WWN
 		/loopback/$WWN/luns create /backstores/user:qemu/qtdemo
 		/iscsi create $IQN
@@ -303,5 +351,5 @@ echo "  The first run downloads and unpacks the kernel package (~70 MB) into ~/.
 VMARGS=()
 [ "$RBD" = 1 ] && VMARGS=(-m 4096) # mon + OSD + mgr in the guest
 tests/vm/run.sh -t 900 "${VMARGS[@]}" -e BUILD_DIR="$BUILD" -e TERM="${TERM:-dumb}" \
-	scripts/demo.sh --in-vm $([ "$RBD" = 1 ] && echo --rbd) ||
+	scripts/demo.sh --in-vm $([ "$RBD" = 1 ] && echo --rbd) $([ "$GLUSTER" = 1 ] && echo --gluster) ||
 	die "the demo in the VM failed (its output is above)"

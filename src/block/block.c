@@ -248,7 +248,7 @@ static int parse_generic(struct open_req *q, struct err *err)
 	static const char *const discard_names[] = { "ignore", "unmap", "off", "on", NULL };
 	static const char *const helper_names[] = { "auto", "qemu", "off", NULL };
 	bool ro;
-	int mode, d, h, r;
+	int mode, d = 1, h = HELPER_AUTO, r;
 
 	r = opts_get_bool(q->opts, "read-only", !(q->flags & BLK_O_RDWR), &ro, err);
 	if (r < 0)

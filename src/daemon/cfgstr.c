@@ -99,6 +99,13 @@ static int take_id(struct opts *o, char id[CFGSTR_ID_MAX], struct err *err)
 	return 0;
 }
 
+int cfgstr_parse(struct opts *o, const char *cfgstring, char id[CFGSTR_ID_MAX], struct err *err)
+{
+	int r = parse_cfg(o, cfgstring, err);
+
+	return r < 0 ? r : take_id(o, id, err);
+}
+
 int cfgstr_open(const char *cfgstring, unsigned int flags, struct blk_node **bs,
 		char id[CFGSTR_ID_MAX], struct err *err)
 {
@@ -106,10 +113,7 @@ int cfgstr_open(const char *cfgstring, unsigned int flags, struct blk_node **bs,
 	int r;
 
 	opts_init(&o);
-	r = parse_cfg(&o, cfgstring, err);
-	if (r < 0)
-		goto out;
-	r = take_id(&o, id, err);
+	r = cfgstr_parse(&o, cfgstring, id, err);
 	if (r < 0)
 		goto out;
 	r = blk_open_checked(&o, flags, "config string", bs, err);
@@ -151,9 +155,7 @@ bool cfgstr_check_size(const char *cfgstring, uint64_t *size, char *msg, size_t 
 
 	err_init(&err);
 	opts_init(&o);
-	r = parse_cfg(&o, cfgstring, &err);
-	if (!r)
-		r = take_id(&o, id, &err);
+	r = cfgstr_parse(&o, cfgstring, id, &err);
 	if (!r)
 		r = opts_get_bool(&o, "read-only", false, &ro, &err);
 	/* probe read-only whatever the export will be: opening has no side effects then */

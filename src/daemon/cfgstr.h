@@ -15,8 +15,14 @@
 
 struct blk_node;
 struct err;
+struct opts;
 
 #define CFGSTR_ID_MAX 64
+
+/* What cfgstr_open() does before opening: @cfgstring, in the served subtype's dialect,
+ * into the empty @o; the daemon's "id" key is taken (marked used) into @id ("" when
+ * absent).  Opens nothing (the fuzzer's entry point).  On failure @o may hold keys. */
+int cfgstr_parse(struct opts *o, const char *cfgstring, char id[CFGSTR_ID_MAX], struct err *err);
 
 /* Open the image of @cfgstring (BLK_O_* @flags; "read-only"/"cache" keys override).
  * @id receives the "id" key ("" when absent). */

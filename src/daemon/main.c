@@ -11,7 +11,7 @@
 #include "daemon/cfgstr.h"
 #include "daemon/daemon.h"
 #include "daemon/dbus.h"
-#include "daemon/export.h"
+#include "export/export.h"
 #include "util/err.h"
 #include "util/log.h"
 

@@ -12,6 +12,7 @@
 #include <linux/genetlink.h>
 
 #include "tcmu-uapi.h"
+#include "util/compiler.h"
 #include "util/err.h"
 #include "util/log.h"
 
@@ -260,6 +261,13 @@ static int fill_event(const struct nlattr *const *tb, struct netlink_event *ev)
 	return 0;
 }
 
+/* A whole message in the @len bytes at @nlh.  Not mnl_nlmsg_ok(): it compares the length as
+ * an int, so a message claiming 2 GiB or more passes and the walk leaves the buffer. */
+static bool msg_ok(const struct nlmsghdr *nlh, size_t len)
+{
+	return len >= sizeof(*nlh) && nlh->nlmsg_len >= sizeof(*nlh) && nlh->nlmsg_len <= len;
+}
+
 int netlink_parse(const void *buf, size_t len, uint16_t family, struct netlink_event *ev)
 {
 	const struct nlmsghdr *nlh = buf;
@@ -267,7 +275,7 @@ int netlink_parse(const void *buf, size_t len, uint16_t family, struct netlink_e
 	const struct genlmsghdr *g;
 
 	memset(ev, 0, sizeof(*ev));
-	if (!mnl_nlmsg_ok(nlh, (int)len))
+	if (!msg_ok(nlh, len))
 		return -EINVAL;
 	if (nlh->nlmsg_type != family)
 		return 0;
@@ -281,27 +289,38 @@ int netlink_parse(const void *buf, size_t len, uint16_t family, struct netlink_e
 	return fill_event(tb, ev) < 0 ? -EINVAL : 1;
 }
 
+void netlink_handle_buf(const void *buf, size_t len, uint16_t family,
+			void (*fn)(const struct netlink_event *ev, void *opaque), void *opaque)
+{
+	const uint8_t *p = buf;
+	size_t left = len;
+
+	/* messages are NLMSG_ALIGNTO-aligned; the last one's padding may be missing */
+	while (msg_ok((const struct nlmsghdr *)p, left)) {
+		const struct nlmsghdr *nlh = (const void *)p;
+		size_t step = MIN((size_t)NLMSG_ALIGN(nlh->nlmsg_len), left);
+		struct netlink_event ev;
+		int r = netlink_parse(nlh, left, family, &ev);
+
+		p += step;
+		left -= step;
+		if (r < 0)
+			log_warn("netlink: malformed " TCMU_FAMILY " message ignored");
+		else if (r > 0)
+			fn(&ev, opaque);
+		/* anything else: acks and errors for our replies, ignored */
+	}
+}
+
 int netlink_dispatch(struct netlink *nl, void (*fn)(const struct netlink_event *ev, void *opaque),
 		     void *opaque)
 {
 	for (;;) {
 		ssize_t n = mnl_socket_recvfrom(nl->ev, nl->buf, sizeof(nl->buf));
-		const struct nlmsghdr *nlh = (const void *)nl->buf;
-		int left;
 
 		if (n < 0)
 			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
-		left = (int)n;
-		for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
-			struct netlink_event ev;
-			int r = netlink_parse(nlh, (size_t)left, nl->family, &ev);
-
-			if (r < 0)
-				log_warn("netlink: malformed " TCMU_FAMILY " message ignored");
-			else if (r > 0)
-				fn(&ev, opaque);
-			/* anything else: acks and errors for our replies, ignored */
-		}
+		netlink_handle_buf(nl->buf, (size_t)n, nl->family, fn, opaque);
 	}
 }
 

@@ -48,6 +48,11 @@ int netlink_reply(struct netlink *nl, const struct netlink_event *ev, int status
 /* SET_FEATURES(SUPP_KERN_CMD_REPLY = @on), acknowledged.  -EOPNOTSUPP on old kernels. */
 int netlink_set_reply_mode(struct netlink *nl, bool on);
 
+/* What netlink_dispatch() does with one datagram of @len bytes: every TCM-USER event of
+ * @family in it to @fn, malformed ones logged and skipped (for tests and the fuzzer). */
+void netlink_handle_buf(const void *buf, size_t len, uint16_t family,
+			void (*fn)(const struct netlink_event *ev, void *opaque), void *opaque);
+
 /* Parse one received message (for tests and the fuzzer): 1 and *ev filled when it is a
  * TCM-USER event of family @family, 0 when it is something else, -EINVAL if malformed. */
 int netlink_parse(const void *buf, size_t len, uint16_t family, struct netlink_event *ev);

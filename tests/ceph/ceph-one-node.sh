@@ -24,8 +24,7 @@ port_busy() {
 
 pidfile_kill() {
 	local f=$1 pid
-	[ -e "$f" ] || return 0
-	pid=$(cat "$f")
+	pid=$(cat "$f" 2>/dev/null) || return 0
 	kill "$pid" 2>/dev/null || true
 	for _ in $(seq 100); do
 		kill -0 "$pid" 2>/dev/null || break
@@ -36,14 +35,21 @@ pidfile_kill() {
 }
 
 stop() {
-	local f
+	local f pid pids=()
 	[ -d "$D/run" ] || return 0
+	# the pids first: a daemon removes its own pid file as it exits
 	for f in "$D"/run/*.pid; do
-		[ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
+		pid=$(cat "$f" 2>/dev/null) && pids+=("$pid")
 	done
-	for f in "$D"/run/*.pid; do
-		pidfile_kill "$f"
+	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+	for pid in "${pids[@]}"; do
+		for _ in $(seq 100); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null
 	done
+	rm -f "$D"/run/*.pid
 }
 
 # The pool takes I/O (rbd pool init waited for its placement groups): one object written,

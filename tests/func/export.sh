@@ -33,8 +33,8 @@ same_tree() { # WHAT: the tree is the one saved in $T/before
 	diff -u "$T/before" "$T/after" || fail "$1: the tree changed"
 }
 
-step "export --loop --iscsi: the objects"
-out=$("$QT_DAEMON" export disk0.qcow2 --loop --iscsi $IQN)
+step "export --loop --iscsi --demo: the objects"
+out=$("$QT_DAEMON" export disk0.qcow2 --loop --iscsi $IQN --demo)
 echo "$out"
 so=$R/core/user_0/disk0
 [ -d "$so" ] || fail "no backstore $so"
@@ -78,10 +78,10 @@ expect_fail "bad block size 1000" "$QT_DAEMON" export small.raw -b 1000
 expect_fail "bad name 'a/b'" "$QT_DAEMON" export small.raw --name a/b
 expect_fail "bad name '.x'" "$QT_DAEMON" export small.raw --name .x
 expect_fail "named 'disk0' exists already" "$QT_DAEMON" export small.raw --name disk0
-expect_fail "iSCSI target $IQN exists already" "$QT_DAEMON" export small.raw --iscsi $IQN
-expect_fail "bad iSCSI target name 'foo'" "$QT_DAEMON" export small.raw --iscsi foo
-expect_fail "bad portal '1.2.3:80'" "$QT_DAEMON" export small.raw --iscsi iqn.2003-01.x:y --portal 1.2.3:80
-expect_fail "bad portal '[::1]:0'" "$QT_DAEMON" export small.raw --iscsi iqn.2003-01.x:y --portal '[::1]:0'
+expect_fail "iSCSI target $IQN exists already" "$QT_DAEMON" export small.raw --iscsi $IQN --demo
+expect_fail "bad iSCSI target name 'foo'" "$QT_DAEMON" export small.raw --iscsi foo --demo
+expect_fail "bad portal '1.2.3:80'" "$QT_DAEMON" export small.raw --iscsi iqn.2003-01.x:y --demo --portal 1.2.3:80
+expect_fail "bad portal '[::1]:0'" "$QT_DAEMON" export small.raw --iscsi iqn.2003-01.x:y --demo --portal '[::1]:0'
 expect_fail "may not contain ','" "$QT_DAEMON" export "@file=$T/a,b.raw"
 expect_fail "--portal needs --iscsi" "$QT_DAEMON" export small.raw --portal 1.2.3.4
 expect_fail "expected one image" "$QT_DAEMON" export
@@ -94,7 +94,7 @@ mv "$R/iscsi" "$R/iscsi.saved"
 touch "$R/iscsi"
 snapshot >"$T/before"
 expect_fail "mkdir $R/iscsi: File exists" \
-	"$QT_DAEMON" export small.raw --loop --iscsi iqn.2003-01.x:y
+	"$QT_DAEMON" export small.raw --loop --iscsi iqn.2003-01.x:y --demo
 same_tree "rollback after the iSCSI step"
 rm "$R/iscsi"
 mv "$R/iscsi.saved" "$R/iscsi"
@@ -109,7 +109,7 @@ mv "$R/loopback.saved" "$R/loopback"
 
 step "a second export: next HBA, config string with a relative file=, 4096-byte blocks"
 out=$("$QT_DAEMON" export "@id=s@file=./small.raw@cache=writeback" -b 4096 --iscsi iqn.2003-01.x:s \
-	--portal 127.0.0.1 --portal '[::1]:3261')
+	--demo --portal 127.0.0.1 --portal '[::1]:3261')
 echo "$out"
 grep -qx "dev_config=qemu/@id=s@file=$T/small.raw@cache=writeback,dev_size=1048576,hw_block_size=4096" \
 	"$R/core/user_1/small/control" || fail "control: $(cat "$R/core/user_1/small/control")"

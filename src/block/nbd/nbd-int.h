@@ -39,6 +39,7 @@
 
 struct nbd_handle;
 struct err;
+struct opts;
 
 enum nbdc_mode {
 	NBDC_MODE_URI,	  /* nbd://, nbd+unix://, nbds:// ... */
@@ -117,6 +118,10 @@ struct nbdc_extent {
 };
 
 extern const struct blk_driver blk_driver_nbd; /* nbd.c */
+/* nbd.c: the node's options (or its open_arg dialer) into bs->opaque's configuration,
+ * connecting nowhere (open's first step; the fuzzer's entry point), and freeing it. */
+int nbdc_parse(struct blk_node *bs, struct opts *o, struct err *err);
+void nbdc_free_config(struct nbdc_state *s);
 
 /* Engine (nbd-conn.c). */
 void nbdc_engine_init(struct nbdc_state *s);

@@ -192,7 +192,7 @@ static int parse_export(struct nbdc_state *s, struct opts *o, const char *file, 
 	return 0;
 }
 
-static int nbdc_parse(struct blk_node *bs, struct opts *o, struct err *err)
+int nbdc_parse(struct blk_node *bs, struct opts *o, struct err *err)
 {
 	struct nbdc_state *s = bs->opaque;
 	const struct nbd_dialer *d = bs->open_arg;
@@ -216,7 +216,7 @@ static int nbdc_parse(struct blk_node *bs, struct opts *o, struct err *err)
 	return r;
 }
 
-static void nbdc_free_config(struct nbdc_state *s)
+void nbdc_free_config(struct nbdc_state *s)
 {
 	free(s->uri);
 	free(s->unix_path);

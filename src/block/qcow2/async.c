@@ -16,12 +16,12 @@
  * completion the L2 entries are set in the loop (or, when the lock is busy, by a worker).
  *
  * Runs in the attached loop only (submissions and completions), so the free list of
- * child requests needs no lock.  The parent's drv[] fields: [0] children pending,
- * [1] first error, [2] I/O epoch slot (reads, writes) or sync sequence number (flush),
- * [3] the child of an allocating write.
+ * child requests needs no lock.  A request taken here keeps its state in its private
+ * slots, typed as struct qcow2_rq.
  */
-#include "qcow2.h"
+#include "qcow2-int.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +49,38 @@ struct qcow2_child {
 struct qcow2_async {
 	struct qcow2_child *free;
 };
+
+/* The state of a request the async path took, laid over its private slots (blk_req.drv). */
+struct qcow2_rq {
+	unsigned int pending; /* children not completed, plus one until all are submitted */
+	int ret;	      /* the first error */
+	union {
+		unsigned int slot; /* reads and writes: the I/O epoch slot (qcow2_io_begin) */
+		uint64_t seq;	   /* flushes: the sync sequence number */
+	};
+	struct qcow2_child *alloc; /* an allocating write's child */
+};
+
+static_assert(sizeof(struct qcow2_rq) <= sizeof(((struct blk_req *)0)->drv),
+	      "struct qcow2_rq must fit in blk_req.drv");
+static_assert(_Alignof(struct qcow2_rq) <= _Alignof(uintptr_t),
+	      "blk_req.drv must be aligned for struct qcow2_rq");
+
+static struct qcow2_rq *rq(struct blk_req *req)
+{
+	return (struct qcow2_rq *)(void *)req->drv;
+}
+
+/* A request taken: no error yet, one reference for the submitter (dropped by parent_put
+ * once every child is out), so it completes only after the last child. */
+static struct qcow2_rq *rq_start(struct blk_req *req)
+{
+	struct qcow2_rq *q = rq(req);
+
+	q->pending = 1;
+	q->ret = 0;
+	return q;
+}
 
 enum seg_kind {
 	SEG_DATA,    /* host = offset in the data node */
@@ -113,13 +145,15 @@ void qcow2_async_free(struct qcow2_state *s)
 
 static void parent_put(struct qcow2_state *s, struct blk_req *parent)
 {
-	if (--parent->drv[0])
+	struct qcow2_rq *q = rq(parent);
+
+	if (--q->pending)
 		return;
 	if (parent->op != BLK_OP_FLUSH)
-		qcow2_io_end(s, (unsigned int)parent->drv[2]);
-	else if (!parent->drv[1])
-		qcow2_sync_completed(s, parent->drv[2]);
-	blk_req_complete(parent, (int)(intptr_t)parent->drv[1]);
+		qcow2_io_end(s, q->slot);
+	else if (!q->ret)
+		qcow2_sync_completed(s, q->seq);
+	blk_req_complete(parent, q->ret);
 }
 
 static void child_done(struct blk_req *req, int ret)
@@ -128,32 +162,10 @@ static void child_done(struct blk_req *req, int ret)
 	struct blk_req *parent = c->parent;
 	struct qcow2_state *s = c->s;
 
-	if (ret < 0 && !parent->drv[1])
-		parent->drv[1] = (uintptr_t)(intptr_t)ret;
+	if (ret < 0 && !rq(parent)->ret)
+		rq(parent)->ret = ret;
 	child_put(s, c);
 	parent_put(s, parent);
-}
-
-/* The mapping of the cluster at @guest without I/O: -EAGAIN when the slice is not cached. */
-static int map_cached(struct blk_node *bs, uint64_t guest, struct qcow2_map *m)
-{
-	struct qcow2_state *s = bs->opaque;
-	uint64_t l1i = guest >> (s->cluster_bits + s->l2_bits);
-	uint64_t l2i = (guest >> s->cluster_bits) & ((1ull << s->l2_bits) - 1);
-	uint64_t per_slice = s->l2c.slice_size / s->l2_entry_size, l2off;
-	struct qcow2_slice *sl;
-	unsigned int idx;
-
-	if (l1i >= s->l1_size)
-		return -EAGAIN;
-	l2off = s->l1[l1i] & QCOW2_L1E_OFFSET_MASK;
-	if (!l2off)
-		return qcow2_decode(bs, 0, 0, m);
-	sl = qcow2_cache_lookup(&s->l2c, l2off + (l2i / per_slice) * s->l2c.slice_size);
-	if (!sl)
-		return -EAGAIN;
-	idx = (unsigned int)(l2i % per_slice);
-	return qcow2_decode(bs, qcow2_l2_get(s, sl, idx), qcow2_l2_get_bitmap(s, sl, idx), m);
 }
 
 static int add_seg(struct seg *segs, int *n, uint64_t rel, uint64_t len, enum seg_kind kind,
@@ -199,7 +211,7 @@ static int translate(struct blk_node *bs, const struct blk_req *req, struct seg 
 		uint64_t len = MIN(req->len - rel, sc_size - (in & (sc_size - 1)));
 		enum qcow2_sc_type t;
 		struct qcow2_map m;
-		int r = map_cached(bs, guest, &m);
+		int r = qcow2_get_map_cached(bs, guest, &m);
 
 		if (r < 0)
 			return -EAGAIN;
@@ -246,9 +258,8 @@ static int child_iov(struct qcow2_child *c, const struct blk_req *parent, const 
 static void submit_rw(struct blk_node *bs, struct blk_req *req, const struct seg *segs, int n)
 {
 	struct qcow2_state *s = bs->opaque;
+	struct qcow2_rq *q = rq_start(req);
 
-	req->drv[0] = 1; /* bias: completes only after every child is submitted */
-	req->drv[1] = 0;
 	for (int i = 0; i < n; i++) {
 		struct qcow2_child *c;
 		int cnt;
@@ -262,7 +273,7 @@ static void submit_rw(struct blk_node *bs, struct blk_req *req, const struct seg
 		if (cnt < 0) {
 			if (c)
 				child_put(s, c);
-			req->drv[1] = (uintptr_t)(intptr_t)cnt;
+			q->ret = cnt;
 			break;
 		}
 		c->parent = req;
@@ -272,7 +283,7 @@ static void submit_rw(struct blk_node *bs, struct blk_req *req, const struct seg
 					   .iov = c->iov,
 					   .iovcnt = cnt,
 					   .cb = child_done };
-		req->drv[0]++;
+		q->pending++;
 		blk_req_submit(segs[i].kind == SEG_BACKING ? bs->backing : s->data, &c->req);
 	}
 	parent_put(s, req);
@@ -286,29 +297,25 @@ static bool meta_clean(const struct qcow2_state *s)
 
 /* ---- allocating writes ---------------------------------------------------------------- */
 
-/* Under the lock: set the entries (or give the clusters back after a failed write). */
-static void alloc_commit(struct blk_node *bs, struct qcow2_child *c, int ret)
+/* Under the lock: set the entries as the blocking path does (or give the clusters back
+ * after a failed write); the request's result. */
+static int alloc_commit(struct blk_node *bs, struct qcow2_child *c, int ret)
 {
 	struct qcow2_state *s = bs->opaque;
+	struct blk_req *parent = c->parent;
 
-	if (ret < 0) {
+	if (ret < 0)
 		qcow2_update_refcount(bs, c->host, (uint64_t)c->n << s->cluster_bits, -1);
-	} else {
-		for (unsigned int i = 0; i < c->n; i++) {
-			uint64_t host = c->host + ((uint64_t)i << s->cluster_bits);
-
-			qcow2_l2_set(s, c->sl, c->idx + i, host | QCOW2_OFLAG_COPIED, 0);
-		}
-	}
+	else
+		ret = qcow2_commit_entries(bs, c->sl, c->idx, parent->off, parent->len, c->host);
 	qcow2_cache_put(c->sl);
 	qcow2_inflight_remove(s, &c->fl);
+	return ret;
 }
 
 static void alloc_finish(struct qcow2_state *s, struct blk_req *parent)
 {
-	struct qcow2_child *c = (struct qcow2_child *)parent->drv[3];
-
-	child_put(s, c);
+	child_put(s, rq(parent)->alloc);
 	parent_put(s, parent);
 }
 
@@ -316,10 +323,10 @@ static int alloc_commit_work(struct pool_work *w)
 {
 	struct blk_req *parent = container_of(w, struct blk_req, work);
 	struct qcow2_state *s = parent->bs->opaque;
+	struct qcow2_rq *q = rq(parent);
 
 	qcow2_lock(s);
-	alloc_commit(parent->bs, (struct qcow2_child *)parent->drv[3],
-		     (int)(intptr_t)parent->drv[1]);
+	q->ret = alloc_commit(parent->bs, q->alloc, q->ret);
 	qcow2_unlock(s);
 	return 0;
 }
@@ -340,15 +347,15 @@ static void alloc_done(struct blk_req *req, int ret)
 	struct qcow2_state *s = c->s;
 
 	if (ret < 0)
-		parent->drv[1] = (uintptr_t)(intptr_t)ret;
-	if (ret < 0 || pthread_mutex_trylock(&s->lock)) {
+		rq(parent)->ret = ret;
+	if (ret < 0 || !qcow2_trylock(s)) {
 		/* a worker holds the lock (metadata I/O, a flush): commit there */
 		parent->work.work = alloc_commit_work;
 		parent->work.done = alloc_commit_done;
 		thread_pool_submit(bs->pool, bs->ctx, &parent->work);
 		return;
 	}
-	alloc_commit(bs, c, 0);
+	rq(parent)->ret = alloc_commit(bs, c, 0);
 	qcow2_unlock(s);
 	alloc_finish(s, parent);
 }
@@ -359,20 +366,14 @@ static bool alloc_candidate(struct blk_node *bs, const struct blk_req *req, stru
 			    unsigned int *idx, unsigned int *n)
 {
 	struct qcow2_state *s = bs->opaque;
-	uint64_t c = req->off >> s->cluster_bits, l1i = c >> s->l2_bits;
+	uint64_t c = req->off >> s->cluster_bits;
 	uint64_t last = (req->off + req->len - 1) >> s->cluster_bits;
-	uint64_t l2i = c & ((1ull << s->l2_bits) - 1), per = s->l2c.slice_size / s->l2_entry_size;
 
-	if (req->op != BLK_OP_WRITE || s->ext_l2 || s->data_file || bs->backing ||
-	    l1i >= s->l1_size || !(s->l1[l1i] & QCOW2_OFLAG_COPIED) ||
-	    !(s->l1[l1i] & QCOW2_L1E_OFFSET_MASK) || l2i / per != (l2i + last - c) / per)
+	if (req->op != BLK_OP_WRITE || s->ext_l2 || s->data_file || bs->backing)
 		return false;
-	*sl = qcow2_cache_lookup(&s->l2c, (s->l1[l1i] & QCOW2_L1E_OFFSET_MASK) +
-						  (l2i / per) * s->l2c.slice_size);
-	/* the table is ours alone (else the blocking path reports the inconsistency) */
-	if (!*sl || qcow2_check_overlap(s, (*sl)->off, s->l2c.slice_size, QCOW2_OL_L2))
+	*sl = qcow2_l2_cached_for_write(s, c, last - c + 1, idx);
+	if (!*sl)
 		return false;
-	*idx = (unsigned int)(l2i % per);
 	*n = (unsigned int)(last - c + 1);
 	for (unsigned int i = 0; i < *n; i++) {
 		uint64_t e = qcow2_l2_get(s, *sl, *idx + i);
@@ -391,6 +392,7 @@ static int submit_alloc(struct blk_node *bs, struct blk_req *req)
 	uint64_t cl = req->off >> s->cluster_bits;
 	struct qcow2_slice *sl;
 	struct qcow2_child *c;
+	struct qcow2_rq *q;
 	unsigned int idx, n;
 	int cnt;
 
@@ -410,12 +412,10 @@ static int submit_alloc(struct blk_node *bs, struct blk_req *req)
 	c->sl = sl;
 	c->idx = idx;
 	c->n = n;
-	c->fl = (struct qcow2_inflight){ .start = cl, .end = cl + n, .next = s->inflight };
-	s->inflight = &c->fl;
-	req->drv[0] = 1;
-	req->drv[1] = 0;
-	req->drv[2] = qcow2_io_begin(s);
-	req->drv[3] = (uintptr_t)c;
+	qcow2_inflight_add(s, &c->fl, cl, cl + n);
+	q = rq_start(req);
+	q->slot = qcow2_io_begin(s);
+	q->alloc = c;
 	s->stat_fast_rw++;
 	s->stat_fast_alloc++;
 	qcow2_unlock(s);
@@ -437,12 +437,10 @@ static int submit_flush(struct blk_node *bs, struct blk_req *req)
 
 	s->stat_fast_flush += c != NULL;
 	if (c)
-		req->drv[2] = ++s->sync_seq;
+		rq_start(req)->seq = ++s->sync_seq;
 	qcow2_unlock(s);
 	if (!c)
 		return -ENOTSUP;
-	req->drv[0] = 1;
-	req->drv[1] = 0;
 	c->parent = req;
 	c->req = (struct blk_req){ .op = BLK_OP_FLUSH, .cb = child_done };
 	blk_req_submit(bs->file, &c->req);
@@ -457,7 +455,7 @@ int qcow2_submit(struct blk_node *bs, struct blk_req *req)
 
 	if (req->op != BLK_OP_READ && req->op != BLK_OP_WRITE && req->op != BLK_OP_FLUSH)
 		return -ENOTSUP;
-	if (pthread_mutex_trylock(&s->lock))
+	if (!qcow2_trylock(s))
 		return -ENOTSUP;
 	if (req->op == BLK_OP_FLUSH)
 		return submit_flush(bs, req);
@@ -465,7 +463,7 @@ int qcow2_submit(struct blk_node *bs, struct blk_req *req)
 	if (r == -EAGAIN && !s->corrupt && submit_alloc(bs, req) == 0)
 		return 0;
 	if (r == 0) {
-		req->drv[2] = qcow2_io_begin(s);
+		rq(req)->slot = qcow2_io_begin(s);
 		s->stat_fast_rw++;
 	}
 	qcow2_unlock(s);

@@ -7,7 +7,7 @@
  * `qemu-img check` stays clean (clearing the autoclear bit instead would leak their
  * clusters).
  */
-#include "qcow2.h"
+#include "qcow2-int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -53,10 +53,10 @@ static int parse_dir(struct blk_node *bs, const uint8_t *d, uint64_t size, struc
 	return 0;
 }
 
-int qcow2_read_bitmaps(struct blk_node *bs, uint64_t nb, uint64_t dir_size, uint64_t dir_off,
-		       struct err *err)
+int qcow2_read_bitmaps(struct blk_node *bs, struct err *err)
 {
 	struct qcow2_state *s = bs->opaque;
+	uint64_t nb = s->nb_bitmaps, dir_size = s->bm_dir_size, dir_off = s->bm_dir_offset;
 	uint8_t *d;
 	int r;
 
@@ -72,9 +72,6 @@ int qcow2_read_bitmaps(struct blk_node *bs, uint64_t nb, uint64_t dir_size, uint
 		free(d);
 		return err_set(err, -ENOMEM, "out of memory");
 	}
-	s->nb_bitmaps = (unsigned int)nb;
-	s->bm_dir_offset = dir_off;
-	s->bm_dir_size = dir_size;
 	r = blk_pread(bs->file, dir_off, d, dir_size);
 	if (r < 0)
 		r = err_set_errno(err, r, "qcow2: could not read the bitmap directory");

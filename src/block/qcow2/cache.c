@@ -2,10 +2,13 @@
 /*
  * Slice caches for L2 tables and refcount blocks: fixed-size entries of one slice
  * (min(cluster, 4 KiB)) each, a hash on the host offset, clock eviction.  Callers hold
- * s->lock.  Entries in use are pinned (get/put).  Writing back an L2 slice first makes its
- * dependencies durable (qcow2_write_deps), so eviction keeps the crash ordering.
+ * s->lock.  Entries in use are pinned (get/put).  Writing back a dirty slice first runs the
+ * cache's before_write hook: for the L2 cache qcow2_write_deps, which makes what the
+ * entries point at durable, so eviction keeps the crash ordering.  That hook is the one
+ * call from here up into flush.c (which writes back through this cache), hence a pointer
+ * that qcow2.c sets at open, as QEMU's L2 cache names the refcount cache it depends on.
  */
-#include "qcow2.h"
+#include "qcow2-int.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -46,14 +49,15 @@ static int cache_alloc(void **mem, size_t len)
 	return 0;
 }
 
-int qcow2_cache_init(struct qcow2_cache *c, const char *name, unsigned int slice_size,
-		     unsigned int n)
+int qcow2_cache_init(struct qcow2_cache *c, const char *name, unsigned int kind,
+		     unsigned int slice_size, unsigned int n)
 {
 	unsigned int hn = 1;
 	void *mem = NULL;
 
 	memset(c, 0, sizeof(*c));
 	c->name = name;
+	c->kind = kind;
 	c->slice_size = slice_size;
 	c->n = n;
 	while (hn < 2 * n)
@@ -119,7 +123,7 @@ static void hash_insert(struct qcow2_cache *c, struct qcow2_slice *sl, uint64_t 
 	c->hash[h] = sl;
 }
 
-int qcow2_write_slice(struct blk_node *bs, struct qcow2_cache *c, struct qcow2_slice *sl)
+static int write_slice(struct blk_node *bs, struct qcow2_cache *c, struct qcow2_slice *sl)
 {
 	struct qcow2_state *s = bs->opaque;
 	int r;
@@ -128,9 +132,9 @@ int qcow2_write_slice(struct blk_node *bs, struct qcow2_cache *c, struct qcow2_s
 		return 0;
 	if (s->corrupt)
 		return -EIO; /* no metadata is written after an inconsistency */
-	if (c == &s->l2c && (r = qcow2_write_deps(bs)) < 0)
+	if (c->before_write && (r = c->before_write(bs)) < 0)
 		return r;
-	r = qcow2_check_write(bs, sl->off, c->slice_size, c == &s->l2c ? QCOW2_OL_L2 : QCOW2_OL_RB);
+	r = qcow2_check_write(bs, sl->off, c->slice_size, c->kind);
 	if (r < 0)
 		return r;
 	r = blk_pwrite(bs->file, sl->off, sl->data, c->slice_size, 0);
@@ -159,7 +163,7 @@ static int evict(struct blk_node *bs, struct qcow2_cache *c, struct qcow2_slice 
 		}
 		if (e->dirty && s->corrupt)
 			continue; /* never written now: keep it */
-		if (e->dirty && (r = qcow2_write_slice(bs, c, e)) < 0)
+		if (e->dirty && (r = write_slice(bs, c, e)) < 0)
 			return r;
 		if (e->pin) /* write_deps may have used it */
 			continue;
@@ -172,8 +176,8 @@ static int evict(struct blk_node *bs, struct qcow2_cache *c, struct qcow2_slice 
 	return -ENOMEM;
 }
 
-static int cache_get(struct blk_node *bs, struct qcow2_cache *c, uint64_t off, bool read,
-		     struct qcow2_slice **out)
+int qcow2_cache_get(struct blk_node *bs, struct qcow2_cache *c, uint64_t off,
+		    struct qcow2_slice **out)
 {
 	struct qcow2_slice *e = qcow2_cache_lookup(c, off);
 	int r;
@@ -181,8 +185,6 @@ static int cache_get(struct blk_node *bs, struct qcow2_cache *c, uint64_t off, b
 	if (e) {
 		c->hits++;
 		e->pin++;
-		if (!read)
-			memset(e->data, 0, c->slice_size);
 		*out = e;
 		return 0;
 	}
@@ -190,31 +192,15 @@ static int cache_get(struct blk_node *bs, struct qcow2_cache *c, uint64_t off, b
 	r = evict(bs, c, &e);
 	if (r < 0)
 		return r;
-	if (read) {
-		r = blk_pread(bs->file, off, e->data, c->slice_size);
-		if (r < 0)
-			return r;
-	} else {
-		memset(e->data, 0, c->slice_size);
-	}
+	r = blk_pread(bs->file, off, e->data, c->slice_size);
+	if (r < 0)
+		return r;
 	hash_insert(c, e, off);
 	e->pin = 1;
 	e->ref = true;
 	e->used = c->pass;
 	*out = e;
 	return 0;
-}
-
-int qcow2_cache_get(struct blk_node *bs, struct qcow2_cache *c, uint64_t off,
-		    struct qcow2_slice **out)
-{
-	return cache_get(bs, c, off, true, out);
-}
-
-int qcow2_cache_get_empty(struct blk_node *bs, struct qcow2_cache *c, uint64_t off,
-			  struct qcow2_slice **out)
-{
-	return cache_get(bs, c, off, false, out);
 }
 
 void qcow2_cache_put(struct qcow2_slice *sl)
@@ -234,7 +220,7 @@ void qcow2_cache_mark_dirty(struct qcow2_cache *c, struct qcow2_slice *sl)
 int qcow2_cache_writeback(struct blk_node *bs, struct qcow2_cache *c)
 {
 	for (unsigned int i = 0; i < c->n && c->ndirty; i++) {
-		int r = qcow2_write_slice(bs, c, &c->e[i]);
+		int r = write_slice(bs, c, &c->e[i]);
 
 		if (r < 0)
 			return r;

@@ -3,7 +3,7 @@
  * The cluster map: L1 table in memory, L2 slices in the cache, decoding entries into
  * per-subcluster states, allocating and copying L2 tables.  Callers hold s->lock.
  */
-#include "qcow2.h"
+#include "qcow2-int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -78,6 +78,26 @@ enum qcow2_sc_type qcow2_sc_type(const struct qcow2_state *s, const struct qcow2
 	return QCOW2_SC_UNALLOC;
 }
 
+int qcow2_free_entry_later(struct blk_node *bs, uint64_t entry)
+{
+	struct qcow2_state *s = bs->opaque;
+	struct qcow2_map m;
+	uint64_t off, len;
+	int r;
+
+	if (qcow2_decode(bs, entry, 0, &m) < 0 || s->data_file)
+		return 0;
+	if ((r = qcow2_check_release(bs, entry)) < 0)
+		return r;
+	if (m.compressed) {
+		qcow2_compressed_range(s, entry, &off, &len);
+		return qcow2_free_later(bs, off, len);
+	}
+	if (!m.has_host)
+		return 0;
+	return qcow2_free_later(bs, m.host, s->cluster_size);
+}
+
 int qcow2_l1_set(struct qcow2_state *s, uint32_t i, uint64_t entry)
 {
 	uint64_t old = s->l1[i] & QCOW2_L1E_OFFSET_MASK, new = entry &QCOW2_L1E_OFFSET_MASK;
@@ -150,31 +170,27 @@ static int check_l2_offset(struct blk_node *bs, uint64_t l1i, uint64_t l2off, bo
 static int new_l2_table(struct blk_node *bs, uint64_t l1i, uint64_t old)
 {
 	struct qcow2_state *s = bs->opaque;
+	uint8_t *buf = old ? malloc(s->cluster_size) : calloc(1, s->cluster_size);
 	uint64_t off, got;
-	uint8_t *buf = NULL;
 	bool zero;
 	int r;
 
-	if (old) {
-		/* a shared table (snapshot) is never modified in place: no dirty slices */
-		buf = malloc(s->cluster_size);
-		if (!buf)
-			return -ENOMEM;
-		r = blk_pread(bs->file, old, buf, s->cluster_size);
-		if (r < 0)
-			goto out;
-	}
+	if (!buf)
+		return -ENOMEM;
+	/* a shared table (snapshot) is never modified in place: no dirty slices */
+	if (old && (r = blk_pread(bs->file, old, buf, s->cluster_size)) < 0)
+		goto out;
 	r = qcow2_alloc_for_use(bs, 1, &off, &got, &zero);
 	if (r < 0)
 		goto out;
 	qcow2_cache_discard(&s->l2c, off, s->cluster_size);
 	r = qcow2_check_write(bs, off, s->cluster_size, QCOW2_OL_L2);
 	if (r == 0)
-		r = blk_pwrite(bs->file, off, buf ? buf : qcow2_zero_buf(), s->cluster_size, 0);
+		r = blk_pwrite(bs->file, off, buf, s->cluster_size, 0);
 	if (r < 0)
 		goto out;
 	/* a lost write of an empty table in a cluster reading as zeroes is harmless */
-	if (buf || !zero)
+	if (old || !zero)
 		s->t_dirty = true;
 	r = qcow2_l1_set(s, (uint32_t)l1i, off | QCOW2_OFLAG_COPIED);
 	if (r == 0 && old)
@@ -197,33 +213,88 @@ int qcow2_check_l2_for_write(struct blk_node *bs, uint64_t guest)
 	return check_l2_offset(bs, l1i, e & QCOW2_L1E_OFFSET_MASK, true);
 }
 
+/* Where the L2 entry of the guest cluster at @guest is. */
+struct l2_pos {
+	uint64_t l1i;	  /* the L1 entry */
+	uint64_t slice;	  /* the slice's byte offset in the L2 table */
+	unsigned int idx; /* the entry's index in the slice */
+};
+
+static struct l2_pos l2_pos(const struct qcow2_state *s, uint64_t guest)
+{
+	uint64_t l2i = (guest >> s->cluster_bits) & ((1ull << s->l2_bits) - 1);
+	uint64_t per_slice = s->l2c.slice_size / s->l2_entry_size;
+
+	return (struct l2_pos){ .l1i = guest >> (s->cluster_bits + s->l2_bits),
+				.slice = (l2i / per_slice) * s->l2c.slice_size,
+				.idx = (unsigned int)(l2i % per_slice) };
+}
+
 int qcow2_get_l2(struct blk_node *bs, uint64_t guest, bool alloc, struct qcow2_slice **out,
 		 unsigned int *idx)
 {
 	struct qcow2_state *s = bs->opaque;
-	uint64_t l1i = guest >> (s->cluster_bits + s->l2_bits);
-	uint64_t l2i = (guest >> s->cluster_bits) & ((1ull << s->l2_bits) - 1);
-	uint64_t per_slice = s->l2c.slice_size / s->l2_entry_size, l2off;
+	struct l2_pos p = l2_pos(s, guest);
+	uint64_t l2off;
 	int r;
 
 	*out = NULL;
-	if (l1i >= s->l1_size)
+	if (p.l1i >= s->l1_size)
 		return alloc ? -EINVAL : 0;
-	l2off = s->l1[l1i] & QCOW2_L1E_OFFSET_MASK;
-	if (alloc && (!l2off || !(s->l1[l1i] & QCOW2_OFLAG_COPIED))) {
-		if (l2off && (r = check_l2_offset(bs, l1i, l2off, false)) < 0)
+	l2off = s->l1[p.l1i] & QCOW2_L1E_OFFSET_MASK;
+	if (alloc && (!l2off || !(s->l1[p.l1i] & QCOW2_OFLAG_COPIED))) {
+		if (l2off && (r = check_l2_offset(bs, p.l1i, l2off, false)) < 0)
 			return r;
-		r = new_l2_table(bs, l1i, l2off);
+		r = new_l2_table(bs, p.l1i, l2off);
 		if (r < 0)
 			return r;
-		l2off = s->l1[l1i] & QCOW2_L1E_OFFSET_MASK;
+		l2off = s->l1[p.l1i] & QCOW2_L1E_OFFSET_MASK;
 	}
 	if (!l2off)
 		return 0;
-	if ((r = check_l2_offset(bs, l1i, l2off, alloc)) < 0)
+	if ((r = check_l2_offset(bs, p.l1i, l2off, alloc)) < 0)
 		return r;
-	*idx = (unsigned int)(l2i % per_slice);
-	return qcow2_cache_get(bs, &s->l2c, l2off + (l2i / per_slice) * s->l2c.slice_size, out);
+	*idx = p.idx;
+	return qcow2_cache_get(bs, &s->l2c, l2off + p.slice, out);
+}
+
+/* qcow2_get_l2 without I/O: the slice only if cached (not pinned), no table checks (it
+ * passed them when it was read); -EAGAIN when it is not cached or @guest is beyond L1. */
+static int get_l2_cached(struct qcow2_state *s, uint64_t guest, struct qcow2_slice **out,
+			 unsigned int *idx)
+{
+	struct l2_pos p = l2_pos(s, guest);
+	uint64_t l2off;
+
+	*out = NULL;
+	if (p.l1i >= s->l1_size)
+		return -EAGAIN;
+	l2off = s->l1[p.l1i] & QCOW2_L1E_OFFSET_MASK;
+	if (!l2off)
+		return 0;
+	*out = qcow2_cache_lookup(&s->l2c, l2off + p.slice);
+	*idx = p.idx;
+	return *out ? 0 : -EAGAIN;
+}
+
+struct qcow2_slice *qcow2_l2_cached_for_write(struct qcow2_state *s, uint64_t c, uint64_t n,
+					      unsigned int *idx)
+{
+	struct l2_pos p = l2_pos(s, c << s->cluster_bits);
+	uint64_t per_slice = s->l2c.slice_size / s->l2_entry_size, e;
+	struct qcow2_slice *sl;
+
+	if (p.l1i >= s->l1_size)
+		return NULL;
+	e = s->l1[p.l1i];
+	if (!(e & QCOW2_OFLAG_COPIED) || !(e & QCOW2_L1E_OFFSET_MASK) || p.idx + n > per_slice)
+		return NULL;
+	sl = qcow2_cache_lookup(&s->l2c, (e & QCOW2_L1E_OFFSET_MASK) + p.slice);
+	/* the table is ours alone (else the blocking path reports the inconsistency) */
+	if (!sl || qcow2_check_overlap(s, sl->off, s->l2c.slice_size, QCOW2_OL_L2))
+		return NULL;
+	*idx = p.idx;
+	return sl;
 }
 
 int qcow2_l1_drop(struct blk_node *bs, uint32_t i)
@@ -267,15 +338,16 @@ int qcow2_get_map(struct blk_node *bs, uint64_t guest, struct qcow2_map *m)
 	return r;
 }
 
-unsigned int qcow2_io_begin(struct qcow2_state *s)
+int qcow2_get_map_cached(struct blk_node *bs, uint64_t guest, struct qcow2_map *m)
 {
-	unsigned int slot = (unsigned int)(s->epoch & 1);
+	struct qcow2_state *s = bs->opaque;
+	struct qcow2_slice *sl;
+	unsigned int idx;
+	int r = get_l2_cached(s, guest, &sl, &idx);
 
-	__atomic_add_fetch(&s->io_count[slot], 1, __ATOMIC_ACQ_REL);
-	return slot;
-}
-
-void qcow2_io_end(struct qcow2_state *s, unsigned int slot)
-{
-	__atomic_sub_fetch(&s->io_count[slot], 1, __ATOMIC_ACQ_REL);
+	if (r < 0)
+		return r;
+	if (!sl)
+		return qcow2_decode(bs, 0, 0, m);
+	return qcow2_decode(bs, qcow2_l2_get(s, sl, idx), qcow2_l2_get_bitmap(s, sl, idx), m);
 }

@@ -5,7 +5,7 @@
  * host clusters.  deflate is raw (no zlib header); zstd is one or more frames.  Either
  * must produce exactly one cluster, else the request fails with EIO.
  */
-#include "qcow2.h"
+#include "qcow2-int.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -4,7 +4,7 @@
  * trusted), header extensions (unknown ones are left untouched on disk: we only ever
  * rewrite fixed fields in place), and the corrupt bit.
  */
-#include "qcow2.h"
+#include "qcow2-int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -187,9 +187,13 @@ static int parse_one_ext(struct blk_node *bs, uint32_t type, const uint8_t *d, u
 	case QCOW2_EXT_BITMAPS:
 		if (len < 24 || get_be32(d + 4))
 			return err_set(err, -EINVAL, "qcow2: invalid bitmaps extension");
-		if (!(s->autoclear & QCOW2_AUTOCLEAR_BITMAPS))
+		if (!(s->autoclear & QCOW2_AUTOCLEAR_BITMAPS) || !get_be32(d))
 			return 0; /* inconsistent: a non-bitmap writer touched the image */
-		return qcow2_read_bitmaps(bs, get_be32(d), get_be64(d + 8), get_be64(d + 16), err);
+		/* where the directory is: qcow2_read_bitmaps() checks and reads it */
+		s->nb_bitmaps = get_be32(d);
+		s->bm_dir_size = get_be64(d + 8);
+		s->bm_dir_offset = get_be64(d + 16);
+		return 0;
 	default:
 		return 0; /* feature names, crypto, unknown: left as they are */
 	}

@@ -16,7 +16,7 @@
  * bits 0-47, kinds in 48-56, active L2 references in 57-63, saturating), at most 3/4
  * full, deletion by backward shift.  A lookup is a multiply and usually one cache line.
  */
-#include "qcow2.h"
+#include "qcow2-int.h"
 
 #include <errno.h>
 #include <inttypes.h>

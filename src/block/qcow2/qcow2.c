@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Format driver "qcow2": open/close, options, flush ordering, limits, the ops table.
- * See docs/QCOW2.md for the design (write ordering, caches, concurrency).
+ * Format driver "qcow2": open/close, options, limits, info, the ops table; the top of the
+ * driver's files (qcow2-int.h lists them in layer order).  See docs/QCOW2.md for the design
+ * (write ordering, caches, concurrency).
  */
 #include "qcow2.h"
+#include "qcow2-int.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -22,16 +24,6 @@
 #define CACHE_MIN_SLICES 16u
 #define CACHE_MAX_BYTES (1ull << 32)
 
-void qcow2_lock(struct qcow2_state *s)
-{
-	pthread_mutex_lock(&s->lock);
-}
-
-void qcow2_unlock(struct qcow2_state *s)
-{
-	pthread_mutex_unlock(&s->lock);
-}
-
 static int qcow2_probe(const uint8_t *buf, size_t len, const char *filename)
 {
 	(void)filename;
@@ -39,114 +31,6 @@ static int qcow2_probe(const uint8_t *buf, size_t len, const char *filename)
 	    (get_be32(buf + 4) == 2 || get_be32(buf + 4) == 3))
 		return 100;
 	return 0;
-}
-
-/* ---- write ordering ----------------------------------------------------------------------- */
-
-void qcow2_sync_completed(struct qcow2_state *s, uint64_t seq)
-{
-	uint64_t cur = __atomic_load_n(&s->sync_done, __ATOMIC_RELAXED);
-
-	while (cur < seq && !__atomic_compare_exchange_n(&s->sync_done, &cur, seq, true,
-							 __ATOMIC_RELEASE, __ATOMIC_RELAXED))
-		;
-}
-
-/* Make everything written so far durable (the caller holds the lock). */
-int qcow2_sync(struct blk_node *bs)
-{
-	struct qcow2_state *s = bs->opaque;
-	uint64_t seq = ++s->sync_seq;
-	bool t = s->t_dirty, need = s->need_sync;
-	int r;
-
-	s->t_dirty = false;
-	s->need_sync = false;
-	r = blk_flush(bs->file);
-	if (r < 0) {
-		s->t_dirty |= t;
-		s->need_sync |= need;
-		return r;
-	}
-	s->stat_syncs++;
-	qcow2_sync_completed(s, seq);
-	return 0;
-}
-
-/*
- * Before an L2/L1 entry may be written: new tables and refcount blocks (t_dirty) are
- * durable before the refcount-table entries pointing at them, and whatever the entries
- * need (need_sync: refcounts and file length of directly allocated clusters, data copied
- * from an old cluster) is durable before them.  Clusters taken from the reserve need
- * nothing: their refcounts and the file length went out a flush earlier (reserve.c).
- */
-int qcow2_write_deps(struct blk_node *bs)
-{
-	struct qcow2_state *s = bs->opaque;
-	int r = 0;
-
-	if (s->t_dirty && s->rt_any_dirty && (r = qcow2_sync(bs)) < 0)
-		return r;
-	if ((r = qcow2_write_rt(bs)) < 0 || (r = qcow2_cache_writeback(bs, &s->rbc)) < 0)
-		return r;
-	if (s->need_data_sync) {
-		if ((r = blk_flush(s->data_file)) < 0)
-			return r;
-		s->need_data_sync = false;
-	}
-	if (s->t_dirty || s->need_sync)
-		r = qcow2_sync(bs);
-	return r;
-}
-
-/* Write every dirty piece of metadata in dependency order (the caller holds the lock). */
-int qcow2_flush_meta(struct blk_node *bs)
-{
-	struct qcow2_state *s = bs->opaque;
-	int r = 0;
-
-	if (s->corrupt)
-		return -EIO; /* nothing but the corrupt bit is written after an inconsistency */
-	if (s->data_file) {
-		if ((r = blk_flush(s->data_file)) < 0)
-			return r;
-		s->need_data_sync = false;
-	}
-	if (s->l2c.ndirty || s->l1_any_dirty)
-		r = qcow2_write_deps(bs);
-	if (r == 0)
-		r = qcow2_cache_writeback(bs, &s->l2c);
-	if (r == 0)
-		r = qcow2_write_l1(bs);
-	if (r < 0)
-		return r;
-	qcow2_frees_written(s);
-	r = qcow2_apply_ripe_frees(bs, !(bs->open_flags & BLK_O_NO_FLUSH));
-	if (r == 0 && !s->closing)
-		r = qcow2_rsv_refill(bs);
-	/* a refcount block made now gets its table entry in the next epoch */
-	if (r == 0 && !(s->t_dirty && s->rt_any_dirty))
-		r = qcow2_write_rt(bs);
-	if (r == 0)
-		r = qcow2_cache_writeback(bs, &s->rbc);
-	if (r == 0)
-		qcow2_rsv_stamp(s);
-	return r;
-}
-
-/* Metadata in order, then the one sync that ends the epoch (the core does not flush
- * bs->file again: flush_syncs_file). */
-static int qcow2_flush(struct blk_node *bs)
-{
-	struct qcow2_state *s = bs->opaque;
-	int r;
-
-	qcow2_lock(s);
-	r = qcow2_flush_meta(bs);
-	if (r == 0)
-		r = qcow2_sync(bs);
-	qcow2_unlock(s);
-	return r;
 }
 
 /* ---- open / close ------------------------------------------------------------------------ */
@@ -210,9 +94,11 @@ static int setup_caches(struct blk_node *bs, struct opts *opts, struct err *err)
 	if (clean > UINT32_MAX)
 		return err_set(err, -EINVAL, "qcow2: cache-clean-interval %" PRIu64 " is too large",
 			       clean);
-	if (qcow2_cache_init(&s->l2c, "L2", slice, cache_slices(MIN(l2, need), slice)) < 0 ||
-	    qcow2_cache_init(&s->rbc, "refcount", slice, cache_slices(rb, slice)) < 0)
+	if (qcow2_cache_init(&s->l2c, "L2", QCOW2_OL_L2, slice,
+			     cache_slices(MIN(l2, need), slice)) < 0 ||
+	    qcow2_cache_init(&s->rbc, "refcount", QCOW2_OL_RB, slice, cache_slices(rb, slice)) < 0)
 		return err_set(err, -ENOMEM, "qcow2: out of memory for the metadata caches");
+	s->l2c.before_write = qcow2_write_deps;
 	s->clean_interval = (unsigned int)clean;
 	return 0;
 }
@@ -330,6 +216,8 @@ static int qcow2_open(struct blk_node *bs, struct opts *opts, unsigned int flags
 	pthread_cond_init(&s->cond, NULL);
 	s->read_only = bs->read_only;
 	r = qcow2_read_header(bs, err);
+	if (r == 0)
+		r = qcow2_read_bitmaps(bs, err);
 	if (r == 0) {
 		s->host_limit = ALIGN_UP(s->file_len_open, s->cluster_size);
 		s->fresh_from = s->host_limit >> s->cluster_bits;

@@ -9,7 +9,7 @@
  * is applied only after the entry removal was written and synced and after the data I/O
  * that might still use the clusters drained (qcow2_apply_ripe_frees).
  */
-#include "qcow2.h"
+#include "qcow2-int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -627,26 +627,6 @@ void qcow2_frees_written(struct qcow2_state *s)
 			s->frees[i].gen = s->sync_seq;
 }
 
-int qcow2_free_entry_later(struct blk_node *bs, uint64_t entry)
-{
-	struct qcow2_state *s = bs->opaque;
-	struct qcow2_map m;
-	uint64_t off, len;
-	int r;
-
-	if (qcow2_decode(bs, entry, 0, &m) < 0 || s->data_file)
-		return 0;
-	if ((r = qcow2_check_release(bs, entry)) < 0)
-		return r;
-	if (m.compressed) {
-		qcow2_compressed_range(s, entry, &off, &len);
-		return qcow2_free_later(bs, off, len);
-	}
-	if (!m.has_host)
-		return 0;
-	return qcow2_free_later(bs, m.host, s->cluster_size);
-}
-
 /* Drop one reference of [off, off+len); clusters reaching 0 leave the caches and are
  * punched out of the file when @punch. */
 static int release_range(struct blk_node *bs, uint64_t off, uint64_t len, bool punch)
@@ -703,10 +683,7 @@ int qcow2_apply_ripe_frees(struct blk_node *bs, bool punch)
 
 	if (!s->nfrees)
 		return 0;
-	/* advance the epoch while the counter we would reuse is idle (see qcow2_io_begin) */
-	for (int i = 0; i < 2; i++)
-		if (__atomic_load_n(&s->io_count[(s->epoch + 1) & 1], __ATOMIC_ACQUIRE) == 0)
-			s->epoch++;
+	qcow2_epoch_advance(s);
 	for (size_t i = 0; i < s->nfrees; i++) {
 		struct qcow2_free *f = &s->frees[i];
 

@@ -6,7 +6,7 @@
  * snapshot table, bitmap directory and tables), then make the stored refcounts equal;
  * refcounts of clusters beyond the end of the file become 0.
  */
-#include "qcow2.h"
+#include "qcow2-int.h"
 
 #include <errno.h>
 #include <inttypes.h>

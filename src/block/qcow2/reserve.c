@@ -12,7 +12,7 @@
  * and set need_sync, and the pointers wait for a dependency sync as before.  After a crash, unused
  * reservations are leaks. Callers hold s->lock.
  */
-#include "qcow2.h"
+#include "qcow2-int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -95,7 +95,7 @@ static void take(struct qcow2_state *s, struct qcow2_rsv *v, uint64_t want, uint
 	s->rsv_used += *got;
 }
 
-int qcow2_rsv_take(struct qcow2_state *s, uint64_t want, uint64_t *off, uint64_t *got, bool *zero)
+static int rsv_take(struct qcow2_state *s, uint64_t want, uint64_t *off, uint64_t *got, bool *zero)
 {
 	struct qcow2_rsv *v = pick(s);
 
@@ -170,7 +170,7 @@ static int reserve(struct blk_node *bs, uint64_t n)
 int qcow2_alloc_for_use(struct blk_node *bs, uint64_t n, uint64_t *off, uint64_t *got, bool *zero)
 {
 	struct qcow2_state *s = bs->opaque;
-	int r = qcow2_rsv_take(s, n, off, got, zero);
+	int r = rsv_take(s, n, off, got, zero);
 
 	if (r < 0 || *got)
 		return r;

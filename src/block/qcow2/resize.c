@@ -15,7 +15,7 @@
  * are unmapped through the usual deferred frees, and L2 tables wholly beyond it are
  * dropped from the L1 table; a crash in between leaves unreachable entries or leaks.
  */
-#include "qcow2.h"
+#include "qcow2-int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -184,7 +184,7 @@ static int shrink(struct blk_node *bs, uint64_t size)
 	if (r < 0)
 		return r;
 	s->size = size;
-	qcow2_wait_inflight(s, size >> s->cluster_bits, DIV_ROUND_UP(old, s->cluster_size));
+	qcow2_inflight_wait(s, size >> s->cluster_bits, DIV_ROUND_UP(old, s->cluster_size));
 	return unmap_tail(bs, ALIGN_UP(size, s->cluster_size), old);
 }
 

@@ -7,8 +7,9 @@
  * lock the copy-on-write head, the guest data and the COW tail go out in one vectored
  * write, then under the lock the L2 entries are updated.
  */
-#include "qcow2.h"
+#include "qcow2-int.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -275,25 +276,6 @@ struct wplan {
 	struct qcow2_inflight fl;
 };
 
-bool qcow2_inflight_overlaps(const struct qcow2_state *s, uint64_t c0, uint64_t c1)
-{
-	for (const struct qcow2_inflight *f = s->inflight; f; f = f->next)
-		if (c0 < f->end && f->start < c1)
-			return true;
-	return false;
-}
-
-void qcow2_inflight_remove(struct qcow2_state *s, struct qcow2_inflight *fl)
-{
-	struct qcow2_inflight **pp = &s->inflight;
-
-	while (*pp && *pp != fl)
-		pp = &(*pp)->next;
-	if (*pp)
-		*pp = fl->next;
-	pthread_cond_broadcast(&s->cond);
-}
-
 static bool all_data(const struct qcow2_state *s, const struct qcow2_map *m, unsigned int a,
 		     unsigned int b)
 {
@@ -420,7 +402,7 @@ static int plan_claim(struct blk_node *bs, uint64_t off, uint64_t len, struct wp
 			return check_data_write(bs, p);
 		if (!qcow2_inflight_overlaps(s, p->c0, p->c0 + p->k))
 			break;
-		pthread_cond_wait(&s->cond, &s->lock);
+		qcow2_inflight_wait(s, p->c0, p->c0 + p->k); /* then plan again */
 	}
 	/* the cluster we replace loses a reference: it must not be metadata; the L2 entry
 	 * will change: its table must be ours alone */
@@ -444,10 +426,7 @@ static int plan_claim(struct blk_node *bs, uint64_t off, uint64_t len, struct wp
 	}
 	if ((r = check_data_write(bs, p)) < 0)
 		return r;
-	p->fl.start = p->c0;
-	p->fl.end = p->c0 + p->k;
-	p->fl.next = s->inflight;
-	s->inflight = &p->fl;
+	qcow2_inflight_add(s, &p->fl, p->c0, p->c0 + p->k);
 	return 0;
 }
 
@@ -572,11 +551,6 @@ out:
 	return r;
 }
 
-static uint64_t sc_mask(unsigned int a, unsigned int b)
-{
-	return (b >= 31 ? 0xffffffffull : ((1ull << (b + 1)) - 1)) & ~((1ull << a) - 1);
-}
-
 /*
  * May the L2 entries of @p be written in the same flush epoch as its data?  Only if a lost
  * data write leaves what the guest read before: the clusters read as zeroes and so did
@@ -600,36 +574,46 @@ static void note_dependency(struct blk_node *bs, const struct wplan *p)
 		s->need_sync = true;
 }
 
-/* Point the L2 entries at the written clusters. */
+int qcow2_commit_entries(struct blk_node *bs, struct qcow2_slice *sl, unsigned int idx,
+			 uint64_t off, uint64_t len, uint64_t host)
+{
+	struct qcow2_state *s = bs->opaque;
+	uint64_t in = qcow2_offset_in_cluster(s, off), end = in + len;
+	uint64_t k = qcow2_size_to_clusters(s, end);
+
+	for (uint64_t i = 0; i < k; i++) {
+		uint64_t lo = i == 0 ? in : 0, hi = MIN(s->cluster_size, end - i * s->cluster_size);
+		uint64_t touched = qcow2_sc_mask((unsigned int)(lo >> s->sc_bits),
+						 (unsigned int)((hi - 1) >> s->sc_bits));
+		struct qcow2_map m;
+		uint64_t bitmap, alloc;
+		int r = qcow2_decode(bs, qcow2_l2_get(s, sl, idx + (unsigned int)i),
+				     qcow2_l2_get_bitmap(s, sl, idx + (unsigned int)i), &m);
+
+		if (r < 0)
+			return r;
+		alloc = m.compressed ? 0xffffffffull : (m.bitmap & 0xffffffffull) | touched;
+		bitmap = alloc | (((m.bitmap >> 32) & ~alloc) << 32);
+		if (m.compressed)
+			bitmap = alloc;
+		qcow2_l2_set(s, sl, idx + (unsigned int)i,
+			     (host + i * s->cluster_size) | QCOW2_OFLAG_COPIED, bitmap);
+	}
+	return 0;
+}
+
+/* Point the L2 entries at the written clusters (META: the one we own, at p->host). */
 static int commit(struct blk_node *bs, const struct wplan *p, uint64_t off)
 {
 	struct qcow2_state *s = bs->opaque;
-	uint64_t in = qcow2_offset_in_cluster(s, off), end = in + p->len;
 	struct qcow2_slice *sl;
 	unsigned int idx;
 	int r = qcow2_get_l2(bs, p->c0 << s->cluster_bits, true, &sl, &idx);
 
 	if (r < 0)
 		return r;
-	for (uint64_t i = 0; i < p->k; i++) {
-		uint64_t lo = i == 0 ? in : 0, hi = MIN(s->cluster_size, end - i * s->cluster_size);
-		uint64_t host =
-			p->kind == PLAN_META ? p->first.host : p->host + i * s->cluster_size;
-		uint64_t touched = sc_mask((unsigned int)(lo >> s->sc_bits),
-					   (unsigned int)((hi - 1) >> s->sc_bits));
-		struct qcow2_map m;
-		uint64_t bitmap, alloc;
-
-		r = qcow2_decode(bs, qcow2_l2_get(s, sl, idx + (unsigned int)i),
-				 qcow2_l2_get_bitmap(s, sl, idx + (unsigned int)i), &m);
-		if (r < 0)
-			break;
-		alloc = m.compressed ? 0xffffffffull : (m.bitmap & 0xffffffffull) | touched;
-		bitmap = alloc | (((m.bitmap >> 32) & ~alloc) << 32);
-		if (m.compressed)
-			bitmap = alloc;
-		qcow2_l2_set(s, sl, idx + (unsigned int)i, host | QCOW2_OFLAG_COPIED, bitmap);
-	}
+	assert(qcow2_size_to_clusters(s, qcow2_offset_in_cluster(s, off) + p->len) == p->k);
+	r = qcow2_commit_entries(bs, sl, idx, off, p->len, p->host);
 	qcow2_cache_put(sl);
 	if (r == 0 && p->replace)
 		r = qcow2_free_entry_later(bs, p->first.entry);

@@ -4,7 +4,7 @@
  * `info`), never modified.  Writes to clusters a snapshot shares copy them (COPIED clear),
  * so snapshots stay intact and refcounts exact.
  */
-#include "qcow2.h"
+#include "qcow2-int.h"
 
 #include <errno.h>
 #include <inttypes.h>

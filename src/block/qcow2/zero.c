@@ -10,7 +10,7 @@
  *    already reads as zeroes, else written as zero buffers;
  *  - block_status reports DATA/ZERO/OFFSET_VALID per subcluster run.
  */
-#include "qcow2.h"
+#include "qcow2-int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -22,19 +22,6 @@
 static bool cluster_allocated(const struct qcow2_map *m)
 {
 	return m->has_host || m->compressed;
-}
-
-void qcow2_wait_inflight(struct qcow2_state *s, uint64_t c0, uint64_t c1)
-{
-	for (;;) {
-		bool hit = false;
-
-		for (const struct qcow2_inflight *f = s->inflight; f; f = f->next)
-			hit |= c0 < f->end && f->start < c1;
-		if (!hit)
-			return;
-		pthread_cond_wait(&s->cond, &s->lock);
-	}
 }
 
 /* Replace the entry of cluster @guest; the old host storage is released later. */
@@ -98,7 +85,7 @@ int qcow2_discard(struct blk_node *bs, uint64_t off, uint64_t len)
 	if (s->corrupt)
 		return -EIO;
 	qcow2_lock(s);
-	qcow2_wait_inflight(s, c0, c1);
+	qcow2_inflight_wait(s, c0, c1);
 	for (uint64_t c = c0; c < c1 && r == 0; c++)
 		r = discard_cluster(bs, c << s->cluster_bits);
 	qcow2_unlock(s);
@@ -168,7 +155,7 @@ static int zero_cluster(struct blk_node *bs, uint64_t guest, unsigned int flags)
 /* Subclusters [a, b] of one cluster read as zeroes; -ENOTSUP for compressed clusters. */
 static int zero_subclusters(struct blk_node *bs, uint64_t guest, unsigned int a, unsigned int b)
 {
-	uint64_t range = ((b >= 31 ? 0xffffffffull : (1ull << (b + 1)) - 1) & ~((1ull << a) - 1));
+	uint64_t range = qcow2_sc_mask(a, b);
 	struct qcow2_map m;
 	int r = qcow2_get_map(bs, guest, &m);
 
@@ -189,7 +176,7 @@ static int zeroize(struct blk_node *bs, uint64_t off, uint64_t len, unsigned int
 	if (s->data_file_raw && (r = blk_write_zeroes(s->data_file, off, len, 0)) < 0)
 		return r;
 	qcow2_lock(s);
-	qcow2_wait_inflight(s, off >> s->cluster_bits, DIV_ROUND_UP(end, s->cluster_size));
+	qcow2_inflight_wait(s, off >> s->cluster_bits, DIV_ROUND_UP(end, s->cluster_size));
 	for (uint64_t pos = off; pos < end && r == 0;) {
 		uint64_t in = qcow2_offset_in_cluster(s, pos);
 		uint64_t n = MIN(end - pos, s->cluster_size - in);

@@ -79,6 +79,25 @@ case "$out" in 's "@key=value'*) ;; *) fail "ConfigDesc: $out" ;; esac
 busctl --system introspect org.kernel.TCMUService1 /org/kernel/TCMUService1/qemu |
 	grep -E '^\.(CheckConfig|ConfigDesc)' || fail "introspection lacks the interface"
 
+step "an unprivileged caller: may list, CheckConfig refused by the daemon itself"
+# this bus lets anyone send anything (the installed policy would stop the call first:
+# tests/vm/cases/dbus-targetcli.sh checks that); the daemon's own check remains
+chmod 755 "$T"
+nobody=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+"${nobody[@]}" busctl --system call org.kernel.TCMUService1 /org/kernel/TCMUService1 \
+	org.freedesktop.DBus.ObjectManager GetManagedObjects >"$T/nobody.out" ||
+	fail "nobody may not list: $(cat "$T/nobody.out")"
+grep -q qemu "$T/nobody.out" || fail "GetManagedObjects as nobody: $(cat "$T/nobody.out")"
+if "${nobody[@]}" busctl --system call org.kernel.TCMUService1 /org/kernel/TCMUService1/qemu \
+	org.kernel.TCMUService1 CheckConfig s "qemu/@file=/etc/shadow" >"$T/nobody.out" 2>&1; then
+	fail "nobody called CheckConfig: $(cat "$T/nobody.out")"
+fi
+cat "$T/nobody.out"
+grep -qx "Call failed: Access denied" "$T/nobody.out" || fail "not the daemon's refusal"
+# root's call above was checked and logged; nobody's never reached the check
+grep -q "CheckConfig 'qemu/@file=$T/nope' refused" "$T/serve.err" || fail "no log of root's call"
+! grep -q "CheckConfig.*shadow" "$T/serve.err" || fail "the daemon checked the file for nobody"
+
 step "a tcmu-runner started after us: hand over, register through HandlerManager1"
 cat >"$T/fake-runner.py" <<'EOP'
 # The parts of tcmu-runner's D-Bus side that matter here, with GDBus as tcmu-runner uses

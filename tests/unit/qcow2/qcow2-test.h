@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "block/block.h"
-#include "block/qcow2/qcow2.h"
+#include "block/qcow2/qcow2-int.h"
 #include "util/err.h"
 
 static char qt_img[64];

@@ -6,7 +6,7 @@
 #     shows LIO-ORG and the unit serial export wrote; a second export of the same name is
 #     refused; `exports` lists it with its disk; unexport removes every object, the disk
 #     goes, and the qcow2 image holds the data (qemu-img compare);
-#   - export --iscsi IQN --portal 127.0.0.1:3260: QEMU's libiscsi initiator writes the
+#   - export --iscsi IQN --demo --portal 127.0.0.1:3260: QEMU's libiscsi initiator writes the
 #     whole disk and compares it, open-iscsi logs in and reads it; unexport, clean;
 #   - a step failing after the backstore, tcm_loop disk and iSCSI LUN exist (a portal on
 #     an address the host lacks): everything is rolled back in the kernel;
@@ -14,7 +14,7 @@
 #     targetcli as /backstores/user:qemu on iSCSI reads back identical to its source
 #     from an iSCSI initiator (qemu-img over libiscsi), and a write over iSCSI lands as
 #     the same write by qemu-io on a copy of the vmdk does; the copy then exported with
-#     `qemu-tcmu export --iscsi` reads back as QEMU reads it.
+#     `qemu-tcmu export --iscsi --demo` reads back as QEMU reads it.
 set -uo pipefail
 . "$VM_HARNESS/guest/lib.sh"
 trap lio_cleanup EXIT
@@ -62,7 +62,7 @@ fails() {
 check_no_daemon() {
 	clean
 	fails "no qemu-tcmu daemon serving user:qemu is running" "$QT" export "$IMG" --loop
-	fails "no qemu-tcmu daemon serving user:qemu is running" "$QT" export "$IMG" --iscsi $IQN
+	fails "no qemu-tcmu daemon serving user:qemu is running" "$QT" export "$IMG" --iscsi $IQN --demo
 }
 
 check_bad_input() {
@@ -70,7 +70,7 @@ check_bad_input() {
 	fails "could not open '$S/missing.qcow2': No such file or directory" \
 		"$QT" export $S/missing.qcow2 --loop
 	fails "exceeds the image's 67108864 bytes" "$QT" export "$IMG" --size 1G --loop
-	fails "bad iSCSI target name" "$QT" export "$IMG" --iscsi foo
+	fails "bad iSCSI target name" "$QT" export "$IMG" --iscsi foo --demo
 }
 
 check_loop() {
@@ -118,7 +118,7 @@ check_unexport_loop() {
 
 check_iscsi() {
 	local out dev url=iscsi://127.0.0.1/$IQN/0
-	out=$("$QT" export "$IMG" --name d1 --iscsi $IQN --portal 127.0.0.1:3260)
+	out=$("$QT" export "$IMG" --name d1 --iscsi $IQN --demo --portal 127.0.0.1:3260)
 	echo "$out"
 	grep -q "^d1: iSCSI $IQN LUN 0 portal 127.0.0.1:3260" <<<"$out"
 	# what it tells the initiator to log in to is what works
@@ -151,7 +151,7 @@ s = socket.socket(); s.bind(("127.0.0.1", 3262)); s.listen(); time.sleep(600)' \
 		sleep 0.1
 	done
 	fails "/tpgt_1/np/127.0.0.1:3262: " \
-		"$QT" export "$IMG" --name d2 --loop --iscsi $IQN --portal 127.0.0.1:3262
+		"$QT" export "$IMG" --name d2 --loop --iscsi $IQN --demo --portal 127.0.0.1:3262
 	kill "$lpid"
 	wait "$lpid" || true
 	# the daemon served d2 until the rollback removed it, and the disk came and went
@@ -203,7 +203,7 @@ check_vmdk_targetcli() {
 check_vmdk_export() {
 	local url=iscsi://127.0.0.1/$IQN_VMDK2/0
 	qemu-img convert -f vmdk -O raw $S/v-copy.vmdk /run/vc.raw
-	"$QT" export $S/v-copy.vmdk --iscsi $IQN_VMDK2 --portal 127.0.0.1
+	"$QT" export $S/v-copy.vmdk --iscsi $IQN_VMDK2 --demo --portal 127.0.0.1
 	qemu-img convert -f raw -O raw "$url" /run/vc-read.raw
 	qemu-img compare -f raw -F raw /run/vc.raw /run/vc-read.raw
 	"$QT" unexport v-copy

@@ -37,6 +37,8 @@ void etree_commit(struct etree *t)
 
 	for (i = 0; i < t->nundo; i++) {
 		free(t->undo[i].rel);
+		if (t->undo[i].secret && t->undo[i].value)
+			explicit_bzero(t->undo[i].value, strlen(t->undo[i].value));
 		free(t->undo[i].value);
 	}
 	t->nundo = 0;
@@ -70,7 +72,8 @@ int etree_rel(char *buf, size_t len, struct err *err, const char *fmt, ...)
 	return 0;
 }
 
-static int log_undo(struct etree *t, enum etree_undo_kind kind, const char *rel, const char *value)
+static int log_undo(struct etree *t, enum etree_undo_kind kind, const char *rel, const char *value,
+		    bool secret)
 {
 	struct etree_undo *u;
 
@@ -87,6 +90,7 @@ static int log_undo(struct etree *t, enum etree_undo_kind kind, const char *rel,
 	u->kind = kind;
 	u->rel = strdup(rel);
 	u->value = value ? strdup(value) : NULL;
+	u->secret = secret;
 	if (!u->rel || (value && !u->value)) {
 		free(u->rel);
 		free(u->value);
@@ -156,7 +160,7 @@ int etree_mkdir(struct etree *t, const char *rel, struct err *err)
 		return err_set(err, r, "configfs path too long: %s", rel);
 	if (mkdir(p, 0755) < 0)
 		return err_set_errno(err, -errno, "mkdir %s", p);
-	r = log_undo(t, ETREE_RMDIR, rel, NULL);
+	r = log_undo(t, ETREE_RMDIR, rel, NULL, false);
 	if (r < 0) {
 		rmdir(p);
 		return err_set_errno(err, r, "mkdir %s", p);
@@ -196,7 +200,7 @@ int etree_symlink(struct etree *t, const char *target_rel, const char *link_rel,
 		return err_set(err, -ENAMETOOLONG, "configfs path too long: %s", link_rel);
 	if (symlink(target, link) < 0)
 		return err_set_errno(err, -errno, "symlink %s -> %s", link, target);
-	r = log_undo(t, ETREE_UNLINK, link_rel, NULL);
+	r = log_undo(t, ETREE_UNLINK, link_rel, NULL, false);
 	if (r < 0) {
 		unlink(link);
 		return err_set_errno(err, r, "symlink %s", link);
@@ -204,8 +208,8 @@ int etree_symlink(struct etree *t, const char *target_rel, const char *link_rel,
 	return 0;
 }
 
-int etree_write(struct etree *t, const char *rel, const char *value, const char *undo_value,
-		struct err *err)
+static int write_attr(struct etree *t, const char *rel, const char *value, const char *undo_value,
+		      bool secret, struct err *err)
 {
 	bool created = false;
 	char p[PATH_MAX];
@@ -229,15 +233,42 @@ int etree_write(struct etree *t, const char *rel, const char *value, const char 
 		created = true;
 	}
 	r = sysfile_write(p, value, O_TRUNC | (created ? O_CREAT | O_EXCL : 0));
+	if (r < 0 && secret)
+		return err_set_errno(err, r, "writing the secret to %s", p);
 	if (r < 0)
 		return err_set_errno(err, r, "writing '%s' to %s", value, p);
 	if (created)
-		r = log_undo(t, ETREE_UNLINK, rel, NULL);
+		r = log_undo(t, ETREE_UNLINK, rel, NULL, false);
 	else if (undo_value)
-		r = log_undo(t, ETREE_WRITE, rel, undo_value);
+		r = log_undo(t, ETREE_WRITE, rel, undo_value, secret);
 	if (r < 0)
 		return err_set_errno(err, r, "writing %s", p);
 	return 0;
+}
+
+int etree_write(struct etree *t, const char *rel, const char *value, const char *undo_value,
+		struct err *err)
+{
+	return write_attr(t, rel, value, undo_value, false, err);
+}
+
+int etree_write_secret(struct etree *t, const char *rel, const char *value, const char *undo_value,
+		       struct err *err)
+{
+	return write_attr(t, rel, value, undo_value, true, err);
+}
+
+int etree_read_line(const struct etree *t, const char *rel, char *buf, size_t len)
+{
+	int r;
+
+	if (!etree_exists(t, rel)) {
+		buf[0] = '\0';
+		return 0;
+	}
+	r = etree_read(t, rel, buf, len);
+	buf[strcspn(buf, "\n")] = '\0';
+	return r < 0 ? r : 0;
 }
 
 /* A plain tree: remove the regular files in @p and, with @descend, its subdirectories
@@ -328,7 +359,8 @@ void etree_rollback(struct etree *t)
 			if (!r)
 				r = sysfile_write(p, u->value, O_TRUNC);
 			if (r < 0)
-				err_set_errno(&err, r, "writing '%s' to %s", u->value, p);
+				err_set_errno(&err, r, "writing '%s' to %s",
+					      u->secret ? "(the secret)" : u->value, p);
 			break;
 		}
 		if (r < 0)

@@ -12,8 +12,8 @@
  *
  * Every failure is one line in @err naming the path and strerror.
  */
-#ifndef QT_DAEMON_EXPORT_TREE_H
-#define QT_DAEMON_EXPORT_TREE_H
+#ifndef QT_EXPORT_EXPORT_TREE_H
+#define QT_EXPORT_EXPORT_TREE_H
 
 #include <limits.h>
 #include <stdbool.h>
@@ -33,6 +33,7 @@ struct etree_undo {
 	enum etree_undo_kind kind;
 	char *rel;
 	char *value;
+	bool secret; /* @value is a secret: never printed, wiped when dropped */
 };
 
 struct etree {
@@ -71,6 +72,13 @@ int etree_symlink(struct etree *t, const char *target_rel, const char *link_rel,
 /* Write @value to an attribute; @undo_value (or NULL) is written back on rollback. */
 int etree_write(struct etree *t, const char *rel, const char *value, const char *undo_value,
 		struct err *err);
+/* The same for a secret (a CHAP password): neither @value nor @undo_value appears in a
+ * message, and the undo log's copy is wiped when dropped. */
+int etree_write_secret(struct etree *t, const char *rel, const char *value, const char *undo_value,
+		       struct err *err);
+/* Read an attribute's first line (no newline) into @buf; "" when it is missing or empty.
+ * 0, or -errno when it cannot be read. */
+int etree_read_line(const struct etree *t, const char *rel, char *buf, size_t len);
 
 /* Remove a directory (not logged).  In a plain tree, its files and its subdirectories
  * holding only files go with it; a subdirectory with directories or symlinks in it makes

@@ -18,8 +18,8 @@
 #include <unistd.h>
 
 #include "daemon/cfgstr.h"
-#include "daemon/export-int.h"
-#include "daemon/export-tree.h"
+#include "export/export-int.h"
+#include "export/export-tree.h"
 #include "util/err.h"
 
 #define DEFAULT_TIMEOUT_MS 30000
@@ -49,29 +49,6 @@ static int check_name(const char *name, struct err *err)
 			return err_set(err, -EINVAL,
 				       "bad name '%s': only letters, digits, '_', '-' and '.'",
 				       name);
-	return 0;
-}
-
-/* "naa.5001405..." style names LIO takes as iSCSI target names: iqn., eui., naa. */
-static int check_iqn(const char *iqn, struct err *err)
-{
-	size_t i, n = strlen(iqn);
-
-	if (strncmp(iqn, "iqn.", 4) && strncmp(iqn, "eui.", 4) && strncmp(iqn, "naa.", 4))
-		return err_set(err, -EINVAL,
-			       "bad iSCSI target name '%s': expected iqn.YYYY-MM.domain:name, "
-			       "eui.HEX or naa.HEX",
-			       iqn);
-	if (n < 5 || n >= EXPORT_WWN_MAX)
-		return err_set(err, -EINVAL, "bad iSCSI target name '%s': 5 to %d characters", iqn,
-			       EXPORT_WWN_MAX - 1);
-	for (i = 0; i < n; i++)
-		if (iqn[i] == '/' || isspace((unsigned char)iqn[i]) ||
-		    !isprint((unsigned char)iqn[i]))
-			return err_set(err, -EINVAL,
-				       "bad iSCSI target name '%s': no '/', spaces or control "
-				       "characters",
-				       iqn);
 	return 0;
 }
 
@@ -476,15 +453,11 @@ static int make_loop(struct etree *t, const struct export_params *p, struct expo
 	return r;
 }
 
+/* The target, its LUN and portals, who may log in (export-access.c), and only then the
+ * portal group enabled. */
 static int make_iscsi(struct etree *t, const struct export_params *p, struct export_result *res,
 		      struct err *err)
 {
-	static const char *const attrs[][2] = {
-		{ "authentication", "0" },
-		{ "generate_node_acls", "1" },
-		{ "cache_dynamic_acls", "1" },
-		{ "demo_mode_write_protect", "0" },
-	};
 	char tpg[PATH_MAX], rel[PATH_MAX];
 	size_t i;
 	int r;
@@ -496,10 +469,7 @@ static int make_iscsi(struct etree *t, const struct export_params *p, struct exp
 		r = etree_rel(rel, sizeof(rel), err, "%s/np/%s", tpg, res->portals[i]);
 		r = r ? r : etree_mkdir_p(t, rel, err);
 	}
-	for (i = 0; !r && i < sizeof(attrs) / sizeof(attrs[0]); i++) {
-		r = etree_rel(rel, sizeof(rel), err, "%s/attrib/%s", tpg, attrs[i][0]);
-		r = r ? r : etree_write(t, rel, attrs[i][1], NULL, err);
-	}
+	r = r ? r : export_access_make(t, p, tpg, err);
 	r = r ? r : etree_rel(rel, sizeof(rel), err, "%s/enable", tpg);
 	return r ? r : etree_write(t, rel, "1", "0", err);
 }
@@ -516,7 +486,10 @@ static int check_options(const struct export_params *p, struct export_result *re
 	    p->block_size != 4096)
 		return err_set(err, -EINVAL, "bad block size %u: 512, 1024, 2048 or 4096",
 			       p->block_size);
-	if (p->iqn && (r = check_iqn(p->iqn, err)) < 0)
+	if (p->iqn && (r = export_check_iscsi_name("iSCSI target name", p->iqn, err)) < 0)
+		return r;
+	r = export_access_check(p, /*secrets*/ true, err);
+	if (r < 0)
 		return r;
 	if (p->nportals > EXPORT_PORTALS_MAX)
 		return err_set(err, -EINVAL, "at most %d portals", EXPORT_PORTALS_MAX);
@@ -596,6 +569,9 @@ static int check_tree(const struct etree *t, const struct export_params *p, stru
 			return r;
 		if (etree_exists(t, rel))
 			return err_set(err, -EEXIST, "iSCSI target %s exists already", p->iqn);
+		r = export_access_check_tree(t, p, err);
+		if (r < 0)
+			return r;
 	}
 	/* without a daemon, an enable the kernel waits a verdict for would hang for good */
 	if (!t->plain && !export_find_daemon(p->subtype))

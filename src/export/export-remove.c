@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/export-int.h"
-#include "daemon/export-tree.h"
+#include "export/export-int.h"
+#include "export/export-tree.h"
 #include "util/err.h"
 
 /* A fabric LUN whose storage object is the backstore. */
@@ -231,7 +231,9 @@ static int remove_empty_tpg(struct etree *t, const char *name, const char *tpg, 
 	snprintf(rel, sizeof(rel), "%s/acls", tpg);
 	while (!r && (n = next_entry(t, rel, "", &d))) {
 		snprintf(sub, sizeof(sub), "%s/%s", rel, n);
-		r = etree_rmdir(t, sub, err);
+		r = etree_rmdir(t, sub, err); /* its CHAP credentials go with it */
+		if (!r)
+			fprintf(out, "%s: removed ACL %s\n", name, sub);
 	}
 	close_dir(&d);
 	snprintf(rel, sizeof(rel), "%s/np", tpg);
@@ -297,12 +299,43 @@ static int remove_luns(struct etree *t, const char *name, const struct lun_refs 
 	return r;
 }
 
+/* Did one of the iSCSI portal groups in @refs use discovery CHAP's user @user? */
+static bool uses_discovery_user(const struct etree *t, const struct lun_refs *refs,
+				const char *user)
+{
+	size_t i;
+
+	for (i = 0; user[0] && i < refs->n; i++)
+		if (!strcmp(refs->v[i].fabric, "iscsi") &&
+		    export_tpg_has_chap_user(t, refs->v[i].tpg, user))
+			return true;
+	return false;
+}
+
+/* Discovery CHAP (one setting for the host) goes with the last portal group that used its
+ * user: `export --discovery-chap` set it, and nothing else uses it any more. */
+static int forget_discovery(struct etree *t, const char *name, const char *user, FILE *out,
+			    struct err *err)
+{
+	int r;
+
+	if (export_tpg_has_chap_user(t, NULL, user))
+		return 0;
+	r = export_discovery_off(t, err);
+	if (!r)
+		fprintf(out,
+			"%s: iSCSI discovery CHAP off (no target uses CHAP user %s any more)\n",
+			name, user);
+	return r;
+}
+
 static int remove_so(struct etree *t, const char *name, const char *subtype, FILE *out,
 		     struct err *err)
 {
-	char so[PATH_MAX], hba_rel[64], real[PATH_MAX];
+	char so[PATH_MAX], hba_rel[64], real[PATH_MAX], duser[EXPORT_CHAP_MAX + 2];
 	struct lun_refs refs = { 0 };
 	unsigned int hba;
+	bool disc;
 	int r;
 
 	r = export_check_root(t, err);
@@ -322,8 +355,11 @@ static int remove_so(struct etree *t, const char *name, const char *subtype, FIL
 	r = find_luns(t, real, &refs);
 	if (r < 0)
 		err_set_errno(err, r, "listing the LUNs of %s", so);
+	export_discovery_user(t, duser, sizeof(duser));
+	disc = !r && uses_discovery_user(t, &refs, duser);
 	r = r ? r : remove_luns(t, name, &refs, out, err);
 	free(refs.v);
+	r = r || !disc ? r : forget_discovery(t, name, duser, out, err);
 	/* rmdir of the backstore: the kernel tells the daemon (REMOVED_DEVICE) */
 	r = r ? r : etree_rmdir(t, so, err);
 	if (r < 0)
@@ -371,6 +407,8 @@ static void list_lun(const struct etree *t, const struct lun_ref *ref, FILE *out
 	if (etree_read(t, rel, buf, sizeof(buf)) > 0 && buf[0] == '0')
 		fprintf(out, " (disabled)");
 	fputc('\n', out);
+	if (!strcmp(ref->fabric, "iscsi"))
+		export_access_list(t, ref->tpg, out);
 }
 
 static int list_so(const struct etree *t, const char *name, const char *so, FILE *out)

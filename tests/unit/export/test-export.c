@@ -19,7 +19,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "daemon/export-int.h"
+#include "export/export-int.h"
 
 static char self[4096];
 static char link_dir[64];
