@@ -172,7 +172,7 @@ devices {
 		hardware_handler "1 alua"
 		path_grouping_policy "failover"
 		path_selector "queue-length 0"
-		failback 60
+		failback manual
 		path_checker tur
 		prio alua
 		prio_args exclusive_pref_bit
@@ -193,10 +193,12 @@ ha_initiator() {
 		sleep 0.1
 	done
 	qt_spawn multipathd multipathd -d -s || return 1
+	# "show daemon" answers "pid N idle" or "... running" once the socket is up
 	for i in $(seq 100); do
-		multipathd show daemon 2>/dev/null | grep -q running && break
+		multipathd show daemon 2>/dev/null | grep -q '^pid ' && break
 		sleep 0.2
 	done
+	qt_log "udevd and multipathd up"
 	sda=$(lio_iscsi_login "$HA_IQN_PFX-a" "$HA_IP_a:3260") || return 1
 	sdb=$(lio_iscsi_login "$HA_IQN_PFX-b" "$HA_IP_b:3260") || return 1
 	udevadm settle -t 60 || true
@@ -219,19 +221,30 @@ EOF
 }
 ha_env() { . "$LIO_LOGDIR/ha.env"; }
 
-ha_writes() { awk '{ print $5 }' "/sys/block/$(basename "$1")/stat"; }
-ha_ios() { awk '{ print $1 + $5 }' "/sys/block/$(basename "$1")/stat"; } # reads + writes
-ha_sd() { ha_env && eval echo "\$HA_SD_${1^^}"; }
+# (builtins only: these run in polling loops, and a fork costs milliseconds under TCG)
+ha_writes() {
+	local r w
+	read -r r _ _ _ w _ <"/sys/block/${1##*/}/stat" && echo "$w"
+}
+ha_ios() { # reads + writes
+	local r w
+	read -r r _ _ _ w _ <"/sys/block/${1##*/}/stat" && echo $((r + w))
+}
+ha_sd() {
+	[ -n "${HA_SD_A:-}" ] || ha_env
+	if [ "$1" = a ]; then echo "$HA_SD_A"; else echo "$HA_SD_B"; fi
+}
 
 # which gateway's path the multipath device writes through: the one whose write count
 # grows (waits up to 20 s for writes to happen)
 ha_active_path() {
-	local a b i
-	a=$(ha_writes "$(ha_sd a)") b=$(ha_writes "$(ha_sd b)")
+	local a b i sda sdb
+	sda=$(ha_sd a) sdb=$(ha_sd b)
+	a=$(ha_writes "$sda") b=$(ha_writes "$sdb")
 	for i in $(seq 200); do
 		sleep 0.1
-		[ "$(ha_writes "$(ha_sd a)")" -gt "$a" ] && { echo a; return 0; }
-		[ "$(ha_writes "$(ha_sd b)")" -gt "$b" ] && { echo b; return 0; }
+		[ "$(ha_writes "$sda")" -gt "$a" ] && { echo a; return 0; }
+		[ "$(ha_writes "$sdb")" -gt "$b" ] && { echo b; return 0; }
 	done
 	echo none
 	return 1
