@@ -23,8 +23,11 @@
 # The initiator: open-iscsi logged in to both portals, systemd-udevd (device-mapper and
 # multipath-tools need it: without it libdevmapper waits for udev cookies and multipathd
 # sees no path's WWID) and multipathd with Ceph's settings for LIO-ORG/TCMU device
-# (doc/rbd/iscsi-initiator-linux.rst: failover grouping, prio alua, "1 alua", failback 60,
-# no_path_retry queue).
+# (doc/rbd/iscsi-initiator-linux.rst: failover grouping, prio alua, "1 alua",
+# no_path_retry queue), except failback: manual instead of 60 s, so that the gateway
+# carrying the I/O is the one the last failover chose (with the ALUA states static in
+# configfs, failback would move the I/O back to A 60 s after its restart, in the middle of
+# a phase at TCG speed).
 #
 #   ha_ceph_start                 Ceph up, $CEPH_CONF exported, image $HA_IMAGE created
 #   ha_gw_start G                 gateway G (a|b): qemu-tcmu -x rbd --claim 'gw-G-*', host
@@ -263,6 +266,23 @@ ha_wait_failover() { # G SINCE_MS IOS_THEN [SECS]
 		sleep 0.1
 	done
 	qt_fail "no write completed on gateway $1's path ($sd) within ${4:-240} s"
+}
+
+# make the initiator send its I/O through gateway G: with failback manual it stays on the
+# path group the last failover chose, and that is racy on a gateway without retryable
+# statuses (the survivor's writes wait for the lock longer than the kernel's cmd_time_out,
+# its path fails too, and the initiator may end up back on the restarted one)
+ha_use_gateway() { # a|b
+	local grp name
+	ha_env
+	name=${HA_MPATH##*/}
+	multipathd show map "$name" topology >/run/topo.txt 2>&1 || true
+	# the number of the path group holding G's path, in the order the map lists them
+	grp=$(awk -v d="$(basename "$(ha_sd "$1")")" '/policy=/ { n++ } $0 ~ " " d " " { print n; exit }' \
+		/run/topo.txt)
+	[ -n "$grp" ] || { cat /run/topo.txt >&2; qt_fail "no path group of gateway $1"; return 1; }
+	qt_log "I/O through gateway $1: multipathd switchgroup map $name group $grp"
+	multipathd switchgroup map "$name" group "$grp" >&2
 }
 
 ha_path_state() { # SDX: "dm-state checker-state online-state" as multipathd shows it
