@@ -3,19 +3,24 @@
 # whole deployment (guest/ha.sh): a one-node Ceph, two qemu-tcmu gateways serving one RBD
 # image as user:rbd backstores with one unit serial, each behind its own iSCSI target port
 # group with ceph-iscsi's implicit ALUA groups, open-iscsi logged in to both portals and
-# dm-multipath (Ceph's initiator settings) building one device.  While fio writes with
-# verify (a file on ext4 and a raw region of the same LU):
+# dm-multipath (Ceph's initiator settings, failback manual) building one device.  While
+# fio writes with verify (a file on ext4 and a raw region of the same LU):
 #   - gateway A, carrying the I/O, is SIGKILLed: the initiator moves to B; A restarts and
 #     its path comes back;
-#   - then B, now carrying the I/O, is SIGKILLed: back to A; B restarts;
-#   - then the gateway carrying the I/O is SIGSTOPped for longer than the op timeout: the
-#     other takes over; a write left in the stopped gateway's ring (issued after the stop)
-#     and overwritten through the other gateway must not land when it resumes (SIGCONT).
-# Each time: fio verify passes and no I/O error reaches fio, the multipath device or the
-# file system; the failover time (the kill to the first completed I/O on the surviving
-# path) is measured and printed.  Afterwards: fsck of the file system, its files, and the
-# image as `rbd export` reads it against what the initiator reads.
-# Run: tests/vm/run.sh -m 4096 tests/vm/cases/ha-failover.sh
+#   - then B, carrying the I/O (put there with multipathd switchgroup), is SIGKILLed: back
+#     to A; B restarts;
+#   - then the gateway carrying the I/O is SIGSTOPped for longer than the op timeout, the
+#     kernel's cmd_time_out and RADOS' watch timeout: the other takes over; a write sent to
+#     the stopped gateway's path after the stop (OLD) and overwritten through the other
+#     gateway (NEW) must not land when it resumes (SIGCONT).
+# Each time: fio exits 0, no error in either job, its verify pass read data back; the
+# failover is measured (first I/O completion on the surviving path; fio's longest write
+# stall) and printed.  Afterwards: fsck of the file system and its files, the image as
+# `rbd export` reads it against what the initiator reads, no I/O error on the map or ext4
+# in dmesg, the fenced gateway restarted (main's driver does not reopen after a blocklist),
+# and libiscsi's MultipathIO tests through both portals.  RTPG is reported, not asserted.
+# docs/HA-tests.md has what it covers and the measured times.
+# Run: tests/vm/run.sh -t 1500 -m 4096 tests/vm/cases/ha-failover.sh
 set -uo pipefail
 . "$VM_HARNESS/guest/lib.sh"
 . "$VM_HARNESS/guest/ha.sh"
@@ -233,7 +238,9 @@ stop_phase() { # PHASE
 	while [ $(($(qt_ms) - t)) -lt $((STOP_SECS * 1000)) ]; do sleep 0.5; done
 	ha_gw_signal "$g" CONT
 	qt_log "SIGCONT gateway $g after $(($(qt_ms) - t)) ms"
-	for i in $(seq 300); do [ -e /run/trip-old.rc ] && break; sleep 0.1; done
+	while [ ! -e /run/trip-old.rc ] && [ $(($(qt_ms) - t)) -lt $(((STOP_SECS + 20) * 1000)) ]; do
+		sleep 0.5
+	done
 	qt_log "OLD (sent to the stopped gateway) ended with status" \
 		"$(cat /run/trip-old.rc 2>/dev/null || echo "- still pending")"
 	fio_end "$n"
@@ -305,7 +312,7 @@ check_no_errors() {
 #    check fails if it starts passing (then this list is out of date);
 #  - CompareAndWrite / CompareAndWriteAsync alternate paths on every command, so on main's
 #    rbd driver every command moves the exclusive lock (issue 16's ping-pong case): run
-#    under a time limit and reported, not asserted.
+#    under a 45 s limit each and reported, not asserted.
 cu_run() { # LABEL SECS TEST
 	local log=$LIO_LOGDIR/cu-mp-$1.log line a b c rc=0
 	timeout "$2" iscsi-test-cu -d -n -t "$3" \
@@ -326,8 +333,8 @@ check_cu_multipath() {
 	rc=0
 	cu_run reset 300 ALL.MultipathIO.Reset || rc=$?
 	[ "$rc" = 1 ] || { qt_fail "MultipathIO.Reset: expected to fail (status 1), got $rc"; return 1; }
-	cu_run caw 90 ALL.MultipathIO.CompareAndWrite || true
-	cu_run caw-async 90 ALL.MultipathIO.CompareAndWriteAsync || true
+	cu_run caw 45 ALL.MultipathIO.CompareAndWrite || true
+	cu_run caw-async 45 ALL.MultipathIO.CompareAndWriteAsync || true
 }
 
 setup || exit 1
