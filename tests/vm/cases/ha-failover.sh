@@ -184,7 +184,8 @@ report_rtpg() {
 
 # SIGSTOP the gateway carrying the I/O for STOP_SECS.  A 64 KiB write sent to its path
 # right after the stop (OLD, one SCSI WRITE(10) through SG_IO: no retries by the midlayer)
-# sits in its ring; the kernel fails it to the initiator after cmd_time_out.  NEW is then
+# sits in its ring (in the runs so far it was still pending at the initiator a minute
+# after SIGCONT: its status is reported, not asserted).  NEW is then
 # written to the same blocks through the other gateway.  The stopped gateway lost the
 # lock meanwhile (its peer broke it, blocklisting it), so when it runs again and works
 # off its ring, OLD must not land: the LU and the image keep NEW.
