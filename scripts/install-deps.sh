@@ -15,6 +15,9 @@ TEST_PKGS="$TEST_PKGS ceph-mon ceph-osd ceph-mgr ceph-common"
 # the VM harness (tests/vm) and what the guest tests run (the guest sees the host's root)
 VM_PKGS="qemu-system-x86 busybox-static kmod xz-utils tcmu-runner targetcli-fb libiscsi-bin
   sg3-utils dbus open-iscsi"
+# the HA gateway test bed (tests/vm/cases/ha-failover.sh): dm-multipath over two iSCSI paths,
+# which needs udevd in the guest (libdevmapper's udev cookies, multipathd's path WWIDs)
+VM_PKGS="$VM_PKGS multipath-tools udev dmsetup"
 
 # servers the protocol tests (tests/func/protocols) start on loopback: Gluster, iSCSI (tgt),
 # NFS (nfs-ganesha + its VFS backend, rpcbind), SSH; and the tools that make the formats

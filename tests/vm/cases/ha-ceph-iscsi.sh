@@ -1,0 +1,65 @@
+#!/bin/bash
+# Guest test (exploratory, not registered in meson): ceph-iscsi 3.5 (Debian's package) in
+# front of our daemon instead of tcmu-runner.  A one-node Ceph with a mgr (gwcli reads
+# pool statistics through it), rbd-target-api with api_secure off and minimum_gateways 1,
+# then gwcli creates the target, the gateway (this host, 127.0.0.1, skipchecks: the
+# package checks look for tcmu-runner's RPM) and a disk; rtslib writes a user:rbd backstore
+# with tcmu-runner's config string, which qemu-tcmu -x rbd serves.
+# Run: tests/vm/run.sh -t 1200 -m 4096 tests/vm/cases/ha-ceph-iscsi.sh
+set -uo pipefail
+. "$VM_HARNESS/guest/lib.sh"
+. "$VM_HARNESS/guest/ha.sh"
+trap 'qt_stop rbd-target-api TERM 30; lio_teardown; qt_stop gw TERM 15; lio_cleanup; "$SRC_DIR/tests/ceph/ceph-one-node.sh" stop "$HA_CEPH_DIR"' EXIT
+
+IQN=iqn.2003-01.com.redhat.iscsi-gw:iscsi-igw
+GW= # this host as ceph-iscsi names it (socket.getfqdn(): "localhost" in the guest)
+
+setup() {
+	HA_MGR=1 ha_ceph_start || return 1
+	mkdir -p /etc/ceph /var/log/rbd-target-api
+	cp "$HA_CEPH_DIR/ceph.conf" /etc/ceph/ceph.conf
+	cp "$HA_CEPH_DIR"/ceph.client.admin.keyring /etc/ceph/ 2>/dev/null ||
+		cp "$HA_CEPH_DIR"/*.keyring /etc/ceph/ceph.client.admin.keyring
+	cat >/etc/ceph/iscsi-gateway.cfg <<EOF
+[config]
+cluster_name = ceph
+gateway_keyring = ceph.client.admin.keyring
+api_secure = false
+api_user = admin
+api_password = admin
+api_port = 5000
+trusted_ip_list = 127.0.0.1
+minimum_gateways = 1
+log_to_stderr = true
+EOF
+	qt_spawn gw "$QT_DAEMON" -x rbd --no-dbus || return 1
+	qt_wait_log "serving 'rbd/' devices" "$LIO_LOGDIR/gw.log" 60 || return 1
+	qt_spawn rbd-target-api rbd-target-api || return 1
+	qt_wait_log "Running on" "$LIO_LOGDIR/rbd-target-api.log" 300
+}
+
+gw() { # gwcli command, logged with its time
+	local t rc=0
+	t=$(qt_ms)
+	timeout 300 gwcli "$@" >&2 || rc=$?
+	qt_log "gwcli $* -> $rc ($(($(qt_ms) - t)) ms)"
+	return $rc
+}
+
+create() {
+	GW=$(python3 -c 'import socket; print(socket.getfqdn())')
+	qt_log "this host for ceph-iscsi: $GW"
+	gw /iscsi-targets create "$IQN"
+	gw "/iscsi-targets/$IQN/gateways" create "$GW" 127.0.0.1 skipchecks=true
+	gw /disks create pool=rbd image=disk1 size=64M
+	gw "/iscsi-targets/$IQN/disks" add rbd/disk1
+	gw ls / >&2 || true
+	find "$CFS/core" "$CFS/iscsi" -maxdepth 4 >&2 || true
+	# gwcli exits 0 on refused requests: the outcome is checked in LIO and our daemon
+	grep -q 'serving rbd:rbd/disk1' "$LIO_LOGDIR/gw.log"
+	[ -d "$CFS/iscsi/$IQN/tpgt_1/lun/lun_0" ] || { qt_fail "no LUN in ceph-iscsi's target"; return 1; }
+}
+
+qt_check "one-node Ceph with mgr, qemu-tcmu -x rbd, rbd-target-api up" setup
+qt_check "gwcli: target, gateway, disk; our daemon serves the user:rbd backstore" create
+qt_summary
