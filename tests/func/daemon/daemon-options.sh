@@ -12,7 +12,7 @@
 . "$(dirname "$0")/../lib.sh"
 need python3
 
-categories="all, block, daemon, dbus, nbd, netlink, qcow2, scsi, sim, transport"
+categories="all, block, daemon, dbus, nbd, netlink, qcow2, rbd, scsi, sim, transport"
 
 step "unknown -d categories are refused, listing the valid ones"
 expect_fail "qemu-tcmu: unknown debug category 'bogus' (valid: $categories)" "$QT_DAEMON" -d bogus
