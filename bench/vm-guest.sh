@@ -6,6 +6,12 @@
 #   fileio  LIO's in-kernel fileio backstore, buffered (fd_buffered_io=1: the page cache,
 #           as our cache=writeback)
 #   runner  TCMU served by tcmu-runner's qcow handler (which serves raw files too)
+# With RBD backends (bench/vm.sh --rbd), a one-node Ceph in the guest
+# (tests/ceph/ceph-one-node.sh, memstore, `rbd cache = false` for every client) and one
+# image `rbd/bench` of SIZE_MB, written whole first (so reads reach the OSD):
+#   rbd         our daemon, native librbd (subtype qemu, @driver=rbd@pool=rbd@image=bench)
+#   runner-rbd  tcmu-runner's rbd handler (subtype rbd, `rbd/bench`, as ceph-iscsi creates it)
+#   fio-rbd     fio --ioengine=rbd in the guest: librbd directly, no SCSI, the ceiling
 # Workloads: 4K randread and randwrite at QD16, 1M sequential read and write at QD8
 # (libaio, direct=1 on the SCSI disk).  ROUNDS rounds, the backend order rotating each
 # round; medians.  CPU per command: the whole guest's busy time (/proc/stat) and the
@@ -16,14 +22,14 @@
 # serving thread's call graph, in $VM_OUT).
 # Under TCG only the ratios mean anything.
 #
-# Environment: ROUNDS=3 RUNTIME=10 SIZE_MB=256 BACKENDS="qemu fileio runner"
+# Environment: ROUNDS=3 RUNTIME=10 SIZE_MB=256 BACKENDS="qemu fileio runner" QT_ARGS=""
 #              JOBS="randread:4k:16 ..." (rw:bs:qd) PROFILE=0 PROFILE_JOBS="randread:4k:16 read:1M:8"
 #              TCMU_MAX_SECTORS=2048 (hw_max_sectors of the TCMU backstores: 1 MiB, so a
 #              1M request is one command, as on fileio whose limit is 8 MiB)
 # Results: a table on stdout, $VM_OUT/vm-bench.{md,json}, fio's JSON per run.
 set -uo pipefail
 . "$VM_HARNESS/guest/lib.sh"
-trap lio_cleanup EXIT
+trap 'lio_cleanup; [ -n "${CEPH_CONF:-}" ] && "$SRC_DIR/tests/ceph/ceph-one-node.sh" stop /run/ceph' EXIT
 
 ROUNDS=${ROUNDS:-3}
 RUNTIME=${RUNTIME:-10}
@@ -67,6 +73,8 @@ create() { # BACKEND -> configfs dir
 	qemu) tcmu_create bench qemu "@id=bench@file=$IMG@format=raw" ;;
 	fileio) fileio_create bench ;;
 	runner) tcmu_create bench qcow "$IMG" ;;
+	rbd) tcmu_create bench qemu "@id=bench@driver=rbd@pool=rbd@image=bench" ;;
+	runner-rbd) tcmu_create bench rbd "rbd/bench;conf=$CEPH_CONF" ;;
 	*) die "unknown backend $1" ;;
 	esac
 }
@@ -82,8 +90,8 @@ busy_ticks() { # the guest's non-idle CPU time so far, in clock ticks
 
 daemon_pid() { # BACKEND -> the pid of the process serving it (none for fileio)
 	case $1 in
-	qemu) qt_pid qemu-tcmu ;;
-	runner) pgrep -x tcmu-runner | head -n1 ;;
+	qemu | rbd) qt_pid qemu-tcmu ;;
+	runner | runner-rbd) pgrep -x tcmu-runner | head -n1 ;;
 	esac
 }
 
@@ -91,21 +99,23 @@ proc_ticks() { # PID -> utime+stime of the whole process (all threads), in clock
 	[ -n "$1" ] && awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0
 }
 
-run_fio() { # BACKEND DEV ROUND
-	local be=$1 dev=$2 round=$3 job rw bs qd out pid b0 b1 d0 d1
+run_fio() { # BACKEND DEV ROUND (DEV "-": fio's rbd engine on rbd/bench)
+	local be=$1 dev=$2 round=$3 job rw bs qd out pid b0 b1 d0 d1 target
 	pid=$(daemon_pid "$be")
+	target=(--filename="$dev" --ioengine=libaio --direct=1)
+	[ "$dev" = - ] && target=(--ioengine=rbd --clientname=admin --pool=rbd --rbdname=bench)
 	for job in $JOBS; do
 		IFS=: read -r rw bs qd <<<"$job"
 		out=$LIO_LOGDIR/fio-$be-$rw-$round.json
 		b0=$(busy_ticks)
 		d0=$(proc_ticks "$pid")
-		fio --name="$be-$rw" --filename="$dev" --ioengine=libaio --direct=1 --bs="$bs" \
+		fio --name="$be-$rw" "${target[@]}" --bs="$bs" \
 			--iodepth="$qd" --rw="$rw" --size=${SIZE_MB}M --runtime="$RUNTIME" --time_based \
 			--norandommap --randrepeat=0 --output-format=json --output="$out" >/dev/null 2>&1 ||
 			die "fio failed: $be $rw (see $out)"
 		b1=$(busy_ticks)
 		d1=$(proc_ticks "$pid")
-		python3 - "$be" "$rw" "$round" "$out" $((b1 - b0)) $((d1 - d0)) "$(getconf CLK_TCK)" \
+		python3 - "$be" "$job" "$round" "$out" $((b1 - b0)) $((d1 - d0)) "$(getconf CLK_TCK)" \
 			>>"$RES" <<-'PY'
 			import json, sys
 			be, rw, rnd, f, busy, dmn, hz = sys.argv[1:]
@@ -121,13 +131,31 @@ run_fio() { # BACKEND DEV ROUND
 	done
 }
 
+ceph_setup() { # the one-node Ceph and rbd/bench, written whole
+	local t
+	t=$(qt_ms)
+	CEPH_MGR=0 CEPH_MEMSTORE_BYTES=$(((SIZE_MB + 512) << 20)) \
+		"$SRC_DIR/tests/ceph/ceph-one-node.sh" start /run/ceph >&2 || return 1
+	export CEPH_CONF=/run/ceph/ceph.conf
+	printf '[client]\nrbd cache = false\n' >>"$CEPH_CONF"
+	rbd create --size "${SIZE_MB}M" rbd/bench || return 1
+	rbd bench --io-type write --io-size 4M --io-pattern seq --io-threads 4 \
+		--io-total "${SIZE_MB}M" rbd/bench >/dev/null || return 1
+	echo "vm-bench: ceph up and rbd/bench written in $(($(qt_ms) - t)) ms"
+}
+
 setup() {
-	lio_scratch_fs $S $((SIZE_MB + 128)) || die "no scratch file system"
-	dd if=/dev/zero of=$IMG bs=1M count="$SIZE_MB" conv=fsync status=none || die "dd"
 	: >"$RES"
-	case " $BACKENDS " in *" runner "*) lio_start_tcmu_runner || die "tcmu-runner" ;; esac
-	case " $BACKENDS " in *" qemu "*)
-		qt_daemon_start || die "qemu-tcmu"
+	case " $BACKENDS " in *" qemu "* | *" fileio "* | *" runner "*)
+		lio_scratch_fs $S $((SIZE_MB + 128)) || die "no scratch file system"
+		dd if=/dev/zero of=$IMG bs=1M count="$SIZE_MB" conv=fsync status=none || die "dd"
+		;;
+	esac
+	case " $BACKENDS " in *rbd*) ceph_setup || die "ceph" ;; esac
+	case " $BACKENDS " in *" runner"*) lio_start_tcmu_runner || die "tcmu-runner" ;; esac
+	case " $BACKENDS " in *" qemu "* | *" rbd "*)
+		# shellcheck disable=SC2086 # QT_ARGS: options for our daemon, split on spaces
+		qt_daemon_start ${QT_ARGS:-} || die "qemu-tcmu"
 		echo "rss start $(rss "$(qt_pid qemu-tcmu)")" >>"$RES"
 		;;
 	esac
@@ -155,6 +183,10 @@ echo "vm-bench: $ROUNDS rounds of ${RUNTIME}s per job, $SIZE_MB MiB raw file on 
 set -- $BACKENDS
 for round in $(seq "$ROUNDS"); do
 	for be in "$@"; do
+		if [ "$be" = fio-rbd ]; then
+			run_fio "$be" - "$round"
+			continue
+		fi
 		so=$(create "$be") || die "cannot create the $be backstore"
 		dev=$(lio_loop_export "$so") || die "no disk for $be"
 		run_fio "$be" "$dev" "$round"
@@ -187,18 +219,18 @@ profile() { # BACKEND: perf record -a over one run of each PROFILE_JOBS; reports
 }
 profile_comm() { # BACKEND -> the thread name serving its commands
 	case $1 in
-	qemu) echo qt-bench ;;
-	runner) echo aio-uio0 ;;
+	qemu | rbd) echo qt-bench ;;
+	runner | runner-rbd) echo aio-uio0 ;;
 	*) echo fio ;;
 	esac
 }
 if [ "$PROFILE" = 1 ]; then
-	for be in $BACKENDS; do profile "$be"; done
+	for be in $BACKENDS; do [ "$be" != fio-rbd ] && profile "$be"; done
 fi
 
-python3 - "$RES" "$VM_OUT" "$ROUNDS" "$RUNTIME" "$SIZE_MB" "$TCMU_MAX_SECTORS" <<'PY'
+python3 - "$RES" "$VM_OUT" "$ROUNDS" "$RUNTIME" "$SIZE_MB" "$TCMU_MAX_SECTORS" "$BACKENDS" "$JOBS" <<'PY'
 import json, os, statistics, sys
-res, out, rounds, runtime, size_mb, maxsec = sys.argv[1:]
+res, out, rounds, runtime, size_mb, maxsec, backends, jobspec = sys.argv[1:]
 rows, rss = {}, {}
 for line in open(res):
     f = line.split()
@@ -211,13 +243,17 @@ for line in open(res):
                                                   p50_us=float(f[5]), p99_us=float(f[6]),
                                                   cpu_us=float(f[7]), daemon_us=float(f[8])))
 med = {k: {m: statistics.median(r[m] for r in v) for m in v[0]} for k, v in rows.items()}
-jobs = ["randread", "randwrite", "read", "write"]
-titles = dict(randread="4K randread QD16", randwrite="4K randwrite QD16",
-              read="1M seq read QD8", write="1M seq write QD8")
-bes = [b for b in ("qemu", "fileio", "runner") if any(k[1] == b for k in med)]
+jobs, titles = [], {}
+for spec in jobspec.split():
+    rw, bs, qd = spec.split(":")
+    jobs.append(spec)
+    titles[spec] = "%s %s QD%s" % (bs.upper(), {"read": "seq read", "write": "seq write"}.get(rw, rw), qd)
+bes = [b for b in backends.split() if any(k[1] == b for k in med)]
+pairs = [p for p in (("qemu", "fileio"), ("qemu", "runner"), ("rbd", "runner-rbd"), ("rbd", "fio-rbd"))
+         if p[0] in bes and p[1] in bes]
 md = ["| workload | " + " | ".join("%s IOPS | %s MB/s | %s p50 µs" % (b, b, b) for b in bes)
-      + " | qemu/fileio | qemu/runner |",
-      "|---|" + "---:|" * (3 * len(bes) + 2)]
+      + " | " + " | ".join("%s/%s" % p for p in pairs) + " |",
+      "|---|" + "---:|" * (3 * len(bes) + len(pairs))]
 result = dict(rounds=int(rounds), runtime_s=int(runtime), size_mb=int(size_mb),
               tcmu_max_sectors=int(maxsec), rows=[], rss=rss)
 for j in jobs:
@@ -226,10 +262,10 @@ for j in jobs:
         m = med.get((j, b))
         row[b] = m
         cells += ["%.0f" % m["iops"], "%.1f" % m["mbps"], "%.0f" % m["p50_us"]] if m else ["-"] * 3
-    for other in ("fileio", "runner"):
-        q, o = med.get((j, "qemu")), med.get((j, other))
+    for a, b in pairs:
+        q, o = med.get((j, a)), med.get((j, b))
         r = q["iops"] / o["iops"] if q and o and o["iops"] else None
-        row["qemu_vs_" + other] = r
+        row["%s_vs_%s" % (a, b)] = r
         cells.append("%.2f" % r if r else "-")
     result["rows"].append(row)
     md.append("| %s | %s |" % (titles[j], " | ".join(cells)))
@@ -239,7 +275,7 @@ for j in jobs:
     cells = []
     for b in bes:
         m = med.get((j, b))
-        cells.append(("%.0f / %.0f" % (m["cpu_us"], m["daemon_us"]) if b != "fileio"
+        cells.append(("%.0f / %.0f" % (m["cpu_us"], m["daemon_us"]) if b not in ("fileio", "fio-rbd")
                       else "%.0f" % m["cpu_us"]) if m else "-")
     md.append("| %s | %s |" % (titles[j], " | ".join(cells)))
 if rss:

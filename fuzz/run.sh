@@ -6,6 +6,8 @@
 # finds go to $OUT/NAME/ (default out/fuzz), seeded from fuzz/corpus/NAME/, which is only
 # read; crashes, leaks and timeouts are written to $OUT/NAME-artifacts/.  At the end:
 #   fuzz/run.sh --merge NAME   minimises fuzz/corpus/NAME + $OUT/NAME into fuzz/corpus/NAME
+# -timeout is wall time (libFuzzer's alarm): 60 s by default (TIMEOUT=N), as a niced run on a
+# shared machine can be starved: an input that takes 0.5 s alone once hit 15 s beside a TCG VM.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build-fuzz}
@@ -33,7 +35,7 @@ log=$OUT/$name.log
 dict=()
 [ -f "fuzz/$name.dict" ] && dict=(-dict="fuzz/$name.dict")
 start=$(date -u +%Y-%m-%dT%H:%MZ)
-nice -n 10 "$bin" -max_total_time=$((cpu * 20)) -timeout=10 -detect_leaks=1 -print_final_stats=1 \
+nice -n "${NICE:-10}" "$bin" -max_total_time=$((cpu * 20)) -timeout="${TIMEOUT:-60}" -detect_leaks=1 -print_final_stats=1 \
   -artifact_prefix="$OUT/$name-artifacts/" "${dict[@]}" "$@" "$OUT/$name" "fuzz/corpus/$name" \
   >"$log" 2>&1 </dev/null &
 pid=$!

@@ -18,6 +18,8 @@ VM_PKGS="qemu-system-x86 busybox-static kmod xz-utils tcmu-runner targetcli-fb l
 # the HA gateway test bed (tests/vm/cases/ha-failover.sh): dm-multipath over two iSCSI paths,
 # which needs udevd in the guest (libdevmapper's udev cookies, multipathd's path WWIDs)
 VM_PKGS="$VM_PKGS multipath-tools udev dmsetup"
+# and its firewall, which cuts one gateway from the cluster (ha.sh: ha_cut)
+VM_PKGS="$VM_PKGS nftables"
 
 # servers the protocol tests (tests/func/protocols) start on loopback: Gluster, iSCSI (tgt),
 # NFS (nfs-ganesha + its VFS backend, rpcbind), SSH; and the tools that make the formats

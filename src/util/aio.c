@@ -46,7 +46,8 @@ struct aio_ctx {
 	int skips;    /* iterations in a row that returned after hook progress */
 	struct aio_hook hooks[AIO_MAX_HOOKS];
 	struct aio_poller pollers[AIO_MAX_POLLERS];
-	uint64_t poll_ns; /* 0: no busy polling */
+	uint64_t poll_max_ns; /* 0: no busy polling */
+	uint64_t poll_ns;     /* the spin now, adapted within [0, poll_max_ns] */
 	pthread_mutex_t bh_lock;
 	struct aio_bh *bh_head, **bh_tail;
 };
@@ -197,7 +198,33 @@ void aio_remove_poll_handler(struct aio_ctx *ctx, int handle)
 
 void aio_set_poll_ns(struct aio_ctx *ctx, uint64_t ns)
 {
+	ctx->poll_max_ns = ns;
 	ctx->poll_ns = ns;
+}
+
+uint64_t aio_poll_ns(const struct aio_ctx *ctx)
+{
+	return ctx->poll_ns;
+}
+
+/* After a wait of @waited ns (spin + sleep): a wait longer than the longest spin allowed
+ * would have been missed by any spin, so spin half as long (and not at all below
+ * AIO_POLL_MIN_NS); a wait the spin missed but the longest spin would have caught doubles
+ * it.  A backend whose completions take milliseconds (a network) stops spinning after a
+ * few misses; one that answers in microseconds (the ring, a local SSD) keeps it. */
+#define AIO_POLL_MIN_NS 4000u
+static void poll_adapt(struct aio_ctx *ctx, uint64_t waited)
+{
+	if (waited > ctx->poll_max_ns) {
+		ctx->poll_ns /= 2;
+		if (ctx->poll_ns < AIO_POLL_MIN_NS)
+			ctx->poll_ns = 0;
+	} else if (waited > ctx->poll_ns) {
+		ctx->poll_ns =
+			ctx->poll_ns < AIO_POLL_MIN_NS / 2 ? AIO_POLL_MIN_NS : ctx->poll_ns * 2;
+		if (ctx->poll_ns > ctx->poll_max_ns)
+			ctx->poll_ns = ctx->poll_max_ns;
+	}
 }
 
 static inline void cpu_relax(void)
@@ -312,6 +339,7 @@ static bool bh_pending(struct aio_ctx *ctx)
 int aio_poll(struct aio_ctx *ctx, bool blocking)
 {
 	struct epoll_event ev[AIO_MAX_EVENTS];
+	uint64_t t0 = 0;
 	int n, count = 0;
 
 	__atomic_store_n(&ctx->owner, pthread_self(), __ATOMIC_RELAXED);
@@ -331,14 +359,19 @@ int aio_poll(struct aio_ctx *ctx, bool blocking)
 	ctx->skips = 0;
 	if (count || bh_pending(ctx))
 		blocking = false;
-	if (blocking && ctx->poll_ns) {
-		count = busy_poll(ctx);
-		if (count)
-			return count + run_bhs(ctx);
+	if (blocking && ctx->poll_max_ns) {
+		t0 = clock_now_ns();
+		if (ctx->poll_ns) {
+			count = busy_poll(ctx);
+			if (count)
+				return count + run_bhs(ctx);
+		}
 	}
 	n = epoll_wait(ctx->epfd, ev, AIO_MAX_EVENTS, blocking ? -1 : 0);
 	if (n < 0 && errno != EINTR)
 		return -errno;
+	if (t0)
+		poll_adapt(ctx, clock_now_ns() - t0);
 	ctx->in_dispatch++;
 	for (int i = 0; i < n; i++) {
 		struct aio_handler *h = ev[i].data.ptr;

@@ -47,11 +47,15 @@ void aio_progress(struct aio_ctx *ctx, int n);
  * it and returns true, and the iteration returns without sleeping.  For sources that can
  * be checked without a system call (a ring's head index in shared memory, an io_uring
  * completion queue).  Fd events and bottom halves wait at most @ns meanwhile.
+ * Adaptive: @ns is the longest spin; the loop spins less (down to not at all) while its
+ * waits are longer than @ns, and back up to @ns when they are shorter.
  */
 typedef bool (*aio_poll_fn)(void *opaque);
 int aio_add_poll_handler(struct aio_ctx *ctx, aio_poll_fn fn, void *opaque);
 void aio_remove_poll_handler(struct aio_ctx *ctx, int handle);
 void aio_set_poll_ns(struct aio_ctx *ctx, uint64_t ns);
+/* The spin the next blocking aio_poll() does now (adapted), in nanoseconds. */
+uint64_t aio_poll_ns(const struct aio_ctx *ctx);
 
 /* Thread-safe: queue @bh (fn/opaque set by the caller) to run in the loop thread. */
 void aio_bh_schedule(struct aio_ctx *ctx, struct aio_bh *bh);

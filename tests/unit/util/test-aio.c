@@ -221,6 +221,53 @@ static void test_busy_poll_bh(void **state)
 	aio_ctx_free(a.ctx);
 }
 
+static bool poll_count(void *opaque)
+{
+	(*(int *)opaque)++;
+	return false;
+}
+
+static void *notify_later(void *opaque)
+{
+	usleep(20000);
+	aio_notify(opaque);
+	return NULL;
+}
+
+/* Adaptive busy polling: waits longer than the longest spin (a slow backend) turn the
+ * spinning off; short waits (an event right after the spin) turn it back on. */
+static void test_busy_poll_adapt(void **state)
+{
+	struct aio_ctx *ctx = aio_ctx_new();
+	int calls = 0, i;
+	pthread_t t;
+
+	(void)state;
+	assert_true(aio_add_poll_handler(ctx, poll_count, &calls) >= 0);
+	aio_set_poll_ns(ctx, 100000); /* 100 µs */
+	assert_int_equal(aio_poll_ns(ctx), 100000);
+	for (i = 0; i < 8; i++) { /* 100 -> 50 -> 25 -> 12.5 -> 6.25 -> 0 */
+		assert_int_equal(pthread_create(&t, NULL, notify_later, ctx), 0);
+		aio_poll(ctx, true); /* woken after 20 ms, well past 100 µs */
+		pthread_join(t, NULL);
+	}
+	assert_int_equal(aio_poll_ns(ctx), 0);
+	calls = 0;
+	assert_int_equal(pthread_create(&t, NULL, notify_later, ctx), 0);
+	aio_poll(ctx, true);
+	pthread_join(t, NULL);
+	assert_int_equal(calls, 0); /* slept at once */
+	/* an event already there: the wait (a system call) is far below 100 µs, so the spin
+	 * grows again (tried a few times: a preempted thread may wait longer) */
+	for (i = 0; i < 100 && aio_poll_ns(ctx) == 0; i++) {
+		aio_notify(ctx);
+		aio_poll(ctx, true);
+	}
+	assert_true(aio_poll_ns(ctx) > 0);
+	assert_true(aio_poll_ns(ctx) <= 100000);
+	aio_ctx_free(ctx);
+}
+
 struct job {
 	struct pool_work w;
 	int value;
@@ -354,7 +401,7 @@ int main(void)
 		cmocka_unit_test(test_fd_handler),	     cmocka_unit_test(test_flush_hook),
 		cmocka_unit_test(test_bh_from_thread),	     cmocka_unit_test(test_thread_pool),
 		cmocka_unit_test(test_thread_pool_blocking), cmocka_unit_test(test_busy_poll),
-		cmocka_unit_test(test_busy_poll_bh),
+		cmocka_unit_test(test_busy_poll_bh),	     cmocka_unit_test(test_busy_poll_adapt),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
