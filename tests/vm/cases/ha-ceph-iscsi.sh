@@ -12,9 +12,18 @@ set -uo pipefail
 trap 'qt_stop rbd-target-api TERM 30; lio_teardown; qt_stop gw TERM 15; lio_cleanup; "$SRC_DIR/tests/ceph/ceph-one-node.sh" stop "$HA_CEPH_DIR"' EXIT
 
 IQN=iqn.2003-01.com.redhat.iscsi-gw:iscsi-igw
-GW= # this host as ceph-iscsi names it (socket.getfqdn(): "localhost" in the guest)
+GW= # this host as ceph-iscsi names it: socket.getfqdn()
+# ceph-iscsi names a gateway by socket.getfqdn() and reaches its API by that name: with the
+# host's /etc/hosts (127.0.0.1 localhost ... vm) that is "localhost", which gwcli refuses
+# as the first gateway.  The guest gets a gateway host's own name and address, as a
+# Debian install writes them (127.0.1.1), bound over /etc/hosts (the root is read-only).
+GW_HOST=qt-gw1 GW_DOMAIN=qt.test GW_IP=127.0.1.1
 
 setup() {
+	printf '127.0.0.1 localhost\n%s %s.%s %s\n' "$GW_IP" "$GW_HOST" "$GW_DOMAIN" "$GW_HOST" \
+		>/run/hosts
+	mount --bind /run/hosts /etc/hosts || return 1
+	hostname "$GW_HOST"
 	HA_MGR=1 ha_ceph_start || return 1
 	mkdir -p /etc/ceph /var/log/rbd-target-api
 	cp "$HA_CEPH_DIR/ceph.conf" /etc/ceph/ceph.conf
@@ -28,7 +37,7 @@ api_secure = false
 api_user = admin
 api_password = admin
 api_port = 5000
-trusted_ip_list = 127.0.0.1
+trusted_ip_list = 127.0.0.1,$GW_IP
 minimum_gateways = 1
 log_to_stderr = true
 EOF
@@ -50,7 +59,7 @@ create() {
 	GW=$(python3 -c 'import socket; print(socket.getfqdn())')
 	qt_log "this host for ceph-iscsi: $GW"
 	gw /iscsi-targets create "$IQN"
-	gw "/iscsi-targets/$IQN/gateways" create "$GW" 127.0.0.1 skipchecks=true
+	gw "/iscsi-targets/$IQN/gateways" create "$GW" "$GW_IP" skipchecks=true
 	gw /disks create pool=rbd image=disk1 size=64M
 	gw "/iscsi-targets/$IQN/disks" add rbd/disk1
 	gw ls / >&2 || true

@@ -12,7 +12,12 @@
 #   - then the gateway carrying the I/O is SIGSTOPped for longer than the op timeout, the
 #     kernel's cmd_time_out and RADOS' watch timeout: the other takes over; a write sent to
 #     the stopped gateway's path after the stop (OLD) and overwritten through the other
-#     gateway (NEW) must not land when it resumes (SIGCONT).
+#     gateway (NEW) must not land when it resumes (SIGCONT);
+#   - then gateway A, carrying the I/O, is cut from the cluster (nftables drops what its
+#     sockets send) for CUT_SECS: its commands end within the op timeout with a status the
+#     initiator retries, the initiator moves to B, B takes the lock (fencing A); a write
+#     sent to A right after the cut (OLD, held in A's socket buffers) must not land when
+#     the network returns, and A must serve again by itself (a new client), no restart.
 # Each time: fio exits 0, no error in either job, its verify pass read data back; the
 # failover is measured (first I/O completion on the surviving path; fio's longest write
 # stall) and printed.  Afterwards: fsck of the file system and its files, the image as
@@ -29,6 +34,7 @@ trap ha_cleanup EXIT
 FS_MB=96                        # ext4 on the first 96 MiB of the 128 MiB LU, the rest raw
 FIO_MB=${HA_FIO_MB:-1}          # written by each fio job in each phase (4 KiB, overwriting)
 STOP_SECS=${HA_STOP_SECS:-40}   # > the op timeout, the kernel's cmd_time_out, a watch's 30 s
+CUT_SECS=${HA_CUT_SECS:-40}     # the same bounds for a gateway cut from the cluster
 TRIP_OFF_MB=127                 # the stale-write tripwire: 64 KiB at 127 MiB
 TIMES=$LIO_LOGDIR/ha-timings.txt
 
@@ -72,17 +78,21 @@ check_fs() {
 	(cd /mnt/ha && md5sum f*) >"$LIO_LOGDIR/md5.txt"
 }
 
-# fio in the background: a file on ext4 and a raw 8 MiB region per phase, 4 KiB random
-# writes over themselves (norandommap: overwrites), each verified at the end
+# fio in the background: a file on ext4 and a raw 8 MiB region per phase (96-120 MiB, in
+# turn: 120-128 MiB holds the tripwire), 4 KiB random
+# writes over themselves (norandommap: overwrites), each verified at the end.  Overlapping
+# writes are serialised: two writes to one block in flight at once may complete in either
+# order on any storage (more so when a failover retries them), which verify would report
+# as a stale block (seen once: "bad header numberio 94, wanted 133")
 fio_start() { # PHASE
 	local n=$1
 	ha_env
 	qt_spawn "fio-$n" fio --output="$LIO_LOGDIR/fio-$n.json" --output-format=json \
 		--ioengine=libaio --direct=1 --iodepth=8 --bs=4k --rw=randwrite --norandommap \
-		--randrepeat=0 --allow_mounted_write=1 --io_size=${FIO_MB}M \
+		--randrepeat=0 --serialize_overlap=1 --allow_mounted_write=1 --io_size=${FIO_MB}M \
 		--verify=crc32c --do_verify=1 --verify_fatal=1 \
 		--name=fs --filename="/mnt/ha/fio-$n.dat" --size=8M \
-		--name=raw --filename="$HA_MPATH" --offset=$(((FS_MB + 8 * (n - 1)) << 20)) --size=8M
+		--name=raw --filename="$HA_MPATH" --offset=$(((FS_MB + 8 * ((n - 1) % 3)) << 20)) --size=8M
 }
 # fio's JSON report: per job its error, writes, bytes read back by the verify pass, and the
 # longest write latency (the stall the application saw while a gateway failed over)
@@ -191,10 +201,10 @@ report_rtpg() {
 # written to the same blocks through the other gateway.  The stopped gateway lost the
 # lock meanwhile (its peer broke it, blocklisting it), so when it runs again and works
 # off its ring, OLD must not land: the LU and the image keep NEW.
-trip_write() { # FILE SDX: WRITE(10) of FILE (64 KiB) at TRIP_OFF_MB
+trip_write() { # FILE SDX [SECS]: WRITE(10) of FILE (64 KiB) at TRIP_OFF_MB
 	local lba
 	lba=$(printf '%08x' $((TRIP_OFF_MB << 11)))
-	sg_raw -s 65536 -i "$1" -t 60 "$2" 2a 00 "${lba:0:2}" "${lba:2:2}" "${lba:4:2}" \
+	sg_raw -s 65536 -i "$1" -t "${3:-60}" "$2" 2a 00 "${lba:0:2}" "${lba:2:2}" "${lba:4:2}" \
 		"${lba:6:2}" 00 00 80 00
 }
 # as an initiator does: a write a gateway answers with NOT READY (04/0A transition while it
@@ -284,6 +294,91 @@ restart_fenced() {
 	fi
 }
 
+# Cut gateway A (carrying the I/O, holding the lock) from the cluster for CUT_SECS while
+# fio writes.  A's RADOS ops time out after the op timeout (HA_OSD_OP_TIMEOUT): it fails
+# those commands with a retryable status and turns its path Unavailable, the initiator
+# retries on B, and B takes the lock; it can only do so by breaking A's lock, which
+# blocklists A's client.  OLD, a write sent to A right after the cut, reaches A's RADOS
+# client (its bytes stay in A's socket buffers, to go out when the network returns).  It
+# goes through libiscsi (QEMU's iscsi driver in qemu-io), straight to A's portal: the
+# kernel's initiator would hold and re-send it (scsi_dh_alua requeues while a path is in
+# transition), and a re-send after the network is back may rightly land through the
+# recovered A.  NEW, written through B, must still be there after the network is back:
+# A's queued RADOS write is refused by the OSD.  A notices it was fenced, reopens with a
+# new client and its path comes back without a restart.
+old_write() { # OLD (bytes 0xa5) at TRIP_OFF_MB, through libiscsi to gateway A alone
+	timeout 120 qemu-io -f raw -c "write -P 0xa5 ${TRIP_OFF_MB}M 64k" \
+		"iscsi://$HA_IP_a:3260/$HA_IQN_PFX-a/0"
+}
+cut_fail() { # MESSAGE: fail the phase with the network given back
+	ha_uncut a 2>/dev/null
+	qt_fail "$1"
+	return 1
+}
+cut_phase() { # PHASE
+	local n=$1 g=a o=b w0 t ms sdg sdo i ok rc pid
+	ha_env
+	pid=$(qt_pid "gw-$g")
+	head -c 65536 /dev/urandom >/run/trip-old
+	head -c 65536 /dev/urandom >/run/trip-new
+	rm -f /run/trip-old.rc
+	sdg=$(ha_sd $g) sdo=$(ha_sd $o)
+	ha_use_gateway $g
+	w0=$(ha_writes "$sdg")
+	fio_start "$n"
+	fio_progress "$n" $g "$w0"
+	qt_log "fio phase $n under way through gateway $g"
+	[ "$(ha_active_path)" = $g ] || { qt_fail "gateway $g does not carry the I/O"; return 1; }
+	w0=$(ha_ios "$sdo")
+	t=$(qt_ms)
+	ha_cut $g || cut_fail "cannot cut gateway $g (nft)" || return 1
+	qt_log "gateway $g cut from the cluster"
+	(rc=0; old_write || rc=$?; echo $rc >/run/trip-old.rc) >/run/trip-old.log 2>&1 &
+	ms=$(ha_wait_failover $o "$t" "$w0") || cut_fail "no failover" || return 1
+	echo "gateway $g cut from the cluster: first I/O completion on $o's path after $ms ms" |
+		tee -a "$TIMES"
+	ok=
+	for i in $(seq 60); do
+		trip_write /run/trip-new "$sdo" >/run/trip-new.log 2>&1 && { ok=1; break; }
+		sleep 1
+	done
+	[ -n "$ok" ] || { cat /run/trip-new.log >&2; cut_fail "gateway $o does not take writes"; return 1; }
+	echo "gateway $g cut: first write through $o completed after $(($(qt_ms) - t)) ms" |
+		tee -a "$TIMES"
+	# OLD ends while A is still cut (the cut lasts until it does, 120 s at most), so that
+	# nothing but A's queued RADOS write can put it on the image afterwards
+	while [ ! -e /run/trip-old.rc ] && [ $(($(qt_ms) - t)) -lt 120000 ]; do
+		sleep 0.5
+	done
+	[ -e /run/trip-old.rc ] || {
+		cat /run/trip-old.log >&2
+		tail -n 5 "$LIO_LOGDIR/gw-$g.log" >&2
+		cut_fail "OLD still pending 120 s after the cut"
+		return 1
+	}
+	! grep -q '^wrote' /run/trip-old.log ||
+		cut_fail "OLD completed with success at the cut gateway" || return 1
+	echo "gateway $g cut: OLD, sent to it, ended after $(($(qt_ms) - t)) ms:" \
+		"$(tr '\n' ' ' </run/trip-old.log)" | tee -a "$TIMES"
+	echo "gateway $g cut: its path $sdg is \"$(ha_path_state "$sdg")\" after $(($(qt_ms) - t)) ms" |
+		tee -a "$TIMES"
+	while [ $(($(qt_ms) - t)) -lt $((CUT_SECS * 1000)) ]; do sleep 0.5; done
+	ha_uncut $g
+	t=$(qt_ms)
+	fio_end "$n" || return 1
+	ha_wait_path_ready "$sdg" 180 || return 1
+	echo "gateway $g reconnected by itself: its path back $(($(qt_ms) - t)) ms after the cut ended" |
+		tee -a "$TIMES"
+	sleep 5 # A's old connections had their chance to deliver OLD by now
+	cmp /run/trip-new <(trip_read "$HA_MPATH") ||
+		{ qt_fail "a stale write landed: the LU does not read NEW"; return 1; }
+	qt_alive "gw-$g" || { qt_fail "gateway $g died"; return 1; }
+	[ "$(qt_pid "gw-$g")" = "$pid" ] || { qt_fail "gateway $g was restarted"; return 1; }
+	trip_write_retry /run/trip-new "$sdg" >/dev/null ||
+		{ qt_fail "gateway $g does not serve writes after the cut"; return 1; }
+	cmp /run/trip-new <(trip_read "$HA_MPATH")
+}
+
 check_fs_after() {
 	ha_env
 	for f in "$LIO_LOGDIR"/fio-*.pid; do qt_stop "$(basename "$f" .pid)" TERM 30 || true; done
@@ -356,10 +451,12 @@ qt_check "SIGKILL gateway B under fio: failover to A, no I/O error, verify passe
 	kill_phase 2 b
 qt_check "SIGSTOP the active gateway for ${STOP_SECS} s under fio: failover, no stale write" \
 	stop_phase 3
+qt_check "the fenced gateway serves again (restarted unless it reopened)" restart_fenced
+qt_check "gateway A cut from the cluster for ${CUT_SECS} s under fio: failover, no stale write, A back by itself" \
+	cut_phase 4
 qt_check "ext4 clean (fsck -f) and its files intact" check_fs_after
 qt_check "the image (rbd export) holds what the initiator reads" check_image
 qt_check "no I/O error reached the multipath device or ext4" check_no_errors
-qt_check "the fenced gateway serves again (restarted unless it reopened)" restart_fenced
 # reported, not a check: libiscsi's MultipathIO tests do not retry, and in gateway mode a
 # write through the gateway without the lock is answered NOT READY (04/0A, 04/0B) for the
 # initiator to retry (docs/HA.md), so they cannot pass against two gateways by design

@@ -34,6 +34,8 @@
 #                                 name $HA_HOST_PFX-G; waits until it serves
 #   ha_gw_signal G SIG            signal it (KILL, STOP, CONT) without waiting
 #   ha_gw_down G                  SIGKILL, wait for its end
+#   ha_cut G / ha_uncut G         cut gateway G from the cluster (every packet its sockets
+#                                 send is dropped: mon and OSDs), and back
 #   ha_backstores                 gw-a-lun and gw-b-lun: rbd config, serial, cmd_time_out
 #   ha_export                     the targets, TPGs, portals and ALUA groups above
 #   ha_initiator                  udevd, multipathd, logins; sets HA_SD_A, HA_SD_B, HA_MPATH
@@ -59,6 +61,9 @@ HA_OSD_OP_TIMEOUT=${HA_OSD_OP_TIMEOUT:-10}
 HA_CMD_TIME_OUT=${HA_CMD_TIME_OUT:-15}
 HA_CEPH_DIR=/run/ceph
 HA_TAG_a=1 HA_TAG_b=2
+# each gateway runs with its own group id (still uid 0 with its capabilities), so that the
+# guest's firewall can cut one gateway from the cluster while the other keeps its traffic
+HA_GID_a=4201 HA_GID_b=4202
 HA_IP_a=127.0.0.1 HA_IP_b=127.0.0.2
 
 ha_ceph_start() {
@@ -75,11 +80,26 @@ ha_ceph_start() {
 ha_gw_start() { # a|b
 	local g=$1 log=$LIO_LOGDIR/gw-$1.log
 	[ -e "$log" ] && mv "$log" "$log.$(date +%s%N)"
-	qt_spawn "gw-$g" unshare --uts sh -c 'hostname "$0" && exec "$@"' "$HA_HOST_PFX-$g" \
+	qt_spawn "gw-$g" setpriv --regid "$(eval echo "\$HA_GID_$g")" --clear-groups \
+		unshare --uts sh -c 'hostname "$0" && exec "$@"' "$HA_HOST_PFX-$g" \
 		"$QT_DAEMON" -x rbd --no-dbus --claim "gw-$g-*" || return 1
 	qt_wait_log "serving 'rbd/' devices" "$log" 60 || return 1
 	lio_wait_netlink_unblocked
 	qt_log "gateway $g up (pid $(qt_pid "gw-$g"))"
+}
+# A gateway cut from the cluster: nftables drops, on the output hook, every packet sent by a
+# socket of G's group id.  The cluster is on loopback, so that is all of G's RADOS traffic
+# (mon and OSD, both directions stall: not even TCP acknowledgements leave G), while the
+# other gateway and the initiator (iSCSI is the kernel's, not the gateway's) are untouched.
+ha_cut() { # a|b
+	modprobe nf_tables 2>/dev/null
+	nft add table inet qt_ha_cut &&
+		nft add chain inet qt_ha_cut out '{ type filter hook output priority 0; policy accept; }' &&
+		nft add rule inet qt_ha_cut out meta skgid "$(eval echo "\$HA_GID_$1")" counter drop
+}
+ha_uncut() { # a|b: the drop counter is reported
+	qt_log "cut of gateway $1: $(nft list chain inet qt_ha_cut out | grep -o 'packets [0-9]*') dropped"
+	nft delete table inet qt_ha_cut
 }
 ha_gw_signal() { kill "-$2" "$(qt_pid "gw-$1")"; } # a|b SIGNAL
 ha_gw_down() { qt_stop "gw-$1" KILL 10 || true; }
@@ -317,6 +337,7 @@ ha_cleanup() {
 		# a dead gateway answers no REMOVED: its backstore's rmdir would wait for ever
 		[ -d "$(ha_so $g)" ] && ! qt_alive "gw-$g" && ha_gw_start $g
 	done
+	nft delete table inet qt_ha_cut 2>/dev/null
 	mountpoint -q /mnt/ha && umount -l /mnt/ha
 	if qt_alive multipathd; then
 		multipathd disablequeueing maps >/dev/null 2>&1
