@@ -58,7 +58,7 @@ static void usage(FILE *f)
 		"exit\n"
 		"      --config-help[=man]   list every key config strings take, and exit\n"
 		"      --poll-us N           busy-poll each device's ring for N microseconds\n"
-		"                            before sleeping (default %u; 0: never)\n"
+		"                            before sleeping, adaptive (default %u; 0: never)\n"
 		"      --no-kernel           no netlink, configfs or devices: logging, signals\n"
 		"                            and D-Bus only (for tests)\n"
 		"  -V, --version             print the version and exit\n"
