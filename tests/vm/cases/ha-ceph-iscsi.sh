@@ -15,9 +15,10 @@ IQN=iqn.2003-01.com.redhat.iscsi-gw:iscsi-igw
 GW= # this host as ceph-iscsi names it: socket.getfqdn()
 # ceph-iscsi names a gateway by socket.getfqdn() and reaches its API by that name: with the
 # host's /etc/hosts (127.0.0.1 localhost ... vm) that is "localhost", which gwcli refuses
-# as the first gateway.  The guest gets a gateway host's own name and address, as a
-# Debian install writes them (127.0.1.1), bound over /etc/hosts (the root is read-only).
-GW_HOST=qt-gw1 GW_DOMAIN=qt.test GW_IP=127.0.1.1
+# as the first gateway; and rbd-target-api refuses a gateway IP that no interface of the
+# host has.  The guest gets a gateway host's own name and address (on a dummy interface),
+# the name bound over /etc/hosts (the root is read-only).
+GW_HOST=qt-gw1 GW_DOMAIN=qt.test GW_IP=10.99.0.1
 
 no_health_pool() {
 	local i
@@ -33,6 +34,9 @@ setup() {
 	printf '127.0.0.1 localhost\n%s %s.%s %s\n' "$GW_IP" "$GW_HOST" "$GW_DOMAIN" "$GW_HOST" \
 		>/run/hosts
 	mount --bind /run/hosts /etc/hosts || return 1
+	modprobe dummy 2>/dev/null
+	ip link add qtgw0 type dummy && ip addr add "$GW_IP/24" dev qtgw0 && ip link set qtgw0 up ||
+		return 1
 	hostname "$GW_HOST"
 	HA_MGR=1 ha_ceph_start || return 1
 	# the mgr's devicehealth module creates the pool device_health_metrics, on which gwcli's
