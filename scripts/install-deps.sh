@@ -20,6 +20,8 @@ VM_PKGS="qemu-system-x86 busybox-static kmod xz-utils tcmu-runner targetcli-fb l
 VM_PKGS="$VM_PKGS multipath-tools udev dmsetup"
 # and its firewall, which cuts one gateway from the cluster (ha.sh: ha_cut)
 VM_PKGS="$VM_PKGS nftables"
+# ceph-iscsi's rbd-target-api and gwcli in front of our daemon (tests/vm/cases/ha-ceph-iscsi.sh)
+VM_PKGS="$VM_PKGS ceph-iscsi"
 
 # servers the protocol tests (tests/func/protocols) start on loopback: Gluster, iSCSI (tgt),
 # NFS (nfs-ganesha + its VFS backend, rpcbind), SSH; and the tools that make the formats

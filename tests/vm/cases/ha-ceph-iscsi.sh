@@ -1,5 +1,5 @@
 #!/bin/bash
-# Guest test (exploratory, not registered in meson): ceph-iscsi 3.5 (Debian's package) in
+# Guest test (vm-ha-ceph-iscsi): ceph-iscsi 3.5 (Debian's package) in
 # front of our daemon instead of tcmu-runner.  A one-node Ceph with a mgr (gwcli reads
 # pool statistics through it), rbd-target-api with api_secure off and minimum_gateways 1,
 # then gwcli creates the target, the gateway (this host, 127.0.0.1, skipchecks: the
