@@ -208,9 +208,10 @@ trip_write() { # FILE SDX [SECS]: WRITE(10) of FILE (64 KiB) at TRIP_OFF_MB
 		"${lba:6:2}" 00 00 80 00
 }
 # as an initiator does: a write a gateway answers with NOT READY (04/0A transition while it
-# takes the lock, 04/0B standby within the holder's grace) is sent again, for up to 60 s
-trip_write_retry() { # FILE SDX
-	local end=$(($(qt_ms) + 60000))
+# takes the lock, 04/0B standby within the holder's grace) is sent again, for up to SECS
+# (60 by default); each attempt's output goes to stdout/stderr
+trip_write_retry() { # FILE SDX [SECS]
+	local end=$(($(qt_ms) + ${3:-60} * 1000))
 	until trip_write "$1" "$2"; do
 		[ "$(qt_ms)" -lt "$end" ] || return 1
 		sleep 1
@@ -224,7 +225,7 @@ trip_read() { # DEV|FILE: the 64 KiB at TRIP_OFF_MB
 	fi
 }
 stop_phase() { # PHASE
-	local n=$1 g o w0 t ms sdg sdo wa wb i ok
+	local n=$1 g o w0 t ms sdg sdo wa wb
 	ha_env
 	head -c 65536 /dev/urandom >/run/trip-old
 	head -c 65536 /dev/urandom >/run/trip-new
@@ -248,13 +249,8 @@ stop_phase() { # PHASE
 		tee -a "$TIMES"
 	# NEW through the other gateway, retried while it cannot write yet (it waits for the
 	# lock the stopped gateway holds; the kernel fails that wait after cmd_time_out)
-	ok=
-	for i in $(seq 20); do
-		trip_write /run/trip-new "$sdo" >/run/trip-new.log 2>&1 && { ok=1; break; }
-		sleep 1
-	done
-	[ -n "$ok" ] ||
-		{ cat /run/trip-new.log >&2; qt_fail "gateway $o does not take writes"; return 1; }
+	trip_write_retry /run/trip-new "$sdo" 20 >/run/trip-new.log 2>&1 ||
+		{ tail -n 20 /run/trip-new.log >&2; qt_fail "gateway $o does not take writes"; return 1; }
 	echo "SIGSTOP of gateway $g: first write through $o completed after $(($(qt_ms) - t)) ms" |
 		tee -a "$TIMES"
 	while [ $(($(qt_ms) - t)) -lt $((STOP_SECS * 1000)) ]; do sleep 0.5; done
@@ -316,7 +312,7 @@ cut_fail() { # MESSAGE: fail the phase with the network given back
 	return 1
 }
 cut_phase() { # PHASE
-	local n=$1 g=a o=b w0 t ms sdg sdo i ok rc pid
+	local n=$1 g=a o=b w0 t ms sdg sdo rc pid
 	ha_env
 	pid=$(qt_pid "gw-$g")
 	head -c 65536 /dev/urandom >/run/trip-old
@@ -337,12 +333,8 @@ cut_phase() { # PHASE
 	ms=$(ha_wait_failover $o "$t" "$w0") || cut_fail "no failover" || return 1
 	echo "gateway $g cut from the cluster: first I/O completion on $o's path after $ms ms" |
 		tee -a "$TIMES"
-	ok=
-	for i in $(seq 60); do
-		trip_write /run/trip-new "$sdo" >/run/trip-new.log 2>&1 && { ok=1; break; }
-		sleep 1
-	done
-	[ -n "$ok" ] || { cat /run/trip-new.log >&2; cut_fail "gateway $o does not take writes"; return 1; }
+	trip_write_retry /run/trip-new "$sdo" 60 >/run/trip-new.log 2>&1 ||
+		{ tail -n 20 /run/trip-new.log >&2; cut_fail "gateway $o does not take writes"; return 1; }
 	echo "gateway $g cut: first write through $o completed after $(($(qt_ms) - t)) ms" |
 		tee -a "$TIMES"
 	# OLD ends while A is still cut (the cut lasts until it does, 120 s at most), so that
