@@ -49,7 +49,7 @@ struct qemu_helper {
 	char *image; /* its path, or NULL (a network image) */
 	/* an NBD export on a unix socket the helper may not reach: the daemon connects */
 	char *nbd_socket, *nbd_export;
-	bool keep_ids;	       /* gluster, nfs, ssh: the daemon's uid/gid (probe.h) */
+	bool keep_ids;	       /* gluster, nfs, rbd, ssh: the daemon's uid/gid (probe.h) */
 	struct broker *broker; /* answering the running helper's opens */
 	/* secret objects' files, read by the daemon, handed over in pipes (proc.h) */
 	struct qh_blob secrets[QH_MAX_PASS];

@@ -56,7 +56,7 @@ bool qemu_is_url(const char *file)
 
 bool qemu_needs_identity(const char *file, const char *file_driver)
 {
-	static const char *const names[] = { "gluster", "nfs", "ssh", NULL };
+	static const char *const names[] = { "gluster", "nfs", "rbd", "ssh", NULL };
 
 	for (int i = 0; names[i]; i++)
 		if ((file_driver && !strcmp(file_driver, names[i])) ||

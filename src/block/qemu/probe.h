@@ -23,8 +23,10 @@ bool qemu_is_url(const char *file);
  * Protocols whose identity on the server is the client process's own, so that their
  * helpers keep the daemon's uid and gid (proc.h: keep_ids): gluster (libgfapi sends the
  * process's uid/gid, which the bricks check file permissions with), nfs (libnfs's
- * AUTH_SYS credentials) and ssh (QEMU logs in as the process's user, with its ssh-agent
- * and known_hosts).  By file name or by QEMU's file.driver (either may be NULL).
+ * AUTH_SYS credentials), ssh (QEMU logs in as the process's user, with its ssh-agent
+ * and known_hosts) and rbd (cephx: librados reads the user's keyring, root's and mode 0600
+ * by default, named in a ceph.conf that may be root's too).  By file name or by QEMU's
+ * file.driver (either may be NULL).
  */
 bool qemu_needs_identity(const char *file, const char *file_driver);
 /* Read-only by nature: http(s)://, ftp(s)://. */

@@ -3,7 +3,8 @@
 # the rbd CLI both ways, QEMU's rbd: names and the structured keys, a restricted cephx
 # user, namespaces, snapshots (read-only), clones (read through the parent), qcow2
 # inside an RBD image, discard and zeroes as `rbd diff` sees them, block status as
-# qemu-img map prints it, bad input (one line each), the ring simulator over rbd
+# qemu-img map prints it, the QEMU helper over rbd (keeping our uid for the keyring), bad
+# input (one line each), the ring simulator over rbd
 # (data compared with `rbd export`, COMPARE AND WRITE), and tcmu-runner's config form.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/rbd-lib.sh"
@@ -30,6 +31,14 @@ echo "$info" | grep -q '^format: raw' || fail "rbd: did not open raw over rbd: $
 echo "$info" | grep -q 'qemu helper' && fail "rbd: went to the QEMU helper: $info"
 info=$("$QT_IO" -c info @driver=rbd@pool=rbd@image=a)
 echo "$info" | grep -q 'object size: 4194304' || fail "no native rbd node: $info"
+
+step "the QEMU helper over rbd (@helper=qemu): it keeps our uid to read the cephx keyring"
+# the cluster's conf and keyring are in this test's private directory (root's, 0700), as
+# /etc/ceph/ceph.client.admin.keyring is root's and 0600 on a gateway
+"$QT_IO" -c 'read -P 0xa1 0 3M' -c 'write -P 0xe1 12M 1M' -c flush -c info \
+  "@file=rbd:rbd/a@helper=qemu" >"$T/helper.out" 2>&1 || { cat "$T/helper.out"; fail "helper over rbd"; }
+grep -q 'qemu helper' "$T/helper.out" || fail "@helper=qemu did not use the helper: $(cat "$T/helper.out")"
+qemu-io -f raw -c 'read -P 0xe1 12M 1M' rbd:rbd/a >/dev/null || fail "the helper's write is not in rbd/a"
 
 step "block status: our map -j is qemu-img's"
 rbd create --size 64M rbd/m
