@@ -190,6 +190,17 @@ static void test_recognition(void **state)
 	assert_true(qemu_is_url("rbd:pool/img"));
 	assert_false(qemu_is_url("/srv/x.img"));
 	assert_false(qemu_is_url("nbd://h/x"));
+	/* helpers that keep our uid/gid: their identity on the server is the process's */
+	assert_true(qemu_needs_identity("gluster://h/v/x", NULL));
+	assert_true(qemu_needs_identity("gluster+tcp://h/v/x", NULL));
+	assert_true(qemu_needs_identity("nfs://h/e/x", NULL));
+	assert_true(qemu_needs_identity("ssh://h/x", NULL));
+	assert_true(qemu_needs_identity("rbd:pool/img", NULL));
+	assert_true(qemu_needs_identity(NULL, "rbd"));
+	assert_false(qemu_needs_identity("rbdx:pool/img", NULL));
+	assert_false(qemu_needs_identity("https://h/x", NULL));
+	assert_false(qemu_needs_identity("iscsi://h/iqn/0", NULL));
+	assert_false(qemu_needs_identity(NULL, "nbd"));
 }
 
 /* Image starts only QEMU knows: recognized, and never written into a probed raw image. */
