@@ -83,7 +83,8 @@ for round in $(seq "$ROUNDS"); do
 	"$SIMB" -F -c 1 -d 8 -s 1M rbd:rbd/bench </dev/null >/dev/null
 	while read -r key bs qd pat rw; do
 		# the order rotates each round: whoever runs first after a workload of another
-		# kind pays for the OSD's catching up (1M writes after 4K random writes: 0.4-0.5x)
+		# kind pays for the OSD catching up (1M writes right after 4K random writes: about a
+		# third of the IOPS the next run gets)
 		for b in $(order "$round"); do
 			case $b in
 			native) v=$(sim rbd:rbd/bench "$bs" "$qd" "$pat" "$rw") ;;
