@@ -4,8 +4,9 @@
 # pool statistics through it), rbd-target-api with api_secure off and minimum_gateways 1,
 # then gwcli creates the target, the gateway (this host, 127.0.0.1, skipchecks: the
 # package checks look for tcmu-runner's RPM) and a disk; rtslib writes a user:rbd backstore
-# with tcmu-runner's config string, which qemu-tcmu -x rbd serves.
-# Run: tests/vm/run.sh -t 1200 -m 4096 tests/vm/cases/ha-ceph-iscsi.sh
+# with tcmu-runner's config string, which qemu-tcmu -x rbd serves; then a gwcli host ACL:
+# its initiator logs in and writes the disk, another initiator is refused.
+# Run: tests/vm/run.sh -t 1500 -m 4096 tests/vm/cases/ha-ceph-iscsi.sh
 set -uo pipefail
 . "$VM_HARNESS/guest/lib.sh"
 . "$VM_HARNESS/guest/ha.sh"
@@ -88,6 +89,45 @@ create() {
 	[ -d "$CFS/iscsi/$IQN/tpgt_1/lun/lun_0" ] || { qt_fail "no LUN in ceph-iscsi's target"; return 1; }
 }
 
+# gwcli's host ACL: the client it names logs in (open-iscsi) and gets the disk, data
+# checked through the LUN and with rbd export; an initiator it does not name is refused
+# (LIO's ACL: login error 24, authorization failure)
+CLIENT=iqn.2003-01.org.linux-iscsi.qt:client OTHER=iqn.2003-01.org.linux-iscsi.qt:other
+client() {
+	local dev P=$GW_IP:3260 out
+	gw "/iscsi-targets/$IQN/hosts" create "$CLIENT"
+	gw "/iscsi-targets/$IQN/hosts/$CLIENT" disk add rbd/disk1
+	gw ls / >&2 || true
+	[ -d "$CFS/iscsi/$IQN/tpgt_1/acls/$CLIENT/lun_0" ] ||
+		{ qt_fail "gwcli made no ACL with LUN 0 for $CLIENT"; return 1; }
+	echo "InitiatorName=$CLIENT" >/etc/iscsi/initiatorname.iscsi
+	dev=$(lio_iscsi_login "$IQN" "$P") || return 1
+	qt_log "$CLIENT logged in: $dev"
+	head -c 1048576 /dev/urandom >/run/c1
+	dd if=/run/c1 of="$dev" bs=1M seek=4 oflag=direct conv=fsync status=none || return 1
+	dd if="$dev" bs=1M skip=4 count=1 iflag=direct status=none | cmp - /run/c1 ||
+		{ qt_fail "the LUN reads back other data"; return 1; }
+	lio_iscsi_logout "$IQN"
+	rbd export --no-progress rbd/disk1 /run/disk1.img >&2 || return 1
+	dd if=/run/disk1.img bs=1M skip=4 count=1 status=none | cmp - /run/c1 ||
+		{ qt_fail "rbd export of rbd/disk1 lacks the initiator's write"; return 1; }
+	# an initiator name gwcli did not add: the login fails
+	iscsiadm -m iface -I other -o new >/dev/null &&
+		iscsiadm -m iface -I other -o update -n iface.initiatorname -v $OTHER >/dev/null || return 1
+	iscsiadm -m discovery -t sendtargets -p "$P" -I other >/dev/null 2>&1 || true
+	if out=$(iscsiadm -m node -T "$IQN" -p "$P" -I other --login 2>&1); then
+		iscsiadm -m node -T "$IQN" -p "$P" -I other --logout >&2
+		qt_fail "$OTHER, not in gwcli's hosts, logged in"
+		return 1
+	fi
+	case "$out" in
+	*"authorization failure"*) ;;
+	*) qt_fail "$OTHER's login failed, but not on authorization: $out"; return 1 ;;
+	esac
+	qt_log "$OTHER refused: $(echo "$out" | grep -m1 'authorization failure')"
+}
+
 qt_check "one-node Ceph with mgr, qemu-tcmu -x rbd, rbd-target-api up" setup
 qt_check "gwcli: target, gateway, disk; our daemon serves the user:rbd backstore" create
+qt_check "gwcli host ACL: the named initiator logs in and writes rbd/disk1, another is refused" client
 qt_summary
