@@ -46,8 +46,7 @@ setup() {
 	echo "InitiatorName=$GOOD" >/etc/iscsi/initiatorname.iscsi
 	modprobe iscsi_tcp || return 1
 	qt_spawn iscsid iscsid -f || return 1
-	iscsiadm -m iface -I evil -o new >/dev/null &&
-		iscsiadm -m iface -I evil -o update -n iface.initiatorname -v $EVIL >/dev/null
+	lio_iscsi_iface evil $EVIL
 }
 
 clean() { # nothing left in configfs

@@ -2,7 +2,7 @@
 # Guest test (vm-ha-ceph-iscsi): ceph-iscsi 3.5 (Debian's package) in
 # front of our daemon instead of tcmu-runner.  A one-node Ceph with a mgr (gwcli reads
 # pool statistics through it), rbd-target-api with api_secure off and minimum_gateways 1,
-# then gwcli creates the target, the gateway (this host, 127.0.0.1, skipchecks: the
+# then gwcli creates the target, the gateway (this host, 10.99.0.1, skipchecks: the
 # package checks look for tcmu-runner's RPM) and a disk; rtslib writes a user:rbd backstore
 # with tcmu-runner's config string, which qemu-tcmu -x rbd serves; then a gwcli host ACL:
 # its initiator logs in and writes the disk, another initiator is refused.
@@ -112,8 +112,7 @@ client() {
 	dd if=/run/disk1.img bs=1M skip=4 count=1 status=none | cmp - /run/c1 ||
 		{ qt_fail "rbd export of rbd/disk1 lacks the initiator's write"; return 1; }
 	# an initiator name gwcli did not add: the login fails
-	iscsiadm -m iface -I other -o new >/dev/null &&
-		iscsiadm -m iface -I other -o update -n iface.initiatorname -v $OTHER >/dev/null || return 1
+	lio_iscsi_iface other $OTHER || return 1
 	iscsiadm -m discovery -t sendtargets -p "$P" -I other >/dev/null 2>&1 || true
 	if out=$(iscsiadm -m node -T "$IQN" -p "$P" -I other --login 2>&1); then
 		iscsiadm -m node -T "$IQN" -p "$P" -I other --logout >&2

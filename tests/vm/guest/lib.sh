@@ -376,6 +376,12 @@ lio_iscsi_login() { # IQN [IP:PORT]
 	done
 	qt_fail "no disk attached for $iqn"
 }
+# An open-iscsi iface that logs in under another initiator name than initiatorname.iscsi
+# (iscsiadm -I NAME): a second initiator on the same host
+lio_iscsi_iface() { # NAME INITIATOR_IQN
+	iscsiadm -m iface -I "$1" -o new >/dev/null &&
+		iscsiadm -m iface -I "$1" -o update -n iface.initiatorname -v "$2" >/dev/null
+}
 lio_iscsi_logout() { # [IQN]: log out of IQN, or of every session
 	if [ -n "${1:-}" ]; then
 		iscsiadm -m node -T "$1" --logout >&2
