@@ -37,3 +37,18 @@ need() {
   local c
   for c in "$@"; do command -v "$c" >/dev/null || fail "missing program $c (run scripts/install-deps.sh)"; done
 }
+
+# luks_convert SRC DST [OPTS]: qemu-img convert of raw SRC to a LUKS image DST, keyed by
+# the secret object sec0 in the caller's SECRET array (iter-time=10, then OPTS).  QEMU's
+# short PBKDF benchmark can fail on a busy machine ("Unable to get accurate CPU usage"):
+# that error alone is tried again, up to 5 times.
+luks_convert() {
+  local i err=$T/luks-convert.err
+  for ((i = 0; i < 5; i++)); do
+    qemu-img convert "${SECRET[@]}" -f raw -O luks -o key-secret=sec0,iter-time=10${3:+,$3} \
+      "$1" "$2" 2>"$err" && return 0
+    grep -q 'accurate CPU usage' "$err" || break
+  done
+  cat "$err" >&2
+  return 1
+}

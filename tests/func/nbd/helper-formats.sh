@@ -13,16 +13,7 @@ SECRET=(--object secret,id=sec0,data=hunter2)
 convert() { # FMT OUT [OPTS]
   local fmt=$1 out=$2 o=${3:-}
   if [ "$fmt" = luks ]; then
-    # a short PBKDF benchmark can fail on a busy machine ("Unable to get accurate CPU
-    # usage"): try again
-    local i
-    for ((i = 0; i < 5; i++)); do
-      qemu-img convert "${SECRET[@]}" -f raw -O luks -o key-secret=sec0,iter-time=10${o:+,$o} \
-        "$T/base.raw" "$out" 2>"$T/convert.err" && return 0
-      grep -q 'accurate CPU usage' "$T/convert.err" || break
-    done
-    cat "$T/convert.err" >&2
-    return 1
+    luks_convert "$T/base.raw" "$out" "$o"
   else
     qemu-img convert -f raw -O "$fmt" ${o:+-o "$o"} "$T/base.raw" "$out"
   fi

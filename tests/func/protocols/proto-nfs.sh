@@ -29,8 +29,7 @@ nfs_img() { # FMT
 for fmt in raw qcow2 qcow qed vdi vmdk vhdx vpc luks parallels; do
   step "$fmt made by qemu-img on nfs://"
   if [ "$fmt" = luks ]; then
-    qemu-img convert "${SECRET[@]}" -f raw -O luks -o key-secret=sec0,iter-time=10 \
-      "$T/base.raw" "$NFS_URL/d.$fmt"
+    luks_convert "$T/base.raw" "$NFS_URL/d.$fmt" || fail "qemu-img convert to luks on nfs://"
   else
     qemu-img convert -f raw -O "$fmt" "$T/base.raw" "$NFS_URL/d.$fmt"
   fi
